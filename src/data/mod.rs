@@ -1,0 +1,1 @@
+//! Datasets: readers for the image formats NAS papers use, behind one trait.

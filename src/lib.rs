@@ -1,0 +1,6 @@
+//! nasl: a language for neural architecture search pipelines. The modules follow the pipeline:
+//! source text → syntax → sema → ir → cost/search → compile → exec, with `data` feeding the executor
+//! and `cli` on top. Everything that links libtorch sits behind the `torch` feature.
+
+pub mod cli;
+pub mod data;
