@@ -1,0 +1,78 @@
+# shellcheck shell=bash
+# Sourced by scripts/nasl and scripts/test.sh. Provisions what nasl needs, idempotently, cached outside
+# the clone in $NASL_CACHE (default ~/.cache/nasl):
+#   - a Rust toolchain that works even under a fresh HOME,
+#   - libtorch: $LIBTORCH if you set it (CPU or CUDA build), else PyTorch $NASL_TORCH_VERSION from PyPI in
+#     a virtual environment under $NASL_CACHE (about 2.6 GB, once),
+#   - Fashion-MNIST, the built-in default dataset, from Debian's dataset-fashion-mnist package.
+# Then exports what cargo and torch-sys need.
+
+NASL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+NASL_CACHE="${NASL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nasl}"
+NASL_TORCH_VERSION=2.13.0
+export NASL_ROOT NASL_CACHE
+
+nasl_log() { printf 'nasl-setup: %s\n' "$*" >&2; }
+nasl_die() { printf 'nasl-setup: error: %s\n' "$*" >&2; exit 1; }
+
+nasl_as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        nasl_die "need root for: $* (run it as root, or install it yourself)"; fi
+}
+
+nasl_ensure_rust() {
+    if cargo --version >/dev/null 2>&1; then return; fi
+    # Under a fresh HOME rustup cannot see its toolchains: look for them beside the cargo on PATH.
+    local bin home
+    bin="$(command -v cargo || true)"
+    [ -n "$bin" ] || nasl_die "cargo is not installed; install Rust from https://rustup.rs"
+    home="$(cd "$(dirname "$bin")/.." && pwd)"
+    for cand in "${RUSTUP_HOME:-}" "$(dirname "$home")/.rustup" /root/.rustup /usr/local/rustup; do
+        if [ -n "$cand" ] && [ -d "$cand/toolchains" ]; then
+            export RUSTUP_HOME="$cand"
+            cargo --version >/dev/null 2>&1 && return
+        fi
+    done
+    nasl_die "cargo is on PATH but has no toolchain (try: rustup default stable)"
+}
+
+nasl_ensure_libtorch() {
+    if [ -n "${LIBTORCH:-}" ]; then
+        [ -d "$LIBTORCH/lib" ] || nasl_die "LIBTORCH=$LIBTORCH has no lib/ folder; unset it to use the cached PyTorch"
+        export LD_LIBRARY_PATH="$LIBTORCH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+        return
+    fi
+    local venv="$NASL_CACHE/torch-$NASL_TORCH_VERSION"
+    local probe="import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$NASL_TORCH_VERSION')"
+    # The marker is written last, so an interrupted install is redone rather than trusted.
+    if [ ! -f "$venv/.nasl-complete" ] || ! "$venv/bin/python" -c "$probe" >/dev/null 2>&1; then
+        command -v python3 >/dev/null || nasl_die "python3 is needed once, to install PyTorch $NASL_TORCH_VERSION"
+        mkdir -p "$NASL_CACHE"
+        nasl_log "installing PyTorch $NASL_TORCH_VERSION into $venv (once; about 2.6 GB download)"
+        rm -rf "$venv"
+        python3 -m venv "$venv" || nasl_die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "torch==$NASL_TORCH_VERSION" ||
+            nasl_die "pip could not install torch==$NASL_TORCH_VERSION; or set LIBTORCH to a libtorch folder"
+        "$venv/bin/python" -c "$probe" || nasl_die "PyTorch in $venv does not import"
+        touch "$venv/.nasl-complete"
+    fi
+    export VIRTUAL_ENV="$venv"
+    export PATH="$venv/bin:$PATH"
+    export LIBTORCH_USE_PYTORCH=1
+}
+
+nasl_ensure_fashion_mnist() {
+    local dir="${NASL_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}"
+    if [ -f "$dir/train-images-idx3-ubyte.gz" ] || [ -f "$dir/train-images-idx3-ubyte" ]; then return; fi
+    if [ -n "${NASL_FASHION_MNIST:-}" ]; then nasl_die "NASL_FASHION_MNIST=$dir holds no IDX files"; fi
+    command -v apt-get >/dev/null || nasl_die "Fashion-MNIST missing and no apt-get: set NASL_FASHION_MNIST to a folder with its IDX files"
+    nasl_log "installing Fashion-MNIST (Debian package dataset-fashion-mnist)"
+    nasl_as_root apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || {
+        nasl_as_root apt-get update -qq >/dev/null 2>&1
+        nasl_as_root apt-get install -y -qq dataset-fashion-mnist >/dev/null || nasl_die "apt-get install dataset-fashion-mnist failed"
+    }
+}
+
+nasl_ensure_rust
+nasl_ensure_libtorch
+nasl_ensure_fashion_mnist
