@@ -162,7 +162,7 @@ fn random_crop_shifts_within_the_padding() {
             let row = x.get(i).get(0).get(3);
             (0..6)
                 .find(|&c| row.double_value(&[c]) == 1.0)
-                .map_or(-1, |c| c as i64)
+                .map_or(-1, |c| c)
         })
         .collect();
     assert!(
