@@ -234,7 +234,7 @@ pub const OPS: &[OpSig] = &[
         aliases: &["resnet_block"],
         positional: 0,
         params: &[OUT, STRIDE],
-        doc: "ResNet basic block: 3x3 conv, BN, ReLU, 3x3 conv, BN, plus shortcut (1x1 conv + BN when the shape changes), ReLU",
+        doc: "NAS-Bench-201 ResNet basic block: (ReLU, 3x3 conv, BN) x 2 plus shortcut: 2x2 avg pool + 1x1 conv at stride 2, ReLU-1x1 conv-BN when only channels change, identity otherwise; no final ReLU",
     },
     OpSig {
         kind: OpKind::MaxPool,

@@ -4,4 +4,9 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod cost;
 pub mod data;
+pub mod ir;
+
+#[cfg(feature = "torch")]
+pub mod compile;

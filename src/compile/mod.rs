@@ -1,0 +1,651 @@
+//! Compilation of the IR to tch (libtorch): one module per op kind (one exhaustive `match`), a supernet
+//! holding every candidate's weights in ONE `nn::VarStore` under IR paths, whose `forward_t(x, arch,
+//! train)` runs only the chosen candidates (elastic MBConvs slice their largest weights: leading
+//! channels, centre kernel), and standalone subnets that copy the supernet's weights by path.
+//! Blocks are built once; a forward only resolves the arch to its network and runs existing blocks.
+//! A choice node is the set of candidate blocks under one decision, so a later mixed forward can
+//! weight them without a new design.
+
+use crate::catalog::OpKind;
+use crate::ir::graph::{Net, NetKind};
+use crate::ir::ops::{Act, Op, Shape, SkipImpl, mbconv_residual, se_channels, skip_impl};
+use crate::ir::{Arch, IrError, SearchSpace};
+use std::collections::HashMap;
+use tch::{Device, Kind, Tensor, nn};
+
+struct Conv {
+    w: Tensor,
+    b: Option<Tensor>,
+    stride: i64,
+    dil: i64,
+    groups: i64,
+}
+
+impl Conv {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        p: &nn::Path,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        dil: usize,
+        groups: usize,
+        bias: bool,
+    ) -> Conv {
+        let cfg = nn::ConvConfig {
+            stride: stride as i64,
+            dilation: dil as i64,
+            groups: groups as i64,
+            bias,
+            ..Default::default()
+        };
+        let c = nn::conv2d(p, cin as i64, cout as i64, k as i64, cfg);
+        Conv {
+            w: c.ws,
+            b: c.bs,
+            stride: stride as i64,
+            dil: dil as i64,
+            groups: groups as i64,
+        }
+    }
+    fn fwd(&self, x: &Tensor) -> Tensor {
+        let k = self.w.size()[2];
+        let pad = (k / 2) * self.dil;
+        x.conv2d(
+            &self.w,
+            self.b.as_ref(),
+            [self.stride; 2],
+            [pad; 2],
+            [self.dil; 2],
+            self.groups,
+        )
+    }
+    /// With the first `co` output / `ci` input channels and the centre `k` x `k` kernel.
+    fn fwd_sliced(&self, x: &Tensor, co: i64, ci: i64, k: i64, groups: i64) -> Tensor {
+        let s = self.w.size();
+        if s[0] == co && s[1] == ci && s[2] == k {
+            return x.conv2d(
+                &self.w,
+                self.b.as_ref(),
+                [self.stride; 2],
+                [(k / 2) * self.dil; 2],
+                [self.dil; 2],
+                groups,
+            );
+        }
+        let off = (s[2] - k) / 2;
+        let w = self
+            .w
+            .narrow(0, 0, co)
+            .narrow(1, 0, ci)
+            .narrow(2, off, k)
+            .narrow(3, off, k);
+        let b = self.b.as_ref().map(|b| b.narrow(0, 0, co));
+        x.conv2d(
+            &w,
+            b.as_ref(),
+            [self.stride; 2],
+            [(k / 2) * self.dil; 2],
+            [self.dil; 2],
+            groups,
+        )
+    }
+}
+
+struct Bn {
+    bn: nn::BatchNorm,
+    eps: f64,
+    momentum: f64,
+}
+
+impl Bn {
+    fn new(p: &nn::Path, c: usize, op: Option<&Op>, affine: bool) -> Bn {
+        let (eps, momentum) = op.map(|o| (o.eps, o.momentum)).unwrap_or((1e-5, 0.1));
+        let cfg = nn::BatchNormConfig {
+            eps,
+            momentum,
+            affine,
+            ..Default::default()
+        };
+        Bn {
+            bn: nn::batch_norm2d(p, c as i64, cfg),
+            eps,
+            momentum,
+        }
+    }
+    fn fwd(&self, x: &Tensor, train: bool) -> Tensor {
+        let n = x.size()[1];
+        let b = &self.bn;
+        if b.running_mean.size()[0] == n {
+            return x.batch_norm(
+                b.ws.as_ref(),
+                b.bs.as_ref(),
+                Some(&b.running_mean),
+                Some(&b.running_var),
+                train,
+                self.momentum,
+                self.eps,
+                false,
+            );
+        }
+        let sl = |t: &Tensor| t.narrow(0, 0, n);
+        let (ws, bs) = (b.ws.as_ref().map(sl), b.bs.as_ref().map(sl));
+        x.batch_norm(
+            ws.as_ref(),
+            bs.as_ref(),
+            Some(&sl(&b.running_mean)),
+            Some(&sl(&b.running_var)),
+            train,
+            self.momentum,
+            self.eps,
+            false,
+        )
+    }
+}
+
+fn act(x: &Tensor, a: Act) -> Tensor {
+    match a {
+        Act::Relu => x.relu(),
+        Act::Relu6 => x.clamp(0.0, 6.0),
+        Act::HSwish => x.hardswish(),
+        Act::Swish => x.silu(),
+        Act::Sigmoid => x.sigmoid(),
+    }
+}
+
+fn channel_shuffle(x: &Tensor, g: i64) -> Tensor {
+    let s = x.size();
+    x.reshape([s[0], g, s[1] / g, s[2], s[3]])
+        .transpose(1, 2)
+        .reshape([s[0], s[1], s[2], s[3]])
+}
+
+/// One op's module.
+struct Block {
+    op: Op,
+    cin: usize,
+    convs: Vec<(&'static str, Conv)>,
+    bns: Vec<(&'static str, Bn)>,
+    lin: Option<(Tensor, Option<Tensor>)>,
+}
+
+impl Block {
+    fn c(&self, name: &str) -> &Conv {
+        &self
+            .convs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("block conv")
+            .1
+    }
+    fn b(&self, name: &str) -> &Bn {
+        &self
+            .bns
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("block bn")
+            .1
+    }
+
+    fn new(p: &nn::Path, op: &Op, input: Shape, output: Shape) -> Block {
+        let cin = input.channels();
+        let cout = output.channels();
+        let a = op.affine;
+        let mut convs = vec![];
+        let mut bns = vec![];
+        let mut lin = None;
+        let k = op.kernel;
+        let s = op.stride;
+        macro_rules! conv {
+            ($n:literal, $ci:expr, $co:expr, $k:expr, $s:expr, $d:expr, $g:expr, $bias:expr) => {
+                convs.push(($n, Conv::new(&(p / $n), $ci, $co, $k, $s, $d, $g, $bias)))
+            };
+        }
+        macro_rules! bn {
+            ($n:literal, $c:expr, $aff:expr) => {
+                bns.push(($n, Bn::new(&(p / $n), $c, Some(op), $aff)))
+            };
+        }
+        match op.kind {
+            OpKind::Conv => conv!("conv", cin, cout, k, s, op.dilation, op.groups, op.bias),
+            OpKind::DwConv => conv!("conv", cin, cin, k, s, op.dilation, cin, false),
+            OpKind::SepConv => {
+                conv!("dw1", cin, cin, k, s, 1, cin, false);
+                conv!("pw1", cin, cin, 1, 1, 1, 1, false);
+                bn!("bn1", cin, a);
+                conv!("dw2", cin, cin, k, 1, 1, cin, false);
+                conv!("pw2", cin, cout, 1, 1, 1, 1, false);
+                bn!("bn2", cout, a);
+            }
+            OpKind::DilConv => {
+                conv!("dw", cin, cin, k, s, op.dilation, cin, false);
+                conv!("pw", cin, cout, 1, 1, 1, 1, false);
+                bn!("bn", cout, a);
+            }
+            OpKind::ReluConvBn => {
+                conv!("conv", cin, cout, k, s, 1, 1, false);
+                bn!("bn", cout, a);
+            }
+            OpKind::MbConv => {
+                let hidden = op.hidden(cin);
+                if op.expand != 1 {
+                    conv!("expand", cin, hidden, 1, 1, 1, op.groups, false);
+                    bn!("bn_expand", hidden, true);
+                }
+                conv!("dw", hidden, hidden, k, s, 1, hidden, false);
+                bn!("bn_dw", hidden, true);
+                if op.se {
+                    let sq = se_channels(hidden);
+                    conv!("se_reduce", hidden, sq, 1, 1, 1, 1, true);
+                    conv!("se_expand", sq, hidden, 1, 1, 1, 1, true);
+                }
+                conv!("project", hidden, cout, 1, 1, 1, op.groups, false);
+                bn!("bn_project", cout, true);
+            }
+            OpKind::Shuffle | OpKind::ShuffleXception => {
+                let kk = if op.kind == OpKind::Shuffle { k } else { 3 };
+                let inp = if s == 1 { cin / 2 } else { cin };
+                let mid = cout / 2;
+                let outputs = cout - inp;
+                if op.kind == OpKind::Shuffle {
+                    conv!("pw1", inp, mid, 1, 1, 1, 1, false);
+                    bn!("bn1", mid, true);
+                    conv!("dw", mid, mid, kk, s, 1, mid, false);
+                    bn!("bn2", mid, true);
+                    conv!("pw2", mid, outputs, 1, 1, 1, 1, false);
+                    bn!("bn3", outputs, true);
+                } else {
+                    conv!("dw1", inp, inp, 3, s, 1, inp, false);
+                    bn!("bn1", inp, true);
+                    conv!("pw1", inp, mid, 1, 1, 1, 1, false);
+                    bn!("bn2", mid, true);
+                    conv!("dw2", mid, mid, 3, 1, 1, mid, false);
+                    bn!("bn3", mid, true);
+                    conv!("pw2", mid, mid, 1, 1, 1, 1, false);
+                    bn!("bn4", mid, true);
+                    conv!("dw3", mid, mid, 3, 1, 1, mid, false);
+                    bn!("bn5", mid, true);
+                    conv!("pw3", mid, outputs, 1, 1, 1, 1, false);
+                    bn!("bn6", outputs, true);
+                }
+                if s > 1 {
+                    conv!("proj_dw", inp, inp, kk, s, 1, inp, false);
+                    bn!("proj_bn1", inp, true);
+                    conv!("proj_pw", inp, inp, 1, 1, 1, 1, false);
+                    bn!("proj_bn2", inp, true);
+                }
+            }
+            OpKind::BasicBlock => {
+                conv!("conv_a", cin, cout, 3, s, 1, 1, false);
+                bn!("bn_a", cout, a);
+                conv!("conv_b", cout, cout, 3, 1, 1, 1, false);
+                bn!("bn_b", cout, a);
+                if s == 2 {
+                    conv!("down", cin, cout, 1, 1, 1, 1, false);
+                } else if cin != cout {
+                    conv!("down", cin, cout, 1, 1, 1, 1, false);
+                    bn!("bn_down", cout, a);
+                }
+            }
+            OpKind::Skip | OpKind::FactorizedReduce => {
+                let how = if op.kind == OpKind::Skip {
+                    skip_impl(op, cin)
+                } else {
+                    SkipImpl::FactorizedReduce
+                };
+                match how {
+                    SkipImpl::Identity => {}
+                    SkipImpl::FactorizedReduce => {
+                        conv!("conv1", cin, cout / 2, 1, 2, 1, 1, false);
+                        conv!("conv2", cin, cout / 2, 1, 2, 1, 1, false);
+                        bn!("bn", cout, a);
+                    }
+                    SkipImpl::Project => {
+                        conv!("conv", cin, cout, 1, 1, 1, 1, false);
+                        bn!("bn", cout, a);
+                    }
+                }
+            }
+            OpKind::Linear => {
+                let l = nn::linear(
+                    p,
+                    cin as i64,
+                    cout as i64,
+                    nn::LinearConfig {
+                        bias: op.bias,
+                        ..Default::default()
+                    },
+                );
+                lin = Some((l.ws, l.bs));
+            }
+            OpKind::BatchNorm => bn!("bn", cin, op.affine),
+            OpKind::MaxPool
+            | OpKind::AvgPool
+            | OpKind::Zero
+            | OpKind::GlobalAvgPool
+            | OpKind::Dropout
+            | OpKind::Relu
+            | OpKind::Relu6
+            | OpKind::HSwish
+            | OpKind::Swish
+            | OpKind::Sigmoid => {}
+        }
+        Block {
+            op: op.clone(),
+            cin,
+            convs,
+            bns,
+            lin,
+        }
+    }
+
+    /// Runs the op; `used` is the architecture's op (smaller than the block's for elastic MBConvs).
+    fn forward(&self, x: &Tensor, used: &Op, train: bool) -> Tensor {
+        let op = &self.op;
+        let t = train;
+        match op.kind {
+            OpKind::Conv | OpKind::DwConv => self.c("conv").fwd(x),
+            OpKind::SepConv => {
+                let h = self.c("pw1").fwd(&self.c("dw1").fwd(&x.relu()));
+                let h = self.b("bn1").fwd(&h, t).relu();
+                self.b("bn2")
+                    .fwd(&self.c("pw2").fwd(&self.c("dw2").fwd(&h)), t)
+            }
+            OpKind::DilConv => self
+                .b("bn")
+                .fwd(&self.c("pw").fwd(&self.c("dw").fwd(&x.relu())), t),
+            OpKind::ReluConvBn => self.b("bn").fwd(&self.c("conv").fwd(&x.relu()), t),
+            OpKind::MbConv => {
+                let cin = self.cin as i64;
+                let hidden = used.hidden(self.cin) as i64;
+                let k = used.kernel as i64;
+                let g = op.groups as i64;
+                let mut h = x.shallow_clone();
+                if op.expand != 1 {
+                    h = self.c("expand").fwd_sliced(&h, hidden, cin / g, 1, g);
+                    h = act(&self.b("bn_expand").fwd(&h, t), op.act);
+                    if g > 1 {
+                        h = channel_shuffle(&h, g);
+                    }
+                }
+                h = self.c("dw").fwd_sliced(&h, hidden, 1, k, hidden);
+                h = act(&self.b("bn_dw").fwd(&h, t), op.act);
+                if op.se {
+                    let sq = se_channels(hidden as usize) as i64;
+                    let s = h.mean_dim([2i64, 3].as_slice(), true, Kind::Float);
+                    let s = self.c("se_reduce").fwd_sliced(&s, sq, hidden, 1, 1).relu();
+                    let s = self
+                        .c("se_expand")
+                        .fwd_sliced(&s, hidden, sq, 1, 1)
+                        .hardsigmoid();
+                    h = h * s;
+                }
+                let out = self.b("bn_project").fwd(
+                    &self
+                        .c("project")
+                        .fwd_sliced(&h, op.out as i64, hidden / g, 1, g),
+                    t,
+                );
+                if mbconv_residual(op, self.cin) {
+                    out + x
+                } else {
+                    out
+                }
+            }
+            OpKind::Shuffle | OpKind::ShuffleXception => {
+                let (proj, main_in) = if op.stride == 1 {
+                    let s = x.size();
+                    let y = x
+                        .reshape([s[0] * s[1] / 2, 2, s[2] * s[3]])
+                        .permute([1, 0, 2])
+                        .reshape([2, -1, s[1] / 2, s[2], s[3]]);
+                    (y.get(0), y.get(1))
+                } else {
+                    let p = self.b("proj_bn1").fwd(&self.c("proj_dw").fwd(x), t);
+                    let p = self.b("proj_bn2").fwd(&self.c("proj_pw").fwd(&p), t).relu();
+                    (p, x.shallow_clone())
+                };
+                let m = if op.kind == OpKind::Shuffle {
+                    let h = self.b("bn1").fwd(&self.c("pw1").fwd(&main_in), t).relu();
+                    let h = self.b("bn2").fwd(&self.c("dw").fwd(&h), t);
+                    self.b("bn3").fwd(&self.c("pw2").fwd(&h), t).relu()
+                } else {
+                    let h = self.b("bn1").fwd(&self.c("dw1").fwd(&main_in), t);
+                    let h = self.b("bn2").fwd(&self.c("pw1").fwd(&h), t).relu();
+                    let h = self.b("bn3").fwd(&self.c("dw2").fwd(&h), t);
+                    let h = self.b("bn4").fwd(&self.c("pw2").fwd(&h), t).relu();
+                    let h = self.b("bn5").fwd(&self.c("dw3").fwd(&h), t);
+                    self.b("bn6").fwd(&self.c("pw3").fwd(&h), t).relu()
+                };
+                Tensor::cat(&[proj, m], 1)
+            }
+            OpKind::BasicBlock => {
+                let h = self.b("bn_a").fwd(&self.c("conv_a").fwd(&x.relu()), t);
+                let h = self.b("bn_b").fwd(&self.c("conv_b").fwd(&h.relu()), t);
+                let r = if op.stride == 2 {
+                    self.c("down").fwd(&x.avg_pool2d(
+                        [2, 2],
+                        [2, 2],
+                        [0, 0],
+                        false,
+                        true,
+                        None::<i64>,
+                    ))
+                } else if self.cin != op.out {
+                    self.b("bn_down").fwd(&self.c("down").fwd(&x.relu()), t)
+                } else {
+                    x.shallow_clone()
+                };
+                r + h
+            }
+            OpKind::Skip | OpKind::FactorizedReduce => {
+                let how = if op.kind == OpKind::Skip {
+                    skip_impl(op, self.cin)
+                } else {
+                    SkipImpl::FactorizedReduce
+                };
+                match how {
+                    SkipImpl::Identity => x.shallow_clone(),
+                    SkipImpl::Project => self.b("bn").fwd(&self.c("conv").fwd(&x.relu()), t),
+                    SkipImpl::FactorizedReduce => {
+                        let r = x.relu();
+                        let s = r.size();
+                        let a = self.c("conv1").fwd(&r);
+                        let b =
+                            self.c("conv2")
+                                .fwd(&r.narrow(2, 1, s[2] - 1).narrow(3, 1, s[3] - 1));
+                        self.b("bn").fwd(&Tensor::cat(&[a, b], 1), t)
+                    }
+                }
+            }
+            OpKind::MaxPool => {
+                let k = op.kernel as i64;
+                x.max_pool2d([k, k], [op.stride as i64; 2], [k / 2; 2], [1, 1], false)
+            }
+            OpKind::AvgPool => {
+                let k = op.kernel as i64;
+                x.avg_pool2d(
+                    [k, k],
+                    [op.stride as i64; 2],
+                    [k / 2; 2],
+                    false,
+                    false,
+                    None::<i64>,
+                )
+            }
+            OpKind::Zero => {
+                let s = x.size();
+                if s.len() == 4 {
+                    let st = op.stride as i64;
+                    Tensor::zeros(
+                        [
+                            s[0],
+                            op.out as i64,
+                            (s[2] + st - 1) / st,
+                            (s[3] + st - 1) / st,
+                        ],
+                        (x.kind(), x.device()),
+                    )
+                } else {
+                    Tensor::zeros([s[0], op.out as i64], (x.kind(), x.device()))
+                }
+            }
+            OpKind::GlobalAvgPool => x.mean_dim([2i64, 3].as_slice(), false, Kind::Float),
+            OpKind::Linear => {
+                let (w, b) = self.lin.as_ref().expect("linear weights");
+                x.linear(w, b.as_ref())
+            }
+            OpKind::Dropout => x.dropout(op.p, train),
+            OpKind::Relu => x.relu(),
+            OpKind::Relu6 => x.clamp(0.0, 6.0),
+            OpKind::HSwish => x.hardswish(),
+            OpKind::Swish => x.silu(),
+            OpKind::Sigmoid => x.sigmoid(),
+            OpKind::BatchNorm => self.b("bn").fwd(x, t),
+        }
+    }
+}
+
+fn sub_path<'a>(root: &nn::Path<'a>, path: &str) -> nn::Path<'a> {
+    let mut p = root.sub(path.split('.').next().unwrap_or("x"));
+    for c in path.split('.').skip(1) {
+        p = p.sub(c);
+    }
+    p
+}
+
+fn build_blocks(vs: &nn::VarStore, net: &Net) -> HashMap<String, Block> {
+    let root = vs.root();
+    let mut blocks = HashMap::new();
+    for (n, op, input) in net.ops() {
+        blocks
+            .entry(n.path.clone())
+            .or_insert_with(|| Block::new(&sub_path(&root, &n.path), op, input, n.shape));
+    }
+    blocks
+}
+
+fn run(net: &Net, blocks: &HashMap<String, Block>, x: &Tensor, train: bool) -> Tensor {
+    let mut vals: Vec<Option<Tensor>> = Vec::with_capacity(net.nodes.len());
+    for n in &net.nodes {
+        let v = match &n.kind {
+            NetKind::Input => x.shallow_clone(),
+            NetKind::Op(op) => {
+                let inp = vals[n.inputs[0]].as_ref().expect("topological order");
+                blocks[&n.path].forward(inp, op, train)
+            }
+            NetKind::Sum => {
+                let mut acc = vals[n.inputs[0]].as_ref().expect("input").shallow_clone();
+                for &i in &n.inputs[1..] {
+                    acc = acc + vals[i].as_ref().expect("input");
+                }
+                acc
+            }
+            NetKind::Concat => {
+                let parts: Vec<&Tensor> = n
+                    .inputs
+                    .iter()
+                    .map(|&i| vals[i].as_ref().expect("input"))
+                    .collect();
+                Tensor::cat(&parts, 1)
+            }
+            NetKind::Output => vals[n.inputs[0]].as_ref().expect("input").shallow_clone(),
+        };
+        vals.push(Some(v));
+    }
+    vals.pop().flatten().unwrap_or_else(|| x.shallow_clone())
+}
+
+/// The supernet: every candidate's weights in one VarStore, named by IR path.
+pub struct Supernet {
+    pub vs: nn::VarStore,
+    space: SearchSpace,
+    blocks: HashMap<String, Block>,
+}
+
+impl Supernet {
+    pub fn new(space: &SearchSpace, device: Device) -> Result<Supernet, IrError> {
+        let space = SearchSpace::new(space.spec.clone())?;
+        let vs = nn::VarStore::new(device);
+        let blocks = build_blocks(&vs, &space.supernet_net()?);
+        Ok(Supernet { vs, space, blocks })
+    }
+    pub fn space(&self) -> &SearchSpace {
+        &self.space
+    }
+    /// Runs the architecture's path only.
+    pub fn forward_t(&self, x: &Tensor, arch: &Arch, train: bool) -> Result<Tensor, IrError> {
+        let net = self.space.net(arch)?;
+        Ok(run(&net, &self.blocks, x, train))
+    }
+    pub fn to(&mut self, device: Device) {
+        self.vs.set_device(device);
+    }
+    /// Number of trainable parameters.
+    pub fn num_params(&self) -> i64 {
+        self.vs
+            .trainable_variables()
+            .iter()
+            .map(|t| t.numel() as i64)
+            .sum()
+    }
+    /// A standalone network of `arch` with the supernet's weights (sliced for elastic ops).
+    pub fn extract(&self, arch: &Arch) -> Result<Subnet, IrError> {
+        let net = self.space.net(arch)?;
+        let vs = nn::VarStore::new(self.vs.device());
+        let blocks = build_blocks(&vs, &net);
+        let src = self.vs.variables();
+        tch::no_grad(|| {
+            for (name, mut t) in vs.variables() {
+                if let Some(s) = src.get(&name) {
+                    let mut s = s.shallow_clone();
+                    let want = t.size();
+                    let have = s.size();
+                    for d in 0..want.len() {
+                        if have[d] != want[d] {
+                            let off = if want.len() == 4 && d >= 2 {
+                                (have[d] - want[d]) / 2
+                            } else {
+                                0
+                            };
+                            s = s.narrow(d as i64, off, want[d]);
+                        }
+                    }
+                    t.copy_(&s);
+                }
+            }
+        });
+        Ok(Subnet { vs, net, blocks })
+    }
+}
+
+/// A standalone network of one architecture.
+pub struct Subnet {
+    pub vs: nn::VarStore,
+    net: Net,
+    blocks: HashMap<String, Block>,
+}
+
+impl Subnet {
+    /// Compiles a fixed network (e.g. MobileNetV2) or one arch of a space with fresh weights.
+    pub fn new(space: &SearchSpace, arch: &Arch, device: Device) -> Result<Subnet, IrError> {
+        let net = space.net(arch)?;
+        let vs = nn::VarStore::new(device);
+        let blocks = build_blocks(&vs, &net);
+        Ok(Subnet { vs, net, blocks })
+    }
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        run(&self.net, &self.blocks, x, train)
+    }
+    pub fn to(&mut self, device: Device) {
+        self.vs.set_device(device);
+    }
+    pub fn num_params(&self) -> i64 {
+        self.vs
+            .trainable_variables()
+            .iter()
+            .map(|t| t.numel() as i64)
+            .sum()
+    }
+}
