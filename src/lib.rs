@@ -5,3 +5,6 @@
 pub mod catalog;
 pub mod cli;
 pub mod data;
+pub mod diag;
+pub mod source;
+pub mod syntax;
