@@ -6,5 +6,6 @@ pub mod catalog;
 pub mod cli;
 pub mod data;
 pub mod diag;
+pub mod sema;
 pub mod source;
 pub mod syntax;

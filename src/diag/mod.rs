@@ -64,6 +64,8 @@ codes! {
     SemaDuplicate => "nasl::sema::duplicate_definition", Error;
     /// A call names no known op or block.
     SemaUnknownOp => "nasl::sema::unknown_op", Error;
+    /// A block expands into itself.
+    SemaRecursiveBlock => "nasl::sema::recursive_block", Error;
     /// A name refers to no declaration.
     SemaUnknownName => "nasl::sema::unknown_name", Error;
     /// A statement key is not allowed here.
@@ -82,8 +84,8 @@ codes! {
     SemaOutOfRange => "nasl::sema::out_of_range", Error;
     /// Strides shrink the feature map below 1 pixel.
     SemaSpatialTooSmall => "nasl::sema::spatial_too_small", Error;
-    /// Channel counts do not fit in a fixed network.
-    SemaChannelMismatch => "nasl::sema::channel_mismatch", Error;
+    /// Channel counts or tensor shapes do not fit (channel mismatch, linear on a feature map...).
+    SemaShapeMismatch => "nasl::sema::shape_mismatch", Error;
     /// An edge of a fixed cell comes from a node that is not earlier (a cycle or forward edge).
     SemaDagCycle => "nasl::sema::dag_cycle", Error;
     /// A node of a fixed cell cannot reach the cell output.
@@ -178,9 +180,9 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// "did you mean `x`?" for a help line, or a fallback listing.
 pub fn did_you_mean<'a>(
     name: &str,
-    candidates: impl IntoIterator<Item = &'a str> + Clone,
+    candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
-    suggest(name, candidates.clone()).map(|s| format!("did you mean `{s}`?"))
+    suggest(name, candidates).map(|s| format!("did you mean `{s}`?"))
 }
 
 /// A readable enumeration of choices: "`a`, `b` or `c`".

@@ -82,7 +82,6 @@ pub fn format_file(file: &File, text: &str) -> String {
                     .map(str::to_string)
                     .unwrap_or_else(|| format!("{path:?}"));
                 p.out.push_str(&format!("include {raw}"));
-                p.inner_as_leading_none(span.end);
                 p.finish_line(span.end);
             }
             Item::Decl(d) => p.decl(d),
@@ -141,9 +140,6 @@ impl Printer<'_> {
             self.last = Some(c.end);
         }
     }
-
-    /// Skips nothing; exists so includes and statements share the line ending logic.
-    fn inner_as_leading_none(&mut self, _end: usize) {}
 
     /// Ends the current line, attaching a comment that follows `end` on the same source line.
     fn finish_line(&mut self, end: usize) {
