@@ -73,6 +73,8 @@ pub fn check_file(path: &Path, loader: &dyn Loader) -> Checked {
         Some(program)
     };
     diags.sort_by_key(|d| (d.span.file, d.span.start));
+    // A block used twice reports its errors once.
+    diags.dedup_by(|a, b| a.code == b.code && a.span == b.span && a.message == b.message);
     let program = if diags.iter().any(|d| d.is_error()) {
         None
     } else {
