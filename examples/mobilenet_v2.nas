@@ -3,7 +3,7 @@
 // (1,16,1,1) (6,24,2,2) (6,32,3,2) (6,64,4,2) (6,96,3,1) (6,160,3,2) (6,320,1,1).
 
 dataset images = folder {
-  path "."   // point this at an ImageNet-style folder (one sub-folder per class)
+  path "." // point this at an ImageNet-style folder (one sub-folder per class)
   batch 256
   augment [random_crop(pad: 4), hflip]
 }

@@ -32,7 +32,7 @@ space net = chain(input: [1, 28, 28], classes: 10) {
 }
 
 stage search = differentiable(net) {
-  relax gumbel(tau: 5.0 -> 0.15 exponential)   // x e^-0.045 per epoch over 90 epochs
+  relax gumbel(tau: 5.0 -> 0.15 exponential) // x e^-0.045 per epoch over 90 epochs
   level bilevel(order: 1, split: 0.8)
   epochs 90
   warmup 10

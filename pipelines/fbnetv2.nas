@@ -21,7 +21,7 @@ space net = chain(input: [3, 32, 32], classes: 10) {
 }
 
 stage search = differentiable(net) {
-  relax masked_gumbel(tau: 5.0 -> 0.5 exponential)   // x e^-0.045 per epoch over 50 epochs
+  relax masked_gumbel(tau: 5.0 -> 0.5 exponential) // x e^-0.045 per epoch over 50 epochs
   level bilevel(order: 1, split: 0.8)
   epochs 50
   weights sgd(lr: 0.1, momentum: 0.9, wd: 4e-5)

@@ -23,7 +23,7 @@ stage supernet = train(net) {
 }
 
 stage subnets = few_shot(supernet) {
-  split_on 1          // enumerate the 4 choices of the first decision: 4 sub-supernets
+  split_on 1 // enumerate the 4 choices of the first decision: 4 sub-supernets
   finetune 5
   sampler uniform
   optimizer sgd(lr: 0.01, momentum: 0.9, wd: 4e-5)
@@ -31,7 +31,9 @@ stage subnets = few_shot(supernet) {
 }
 
 stage search = evolution(subnets) {
-  population 50; generations 20; keep 10
+  population 50
+  generations 20
+  keep 10
   mutate 25, p: 0.1
   crossover 25
   recalibrate bn(images: 2000)

@@ -21,7 +21,7 @@ space net = chain(input: [3, 32, 32], classes: 10) {
 }
 
 stage supernet = train(net) {
-  sampler path_dropout(rate: 0.0 -> 0.5 linear)   // drop rate grows over training
+  sampler path_dropout(rate: 0.0 -> 0.5 linear) // drop rate grows over training
   epochs 100
   optimizer sgd(lr: 0.1, momentum: 0.9, wd: 1e-4)
   schedule cosine

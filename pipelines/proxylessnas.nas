@@ -23,7 +23,7 @@ space net = chain(input: [3, 32, 32], classes: 10) {
 }
 
 stage search = differentiable(net) {
-  relax binary_gates(paths: 2, estimator: grad)   // estimator: reinforce for a non-differentiable reward
+  relax binary_gates(paths: 2, estimator: grad) // estimator: reinforce for a non-differentiable reward
   level bilevel(order: 1, split: 0.8)
   epochs 120
   warmup 40

@@ -3,7 +3,7 @@
 // with BN recalibration, retraining of the best architecture, test evaluation. Sized for 2 CPU cores.
 
 dataset fmnist = fashion_mnist {
-  split train: 50000, val: 10000   // carved from the official train set; test = official test set
+  split train: 50000, val: 10000 // carved from the official train set; test = official test set
   batch 128
   augment [random_crop(pad: 2)]
 }
@@ -26,7 +26,9 @@ stage supernet = train(net) {
 }
 
 stage search = evolution(supernet) {
-  population 16; generations 5; keep 4
+  population 16
+  generations 5
+  keep 4
   mutate 8, p: 0.1
   crossover 8
   constraint params <= 200K

@@ -4,7 +4,7 @@
 // weights on validation data; the best is retrained. DARTS cell space on CIFAR-10 format.
 
 dataset cifar = cifar10 {
-  split train: 25000, val: 25000   // half of the train set for search, as in DARTS
+  split train: 25000, val: 25000 // half of the train set for search, as in DARTS
   batch 64
   augment [random_crop(pad: 4), hflip]
 }

@@ -10,7 +10,6 @@ dataset fmnist = fashion_mnist {
   augment [random_crop(pad: 2)]
 }
 
-
 space net = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 16, stride: 1) bn relu
   stage out: 64, stride: 2, repeat: 4, choose [shuffle(3), shuffle(5), shuffle(7), shuffle_xception]
@@ -21,7 +20,7 @@ space net = chain(input: [1, 28, 28], classes: 10) {
 }
 
 stage supernet = train(net) {
-  sampler uniform        // | constrained(flops: 20M..60M) for uniform constraint sampling
+  sampler uniform // | constrained(flops: 20M..60M) for uniform constraint sampling
   epochs 30
   optimizer sgd(lr: 0.5, momentum: 0.9, wd: 4e-5)
   schedule linear

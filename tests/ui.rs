@@ -23,7 +23,11 @@ fn ui_files() -> Vec<PathBuf> {
 }
 
 fn expected_code(p: &Path) -> String {
-    let group = p.parent().and_then(|d| d.file_name()).and_then(|s| s.to_str()).unwrap_or("");
+    let group = p
+        .parent()
+        .and_then(|d| d.file_name())
+        .and_then(|s| s.to_str())
+        .unwrap_or("");
     let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("");
     format!("nasl::{group}::{stem}")
 }
@@ -39,10 +43,16 @@ fn every_ui_file_produces_its_code_and_matches_its_snapshot() {
             checked.diags.iter().any(|d| d.code.as_str() == want),
             "{} should report {want}, got {:?}",
             p.display(),
-            checked.diags.iter().map(|d| d.code.as_str()).collect::<Vec<_>>()
+            checked
+                .diags
+                .iter()
+                .map(|d| d.code.as_str())
+                .collect::<Vec<_>>()
         );
         let text = render::human_all(&checked.diags, &checked.sources, 100);
-        let name = format!("{}", p.display()).replace(['/', '\\'], "__").replace(".nas", "");
+        let name = format!("{}", p.display())
+            .replace(['/', '\\'], "__")
+            .replace(".nas", "");
         insta::assert_snapshot!(name, text);
     }
 }
@@ -51,7 +61,11 @@ fn every_ui_file_produces_its_code_and_matches_its_snapshot() {
 fn every_code_has_a_ui_file() {
     let files: Vec<String> = ui_files().iter().map(|p| expected_code(p)).collect();
     for code in Code::ALL {
-        assert!(files.iter().any(|f| f == code.as_str()), "no tests/ui file for {}", code.as_str());
+        assert!(
+            files.iter().any(|f| f == code.as_str()),
+            "no tests/ui file for {}",
+            code.as_str()
+        );
     }
 }
 
@@ -59,7 +73,8 @@ fn every_code_has_a_ui_file() {
 fn json_has_positions() {
     let p = Path::new("tests/ui/sema/unknown_op.nas");
     let checked = check_file(p, &FsLoader);
-    let v: serde_json::Value = serde_json::from_str(&render::json(&checked.diags, &checked.sources)).expect("valid json");
+    let v: serde_json::Value =
+        serde_json::from_str(&render::json(&checked.diags, &checked.sources)).expect("valid json");
     let d = &v[0];
     assert_eq!(d["code"], "nasl::sema::unknown_op");
     assert_eq!(d["severity"], "error");

@@ -235,14 +235,16 @@ impl Printer<'_> {
     }
 }
 
-/// The terms of a statement: `, ` after a named argument, a blank otherwise.
+/// The terms of a statement: a blank between two ops (`conv(3) bn relu`), `, ` otherwise.
 pub fn terms(ts: &[Term]) -> String {
     let mut out = String::new();
     for (i, t) in ts.iter().enumerate() {
         if i > 0 {
-            out.push_str(match ts[i - 1] {
-                Term::Named(..) => ", ",
-                Term::Pos(_) => " ",
+            let op_like = |t: &Term| matches!(t, Term::Pos(e) if matches!(e.kind, ExprKind::Call { .. } | ExprKind::Path(_) | ExprKind::Choose(_)));
+            out.push_str(if op_like(&ts[i - 1]) && op_like(t) {
+                " "
+            } else {
+                ", "
             });
         }
         out.push_str(&term(t));

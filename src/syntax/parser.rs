@@ -86,6 +86,7 @@ impl Builder {
             name: String::new(),
             span,
         });
+        let span = trim_span(span, &value, body.is_some(), name.span);
         Decl {
             kind,
             name,
@@ -119,6 +120,7 @@ impl Builder {
                 _ => {}
             }
         }
+        let span = trim_span(span, &terms, body.is_some(), key.span);
         Stmt {
             key,
             terms,
@@ -274,6 +276,16 @@ impl Builder {
             })
             .collect()
     }
+}
+
+/// Pest counts blanks and comments skipped before a failed optional part as part of a rule; a
+/// statement or declaration without a body ends at its last value instead.
+fn trim_span(span: Span, terms: &[Term], has_body: bool, name: Span) -> Span {
+    if has_body {
+        return span;
+    }
+    let end = terms.last().map(|t| t.span().end).unwrap_or(name.end);
+    Span::new(span.file, span.start, end.min(span.end).max(span.start))
 }
 
 fn empty(span: Span) -> Expr {
