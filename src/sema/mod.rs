@@ -228,6 +228,8 @@ pub(crate) struct Cx<'a> {
     pub fixed_training: HashSet<String>,
     /// The space a stage's result comes from, following inputs.
     pub stage_space: HashMap<String, String>,
+    /// Cost ranges a supernet stage's constrained sampler draws from (metric -> (lo, hi)).
+    pub sampler_ranges: HashMap<String, Vec<(String, f64, f64)>>,
 }
 
 impl<'a> Cx<'a> {
@@ -243,6 +245,7 @@ impl<'a> Cx<'a> {
             stages: HashMap::new(),
             fixed_training: HashSet::new(),
             stage_space: HashMap::new(),
+            sampler_ranges: HashMap::new(),
         }
     }
 

@@ -534,8 +534,14 @@ impl Cx<'_> {
             }
         }
         self.stage_warnings(&settings, &spans);
+        let upstream: Vec<(String, f64, f64)> = match inputs.first() {
+            Some(Input::Stage { stage, .. }) => {
+                self.sampler_ranges.get(stage).cloned().unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
         if let Some(space) = root.as_ref().and_then(|r| self.spaces.get(r)).cloned() {
-            ok &= self.stage_fits_space(kind, &space, &settings, &spans, d);
+            ok &= self.stage_fits_space(kind, &space, &settings, &spans, d, &upstream);
         }
         if let Some(r) = &root {
             self.stage_space.insert(d.name.name.clone(), r.clone());
@@ -967,6 +973,7 @@ impl Cx<'_> {
     }
 
     /// Cross-checks a stage with its space: samplers, derivations, constraints.
+    #[allow(clippy::too_many_arguments)]
     fn stage_fits_space(
         &mut self,
         kind: StageKind,
@@ -974,6 +981,7 @@ impl Cx<'_> {
         settings: &BTreeMap<String, Value>,
         spans: &BTreeMap<String, crate::source::Span>,
         d: &Decl,
+        upstream: &[(String, f64, f64)],
     ) -> bool {
         let mut ok = true;
         let span_of = |k: &str| spans.get(k).copied().unwrap_or(d.name.span);
@@ -1105,15 +1113,23 @@ impl Cx<'_> {
         }
         // Hard constraints no architecture can satisfy.
         let bound = lower_bounds(space);
-        let mut ranges: BTreeMap<String, (f64, f64)> = BTreeMap::new();
-        for k in ["sampler"] {
-            if let Some(s) = call(k) {
-                for m in ["flops", "params", "latency"] {
-                    if let Some(Value::Range(lo, hi)) = s.get(m) {
-                        ranges.insert(m.into(), (*lo, *hi));
-                    }
+        // A supernet trained with a constrained sampler only knows archs in its cost ranges.
+        let mut ranges: BTreeMap<String, (f64, f64)> = upstream
+            .iter()
+            .map(|(m, lo, hi)| (m.clone(), (*lo, *hi)))
+            .collect();
+        if let Some(s) = call("sampler") {
+            let mut own = Vec::new();
+            for m in ["flops", "params", "latency"] {
+                if let Some(Value::Range(lo, hi)) = s.get(m) {
+                    ranges.insert(m.into(), (*lo, *hi));
+                    own.push((m.to_string(), *lo, *hi));
                 }
             }
+            self.sampler_ranges.insert(d.name.name.clone(), own);
+        } else if !upstream.is_empty() {
+            self.sampler_ranges
+                .insert(d.name.name.clone(), upstream.to_vec());
         }
         if let Some(Value::List(cs)) = settings.get("constraint") {
             for c in cs {
