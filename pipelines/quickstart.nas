@@ -3,7 +3,7 @@
 // with BN recalibration, retraining of the best architecture, test evaluation. Sized for 2 CPU cores.
 
 dataset fmnist = fashion_mnist {
-  split train: 50000, val: 10000 // carved from the official train set; test = official test set
+  split train: 55000, val: 5000 // carved from the official train set; test = official test set
   batch 128
   augment [random_crop(pad: 2)]
 }
@@ -26,18 +26,18 @@ stage supernet = train(net) {
 }
 
 stage search = evolution(supernet) {
-  population 16
-  generations 5
+  population 12
+  generations 4
   keep 4
-  mutate 8, p: 0.1
-  crossover 8
+  mutate 6, p: 0.1
+  crossover 6
   constraint params <= 200K
-  recalibrate bn(images: 2000)
+  recalibrate bn(images: 1000)
   objective val.accuracy
 }
 
 stage final = retrain(search.best) {
-  epochs 4
+  epochs 5
   optimizer sgd(lr: 0.1, momentum: 0.9, nesterov, wd: 4e-5)
   schedule cosine
 }
