@@ -75,6 +75,17 @@ fn check_bytes(bytes: &[u8]) -> assert_cmd::assert::Assert {
 fn malformed_inputs_exit_1_without_panicking() {
     let huge = format!("stage s = train(n) {{ epochs {} }}", "9".repeat(400));
     let deep = format!("space s = chain(input: {}) {{}}", "[".repeat(10_000));
+    // 20 levels of blocks, each using the one below 8 times: 8^20 ops if expanded naively.
+    let mut explode = String::from(
+        "block b0 = conv(3) conv(3) conv(3) conv(3) conv(3) conv(3) conv(3) conv(3)\n",
+    );
+    for i in 1..20 {
+        explode.push_str(&format!(
+            "block b{i} = {}\n",
+            vec![format!("b{}", i - 1); 8].join(" ")
+        ));
+    }
+    explode.push_str("dataset d = mnist\nspace s = chain(input: [1, 28, 28], classes: 10) {\n  stem b19\n  head global_avg_pool linear(out: 10)\n}\nstage t = train(s)\n");
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("binary", (0u8..=255).cycle().take(2000).collect()),
         ("empty", Vec::new()),
@@ -89,6 +100,7 @@ fn malformed_inputs_exit_1_without_panicking() {
         ),
         ("only comments", b"// hello\n/* world */\n".to_vec()),
         ("nul bytes", b"dataset d = mnist\0".to_vec()),
+        ("exponential blocks", explode.into_bytes()),
     ];
     for (what, bytes) in cases {
         let _ = check_bytes(&bytes)

@@ -230,7 +230,12 @@ pub(crate) struct Cx<'a> {
     pub stage_space: HashMap<String, String>,
     /// Cost ranges a supernet stage's constrained sampler draws from (metric -> (lo, hi)).
     pub sampler_ranges: HashMap<String, Vec<(String, f64, f64)>>,
+    /// How many more ops block expansion may produce (guards against exponential blocks).
+    pub op_budget: usize,
 }
+
+/// The most ops the spaces of one file may expand into.
+pub const MAX_OPS: usize = 200_000;
 
 impl<'a> Cx<'a> {
     fn new(loader: &'a dyn Loader) -> Self {
@@ -246,6 +251,7 @@ impl<'a> Cx<'a> {
             fixed_training: HashSet::new(),
             stage_space: HashMap::new(),
             sampler_ranges: HashMap::new(),
+            op_budget: MAX_OPS,
         }
     }
 

@@ -44,6 +44,28 @@ impl Cx<'_> {
 
     /// Resolves a sequence of op calls (ops and blocks), e.g. a stem or one candidate.
     fn ops(&mut self, e: &Expr, env: &Env, ocx: OpCx, depth: usize) -> Option<Vec<OpCall>> {
+        match self.op_budget {
+            0 => return None,
+            1 => {
+                self.op_budget = 0;
+                self.err(
+                    Diagnostic::new(
+                        Code::SemaOutOfRange,
+                        e.span,
+                        format!(
+                            "the spaces expand into more than {} op calls",
+                            super::MAX_OPS
+                        ),
+                    )
+                    .label("expansion stopped here")
+                    .help(
+                        "blocks that repeat other blocks multiply; flatten them or use `repeat:`",
+                    ),
+                );
+                return None;
+            }
+            _ => self.op_budget -= 1,
+        }
         let e = self.resolve(e, env).clone();
         match &e.kind {
             ExprKind::Seq(items) => {
@@ -72,7 +94,7 @@ impl Cx<'_> {
                 if let Some(block) = self.blocks.get(&name.name).cloned() {
                     self.used.insert(name.name.clone());
                     if depth >= MAX_BLOCK_DEPTH {
-                        self.err(Diagnostic::new(Code::SemaRecursiveBlock, name.span, format!("block `{}` expands into itself", name.name)).label("expansion does not end").help("a block may use other blocks, but not itself, directly or indirectly"));
+                        self.err(Diagnostic::new(Code::SemaRecursiveBlock, name.span, format!("blocks nest more than {MAX_BLOCK_DEPTH} levels deep at `{}`: does it expand into itself?", name.name)).label("expansion does not end").help("a block may use other blocks, but not itself, directly or indirectly"));
                         return None;
                     }
                     let params = block.params.clone().unwrap_or_default();
