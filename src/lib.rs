@@ -6,7 +6,11 @@ pub mod catalog;
 pub mod cli;
 pub mod cost;
 pub mod data;
+pub mod diag;
 pub mod ir;
+pub mod sema;
+pub mod source;
+pub mod syntax;
 
 #[cfg(feature = "torch")]
 pub mod compile;

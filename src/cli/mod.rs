@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod check;
 mod dataset;
+pub mod fmt;
 
 /// nasl: declare a neural architecture search in a `.nas` file, check it, and run it.
 #[derive(Debug, Parser)]
@@ -18,6 +20,10 @@ pub struct Cli {
 pub enum Command {
     /// Inspect the built-in datasets: sizes, classes, per-class counts, pixel statistics.
     Dataset(dataset::DatasetArgs),
+    /// Check `.nas` files: syntax, names, types, shapes, data flow. Exit 1 on any error.
+    Check(check::CheckArgs),
+    /// Format `.nas` files in the canonical layout (in place, or `--check`).
+    Fmt(fmt::FmtArgs),
 }
 
 /// Parses the arguments, runs the subcommand, prints any error as a diagnostic; returns the exit code.
@@ -25,6 +31,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Dataset(args) => dataset::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Fmt(args) => fmt::run(args),
     };
     match outcome {
         Ok(code) => code,

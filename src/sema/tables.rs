@@ -1,0 +1,832 @@
+//! The tables sema checks against, besides the op catalogue: datasets, augmentations, samplers,
+//! optimizers, schedules, levels, derivations, controllers, rewards, penalties, and every stage kind
+//! with its settings. Each entry is a signature with typed, defaulted parameters.
+
+use super::hir::StageKind;
+
+/// The type of a setting or call parameter.
+#[derive(Debug, Clone, Copy)]
+pub enum Ty {
+    /// A whole number >= 0.
+    Int,
+    /// A whole number >= 1.
+    Nat,
+    /// A real number.
+    Float,
+    /// A real number in [0, 1].
+    Prob,
+    Bool,
+    Str,
+    /// A duration (`80ms`) or a plain number of seconds.
+    Dur,
+    /// A real number or a schedule `a -> b shape`.
+    Sched,
+    /// A range `lo..hi` of numbers.
+    Range,
+    /// A tuple of two real numbers.
+    Pair,
+    /// One of these names.
+    Name(&'static [&'static str]),
+    /// A list of whole numbers, or a range of them.
+    IntList,
+    /// A metric name (`val.accuracy`, `flops`, ...).
+    Metric,
+    /// A list of metrics.
+    Metrics,
+    /// A comparison `metric <= value`.
+    Constraint,
+    /// A call from the given table (a bare name is a call with no arguments).
+    Call(&'static [Sig]),
+}
+
+impl Ty {
+    /// How the type reads in an error.
+    pub fn describe(self) -> String {
+        match self {
+            Ty::Int => "a whole number".into(),
+            Ty::Nat => "a positive whole number".into(),
+            Ty::Float => "a number".into(),
+            Ty::Prob => "a number between 0 and 1".into(),
+            Ty::Bool => "`true` or `false`".into(),
+            Ty::Str => "a string".into(),
+            Ty::Dur => "a duration like `80ms`".into(),
+            Ty::Sched => "a number or a schedule like `1.0 -> 0.1 linear`".into(),
+            Ty::Range => "a range like `5M..20M`".into(),
+            Ty::Pair => "a pair like `(0.5, 0.999)`".into(),
+            Ty::Name(ns) => crate::diag::one_of(ns.iter().copied()),
+            Ty::IntList => "a list of whole numbers or a range".into(),
+            Ty::Metric => format!(
+                "a metric ({})",
+                crate::diag::one_of(METRICS.iter().copied())
+            ),
+            Ty::Metrics => "a list of metrics".into(),
+            Ty::Constraint => "a comparison like `flops <= 12M`".into(),
+            Ty::Call(sigs) => crate::diag::one_of(sigs.iter().map(|s| s.name)),
+        }
+    }
+}
+
+/// A parameter default.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Dv {
+    Required,
+    /// Absent unless given.
+    Absent,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Name(&'static str),
+}
+
+/// One parameter of a table call.
+#[derive(Debug, Clone, Copy)]
+pub struct P {
+    pub name: &'static str,
+    pub ty: Ty,
+    pub default: Dv,
+}
+
+const fn p(name: &'static str, ty: Ty, default: Dv) -> P {
+    P { name, ty, default }
+}
+
+/// A table call signature: `name(params)`; the first `positional` params may be given by position.
+#[derive(Debug, Clone, Copy)]
+pub struct Sig {
+    pub name: &'static str,
+    pub positional: usize,
+    pub params: &'static [P],
+    pub doc: &'static str,
+}
+
+const fn sig(
+    name: &'static str,
+    positional: usize,
+    params: &'static [P],
+    doc: &'static str,
+) -> Sig {
+    Sig {
+        name,
+        positional,
+        params,
+        doc,
+    }
+}
+
+/// Metrics usable in objectives and constraints.
+pub const METRICS: &[&str] = &[
+    "val.accuracy",
+    "val.loss",
+    "train.accuracy",
+    "train.loss",
+    "test.accuracy",
+    "accuracy",
+    "flops",
+    "params",
+    "latency",
+];
+
+/// Built-in datasets: name, images in the official training set (None: unknown until loaded).
+pub const DATASETS: &[(&str, Option<u64>)] = &[
+    ("fashion_mnist", Some(60000)),
+    ("mnist", Some(60000)),
+    ("cifar10", Some(50000)),
+    ("cifar100", Some(50000)),
+    ("folder", None),
+    ("synthetic", None),
+];
+
+pub const AUGMENTS: &[Sig] = &[
+    sig(
+        "random_crop",
+        1,
+        &[p("pad", Ty::Int, Dv::Int(4))],
+        "random crop after zero padding",
+    ),
+    sig(
+        "hflip",
+        1,
+        &[p("p", Ty::Prob, Dv::Float(0.5))],
+        "random horizontal flip",
+    ),
+    sig(
+        "cutout",
+        1,
+        &[p("size", Ty::Nat, Dv::Int(16))],
+        "cutout of a square patch (DeVries & Taylor)",
+    ),
+];
+
+const RANGE_CONSTRAINT: &[P] = &[
+    p("flops", Ty::Range, Dv::Absent),
+    p("params", Ty::Range, Dv::Absent),
+    p("latency", Ty::Range, Dv::Absent),
+    p("tries", Ty::Nat, Dv::Int(100)),
+];
+
+/// Sampling policies of supernet training (`sampler`) and relaxations of gradient search (`relax`).
+pub const SAMPLERS: &[Sig] = &[
+    sig(
+        "uniform",
+        0,
+        &[],
+        "one uniformly random path per step (SPOS, RandomNAS)",
+    ),
+    sig(
+        "constrained",
+        0,
+        RANGE_CONSTRAINT,
+        "uniform, resampled until the cost falls in a range (SPOS)",
+    ),
+    sig(
+        "fair",
+        0,
+        &[],
+        "strict fairness: m paths without replacement per step, one update (FairNAS)",
+    ),
+    sig(
+        "path_dropout",
+        1,
+        &[
+            p("rate", Ty::Sched, Dv::Required),
+            p("keep", Ty::Nat, Dv::Int(1)),
+        ],
+        "drop each path with a (scheduled) rate, keep at least one (OneShot)",
+    ),
+    sig(
+        "softmax",
+        0,
+        &[],
+        "continuous relaxation: softmax-weighted sum of all ops (DARTS)",
+    ),
+    sig(
+        "gumbel",
+        1,
+        &[p("tau", Ty::Sched, Dv::Float(1.0))],
+        "Gumbel-softmax relaxed one-hot (SNAS, FBNet)",
+    ),
+    sig(
+        "gumbel_hard",
+        1,
+        &[p("tau", Ty::Sched, Dv::Float(10.0))],
+        "hard Gumbel-max, straight-through gradient (GDAS)",
+    ),
+    sig(
+        "binary_gates",
+        0,
+        &[
+            p("paths", Ty::Nat, Dv::Int(2)),
+            p(
+                "estimator",
+                Ty::Name(&["grad", "reinforce"]),
+                Dv::Name("grad"),
+            ),
+        ],
+        "path-level binarisation, sampled paths per arch update (ProxylessNAS)",
+    ),
+    sig(
+        "superkernel",
+        0,
+        &[p("threshold_init", Ty::Float, Dv::Float(0.0))],
+        "one superkernel, indicator decisions with trainable thresholds (Single-Path NAS)",
+    ),
+    sig(
+        "masked_gumbel",
+        1,
+        &[p("tau", Ty::Sched, Dv::Float(5.0))],
+        "Gumbel-weighted channel and resolution masks (FBNetV2)",
+    ),
+];
+
+/// Samplers usable in `sampler` (supernet training) and in `relax` (gradient search).
+pub const TRAIN_SAMPLERS: &[&str] = &["uniform", "constrained", "fair", "path_dropout"];
+pub const RELAXATIONS: &[&str] = &[
+    "softmax",
+    "gumbel",
+    "gumbel_hard",
+    "binary_gates",
+    "superkernel",
+    "masked_gumbel",
+];
+
+pub const OPTIMIZERS: &[Sig] = &[
+    sig(
+        "sgd",
+        0,
+        &[
+            p("lr", Ty::Sched, Dv::Required),
+            p("momentum", Ty::Prob, Dv::Float(0.0)),
+            p("nesterov", Ty::Bool, Dv::Bool(false)),
+            p("wd", Ty::Float, Dv::Float(0.0)),
+        ],
+        "stochastic gradient descent",
+    ),
+    sig(
+        "adam",
+        0,
+        &[
+            p("lr", Ty::Sched, Dv::Required),
+            p("betas", Ty::Pair, Dv::Absent),
+            p("wd", Ty::Float, Dv::Float(0.0)),
+            p("eps", Ty::Float, Dv::Float(1e-8)),
+        ],
+        "Adam",
+    ),
+    sig(
+        "adamw",
+        0,
+        &[
+            p("lr", Ty::Sched, Dv::Required),
+            p("betas", Ty::Pair, Dv::Absent),
+            p("wd", Ty::Float, Dv::Float(0.01)),
+        ],
+        "AdamW",
+    ),
+    sig(
+        "rmsprop",
+        0,
+        &[
+            p("lr", Ty::Sched, Dv::Required),
+            p("momentum", Ty::Prob, Dv::Float(0.0)),
+            p("alpha", Ty::Prob, Dv::Float(0.99)),
+            p("wd", Ty::Float, Dv::Float(0.0)),
+        ],
+        "RMSProp",
+    ),
+];
+
+pub const SCHEDULES: &[Sig] = &[
+    sig("constant", 0, &[], "no change"),
+    sig(
+        "linear",
+        0,
+        &[p("to", Ty::Float, Dv::Float(0.0))],
+        "linear decay to `to`",
+    ),
+    sig(
+        "exponential",
+        1,
+        &[p("gamma", Ty::Float, Dv::Required)],
+        "multiply by gamma every epoch",
+    ),
+    sig(
+        "cosine",
+        0,
+        &[
+            p("min", Ty::Float, Dv::Float(0.0)),
+            p("warmup", Ty::Int, Dv::Int(0)),
+        ],
+        "cosine annealing to `min`",
+    ),
+    sig(
+        "step",
+        0,
+        &[
+            p("every", Ty::Nat, Dv::Required),
+            p("gamma", Ty::Float, Dv::Float(0.1)),
+        ],
+        "multiply by gamma every `every` epochs",
+    ),
+];
+
+pub const LEVELS: &[Sig] = &[
+    sig(
+        "single",
+        0,
+        &[],
+        "weights and architecture from the same batch and loss",
+    ),
+    sig(
+        "bilevel",
+        0,
+        &[
+            p("order", Ty::Nat, Dv::Int(1)),
+            p("split", Ty::Prob, Dv::Float(0.5)),
+        ],
+        "weights on the train part, architecture on the held-out part",
+    ),
+];
+
+pub const DERIVES: &[Sig] = &[
+    sig(
+        "argmax",
+        0,
+        &[],
+        "argmax op per decision; an edge whose argmax is none is dropped",
+    ),
+    sig(
+        "top_k_edges",
+        1,
+        &[p("k", Ty::Nat, Dv::Int(2))],
+        "per node keep the k strongest incoming edges, argmax non-none op (DARTS)",
+    ),
+    sig(
+        "sample",
+        1,
+        &[p("n", Ty::Nat, Dv::Required)],
+        "sample n archs from the learned distribution, keep the best on validation",
+    ),
+];
+
+pub const CONTROLLERS: &[Sig] = &[sig(
+    "lstm",
+    0,
+    &[
+        p("hidden", Ty::Nat, Dv::Int(100)),
+        p("lr", Ty::Float, Dv::Float(3.5e-4)),
+        p("entropy", Ty::Float, Dv::Float(1e-4)),
+        p("baseline", Ty::Prob, Dv::Float(0.99)),
+        p("tanh", Ty::Float, Dv::Float(2.5)),
+        p("temperature", Ty::Float, Dv::Float(5.0)),
+        p(
+            "algorithm",
+            Ty::Name(&["reinforce", "ppo"]),
+            Dv::Name("reinforce"),
+        ),
+    ],
+    "LSTM controller trained by policy gradient (ENAS, MnasNet)",
+)];
+
+pub const REWARDS: &[Sig] = &[
+    sig("accuracy", 0, &[], "validation accuracy"),
+    sig(
+        "mnas",
+        0,
+        &[
+            p("target", Ty::Dur, Dv::Required),
+            p("w", Ty::Float, Dv::Float(-0.07)),
+            p(
+                "metric",
+                Ty::Name(&["latency", "flops"]),
+                Dv::Name("latency"),
+            ),
+        ],
+        "ACC * (LAT / target)^w (MnasNet)",
+    ),
+];
+
+const PENALTY_PARAMS: &[P] = &[
+    p("weight", Ty::Float, Dv::Float(1.0)),
+    p("exponent", Ty::Float, Dv::Float(1.0)),
+    p("target", Ty::Float, Dv::Absent),
+    p(
+        "form",
+        Ty::Name(&["linear", "log", "mnas"]),
+        Dv::Name("linear"),
+    ),
+];
+
+/// Soft constraints (loss terms), one per cost metric.
+pub const PENALTIES: &[Sig] = &[
+    sig("flops", 0, PENALTY_PARAMS, "expected FLOPs as a loss term"),
+    sig(
+        "params",
+        0,
+        PENALTY_PARAMS,
+        "expected parameter count as a loss term",
+    ),
+    sig(
+        "latency",
+        0,
+        PENALTY_PARAMS,
+        "expected latency from the lookup table as a loss term (FBNet: form log, weight alpha, exponent beta)",
+    ),
+];
+
+pub const RECALIBRATIONS: &[Sig] = &[sig(
+    "bn",
+    0,
+    &[p("images", Ty::Nat, Dv::Int(2000))],
+    "re-estimate BatchNorm statistics on training images",
+)];
+
+pub const LATENCIES: &[Sig] = &[
+    sig(
+        "lut",
+        1,
+        &[p("path", Ty::Str, Dv::Required)],
+        "per-op latency lookup table (measured and saved if missing)",
+    ),
+    sig(
+        "measure",
+        0,
+        &[p("runs", Ty::Nat, Dv::Int(20))],
+        "measure per-op latency on this device",
+    ),
+];
+
+pub const PREDICTORS: &[Sig] = &[sig(
+    "mlp",
+    0,
+    &[
+        p("hidden", Ty::Nat, Dv::Int(400)),
+        p("layers", Ty::Nat, Dv::Int(3)),
+        p("samples", Ty::Nat, Dv::Int(16000)),
+    ],
+    "accuracy predictor over arch encodings (OFA)",
+)];
+
+pub const PHASES: &[Sig] = &[
+    sig(
+        "full",
+        0,
+        &[
+            p("epochs", Ty::Int, Dv::Required),
+            p("lr", Ty::Float, Dv::Absent),
+        ],
+        "train the largest network",
+    ),
+    sig(
+        "kernel",
+        0,
+        &[
+            p("epochs", Ty::Int, Dv::Required),
+            p("lr", Ty::Float, Dv::Absent),
+        ],
+        "sample elastic kernel sizes",
+    ),
+    sig(
+        "depth",
+        0,
+        &[
+            p("epochs", Ty::Int, Dv::Required),
+            p("lr", Ty::Float, Dv::Absent),
+        ],
+        "sample elastic depth (and kernel)",
+    ),
+    sig(
+        "width",
+        0,
+        &[
+            p("epochs", Ty::Int, Dv::Required),
+            p("lr", Ty::Float, Dv::Absent),
+        ],
+        "sample elastic width (and depth, kernel)",
+    ),
+];
+
+/// Stage kinds: their name, what they read, and what a reference to their result may select.
+pub const STAGES: &[(&str, StageKind)] = &[
+    ("train", StageKind::Train),
+    ("progressive_shrinking", StageKind::ProgressiveShrinking),
+    ("few_shot", StageKind::FewShot),
+    ("evolution", StageKind::Evolution),
+    ("random_search", StageKind::RandomSearch),
+    ("nsga2", StageKind::Nsga2),
+    ("successive_halving", StageKind::SuccessiveHalving),
+    ("differentiable", StageKind::Differentiable),
+    ("rl", StageKind::Rl),
+    ("retrain", StageKind::Retrain),
+    ("evaluate", StageKind::Evaluate),
+    ("rank", StageKind::Rank),
+];
+
+use StageKind as K;
+const TRAINING: &[K] = &[
+    K::Train,
+    K::ProgressiveShrinking,
+    K::FewShot,
+    K::SuccessiveHalving,
+    K::Differentiable,
+    K::Rl,
+    K::Retrain,
+    K::Rank,
+];
+const SEARCHES: &[K] = &[
+    K::Evolution,
+    K::RandomSearch,
+    K::Nsga2,
+    K::SuccessiveHalving,
+    K::Differentiable,
+    K::Rl,
+];
+const SUPERNET_SEARCHES: &[K] = &[K::Evolution, K::RandomSearch, K::Nsga2];
+const ALL: &[K] = &[
+    K::Train,
+    K::ProgressiveShrinking,
+    K::FewShot,
+    K::Evolution,
+    K::RandomSearch,
+    K::Nsga2,
+    K::SuccessiveHalving,
+    K::Differentiable,
+    K::Rl,
+    K::Retrain,
+    K::Evaluate,
+    K::Rank,
+];
+
+/// A stage setting: its key, type, and the stage kinds that accept it.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    pub key: &'static str,
+    pub ty: Ty,
+    pub kinds: &'static [K],
+    pub doc: &'static str,
+}
+
+const fn s(key: &'static str, ty: Ty, kinds: &'static [K], doc: &'static str) -> Setting {
+    Setting {
+        key,
+        ty,
+        kinds,
+        doc,
+    }
+}
+
+/// Every stage setting. `data` (a dataset name) is handled apart.
+pub const SETTINGS: &[Setting] = &[
+    s(
+        "epochs",
+        Ty::Int,
+        TRAINING,
+        "epochs of training (per phase, per candidate...)",
+    ),
+    s("batch", Ty::Nat, ALL, "batch size (default: the dataset's)"),
+    s(
+        "optimizer",
+        Ty::Call(OPTIMIZERS),
+        TRAINING,
+        "weight optimizer",
+    ),
+    s(
+        "weights",
+        Ty::Call(OPTIMIZERS),
+        &[K::Differentiable, K::Rl],
+        "weight optimizer of a coupled search",
+    ),
+    s(
+        "arch",
+        Ty::Call(OPTIMIZERS),
+        &[K::Differentiable],
+        "architecture-parameter optimizer",
+    ),
+    s(
+        "schedule",
+        Ty::Call(SCHEDULES),
+        TRAINING,
+        "learning-rate schedule",
+    ),
+    s(
+        "sampler",
+        Ty::Call(SAMPLERS),
+        &[K::Train, K::FewShot],
+        "sampling policy of supernet training",
+    ),
+    s(
+        "relax",
+        Ty::Call(SAMPLERS),
+        &[K::Differentiable],
+        "relaxation of the decisions",
+    ),
+    s(
+        "level",
+        Ty::Call(LEVELS),
+        &[K::Differentiable],
+        "optimisation level",
+    ),
+    s(
+        "derive",
+        Ty::Call(DERIVES),
+        &[K::Differentiable, K::Rl],
+        "how the final architecture is derived",
+    ),
+    s(
+        "population",
+        Ty::Nat,
+        &[K::Evolution, K::Nsga2],
+        "population size",
+    ),
+    s(
+        "generations",
+        Ty::Nat,
+        &[K::Evolution, K::Nsga2],
+        "number of generations",
+    ),
+    s("keep", Ty::Nat, &[K::Evolution], "parents kept (top-k)"),
+    s(
+        "mutate",
+        Ty::Int,
+        &[K::Evolution, K::Nsga2],
+        "mutations per generation; `p:` gene resampling probability",
+    ),
+    s(
+        "crossover",
+        Ty::Int,
+        &[K::Evolution, K::Nsga2],
+        "crossovers per generation",
+    ),
+    s(
+        "samples",
+        Ty::Nat,
+        &[K::RandomSearch, K::Rank, K::Rl, K::FewShot],
+        "architectures sampled",
+    ),
+    s(
+        "candidates",
+        Ty::Nat,
+        &[K::SuccessiveHalving],
+        "architectures at the first rung",
+    ),
+    s(
+        "eta",
+        Ty::Nat,
+        &[K::SuccessiveHalving],
+        "keep 1/eta per rung",
+    ),
+    s(
+        "min_epochs",
+        Ty::Nat,
+        &[K::SuccessiveHalving],
+        "epochs at the first rung",
+    ),
+    s(
+        "max_epochs",
+        Ty::Nat,
+        &[K::SuccessiveHalving],
+        "epochs at the last rung",
+    ),
+    s(
+        "constraint",
+        Ty::Constraint,
+        SEARCHES,
+        "hard constraint: candidates outside are never evaluated",
+    ),
+    s(
+        "penalty",
+        Ty::Call(PENALTIES),
+        SEARCHES,
+        "soft constraint: a loss or reward term",
+    ),
+    s(
+        "objective",
+        Ty::Metric,
+        SEARCHES,
+        "what the search maximises (accuracy) or minimises (cost)",
+    ),
+    s(
+        "pareto",
+        Ty::Metrics,
+        SUPERNET_SEARCHES,
+        "multi-objective search: keep the Pareto front",
+    ),
+    s(
+        "recalibrate",
+        Ty::Call(RECALIBRATIONS),
+        &[
+            K::Evolution,
+            K::RandomSearch,
+            K::Nsga2,
+            K::Rank,
+            K::Evaluate,
+        ],
+        "BN recalibration per candidate",
+    ),
+    s(
+        "seeds",
+        Ty::IntList,
+        ALL,
+        "repeat the stage over seeds, report mean and spread",
+    ),
+    s(
+        "controller",
+        Ty::Call(CONTROLLERS),
+        &[K::Rl],
+        "the RL controller",
+    ),
+    s(
+        "reward",
+        Ty::Call(REWARDS),
+        &[K::Rl],
+        "the controller's reward",
+    ),
+    s("steps", Ty::Nat, &[K::Rl], "controller steps per round"),
+    s(
+        "proxy_epochs",
+        Ty::Int,
+        &[K::Rl],
+        "epochs each sampled arch trains (no weight sharing)",
+    ),
+    s(
+        "shared",
+        Ty::Bool,
+        &[K::Rl],
+        "share weights between sampled archs (ENAS)",
+    ),
+    s(
+        "phase",
+        Ty::Call(PHASES),
+        &[K::ProgressiveShrinking],
+        "one progressive-shrinking phase (repeatable)",
+    ),
+    s(
+        "split_on",
+        Ty::Nat,
+        &[K::FewShot],
+        "how many leading decisions are enumerated into sub-supernets",
+    ),
+    s(
+        "finetune",
+        Ty::Int,
+        &[K::FewShot],
+        "fine-tuning epochs per sub-supernet",
+    ),
+    s(
+        "drop_path",
+        Ty::Sched,
+        &[K::Retrain, K::Train],
+        "drop-path probability",
+    ),
+    s(
+        "auxiliary",
+        Ty::Float,
+        &[K::Retrain, K::Train],
+        "auxiliary head loss weight",
+    ),
+    s("cutout", Ty::Nat, &[K::Retrain, K::Train], "cutout size"),
+    s("grad_clip", Ty::Float, TRAINING, "gradient norm clip"),
+    s("label_smoothing", Ty::Prob, TRAINING, "label smoothing"),
+    s(
+        "warmup",
+        Ty::Int,
+        TRAINING,
+        "warm-up epochs (weights only before arch updates)",
+    ),
+    s(
+        "distill",
+        Ty::Float,
+        &[K::Train, K::ProgressiveShrinking, K::Retrain],
+        "knowledge-distillation weight from the full network",
+    ),
+    s(
+        "latency",
+        Ty::Call(LATENCIES),
+        ALL,
+        "where per-op latencies come from",
+    ),
+    s(
+        "predictor",
+        Ty::Call(PREDICTORS),
+        &[K::Evolution, K::Nsga2],
+        "accuracy predictor instead of supernet evaluation",
+    ),
+    s("dropout", Ty::Prob, TRAINING, "classifier dropout override"),
+];
+
+/// Settings a stage kind accepts.
+pub fn settings_for(kind: K) -> impl Iterator<Item = &'static Setting> {
+    SETTINGS.iter().filter(move |s| s.kinds.contains(&kind))
+}
+
+/// Result fields a reference to a stage may select.
+pub fn fields(kind: K) -> &'static [&'static str] {
+    match kind {
+        K::Evolution
+        | K::RandomSearch
+        | K::Nsga2
+        | K::SuccessiveHalving
+        | K::Differentiable
+        | K::Rl => &["best", "pareto", "top"],
+        _ => &[],
+    }
+}

@@ -1,0 +1,290 @@
+//! Sema behaviour beyond the one-per-code UI files: each case asserts the exact codes a small file
+//! produces; plus consistency of the grammar keyword list and the docs with sema's tables.
+
+use nasl::diag::Code;
+use nasl::sema::{check_text, hir};
+
+const BASE: &str = "dataset d = mnist { split train: 50000, val: 10000 }
+space s = chain(input: [1, 28, 28], classes: 10) {
+  stem conv(3, out: 8) bn relu
+  stage out: 16, stride: 2, repeat: 2, choose [conv(3) bn relu, skip]
+  head global_avg_pool linear(out: classes)
+}
+stage t = train(s) { sampler uniform; epochs 1; optimizer sgd(lr: 0.1) }
+stage e = evolution(t) { population 10 }
+stage r = retrain(e.best) { epochs 1; optimizer sgd(lr: 0.1) }
+stage ev = evaluate(r, d.test)
+";
+
+fn codes(text: &str) -> Vec<&'static str> {
+    check_text("t.nas", text)
+        .diags
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect()
+}
+
+fn with(old: &str, new: &str) -> String {
+    assert!(BASE.contains(old), "{old}");
+    BASE.replacen(old, new, 1)
+}
+
+#[test]
+fn base_is_valid_and_produces_hir() {
+    let c = check_text("t.nas", BASE);
+    assert!(c.diags.is_empty(), "{:?}", c.diags);
+    let p = c.program.expect("hir");
+    assert_eq!(p.stages.len(), 4);
+    let hir::SpaceBody::Chain(chain) = &p.spaces[0].body else {
+        panic!("chain")
+    };
+    assert_eq!(chain.input, [1, 28, 28]);
+    let hir::Layer::Choose(cands) = &chain.stages[0].layer else {
+        panic!("choose")
+    };
+    assert_eq!(cands.len(), 2);
+    assert_eq!(
+        cands[0].len(),
+        3,
+        "conv bn relu is one candidate of three ops"
+    );
+    assert_eq!(
+        cands[0][0].arg("out"),
+        Some(&hir::Arg::Context),
+        "out comes from the stage"
+    );
+    assert_eq!(cands[0][0].arg("kernel"), Some(&hir::Arg::Int(3)));
+    assert_eq!(
+        p.stages[2].inputs,
+        vec![hir::Input::Stage {
+            stage: "e".into(),
+            field: Some("best".into())
+        }]
+    );
+    assert_eq!(p.stages[0].data.as_deref(), Some("d"));
+}
+
+#[test]
+fn all_errors_of_a_file_are_collected() {
+    let text = with("sampler uniform", "sampler unifrom")
+        .replace("population 10", "populaton 10")
+        .replace("conv(3, out: 8)", "cnv(3, out: 8)");
+    let c = codes(&text);
+    assert!(c.contains(&"nasl::sema::unknown_value"), "{c:?}");
+    assert!(c.contains(&"nasl::sema::unknown_setting"), "{c:?}");
+    assert!(c.contains(&"nasl::sema::unknown_op"), "{c:?}");
+}
+
+#[test]
+fn searching_a_fixed_net_is_wrong_input() {
+    let text =
+        with("choose [conv(3) bn relu, skip]", "conv(3) bn relu").replace("sampler uniform; ", "");
+    assert_eq!(codes(&text), ["nasl::sema::wrong_input"]);
+}
+
+#[test]
+fn retraining_nothing_and_a_supernet() {
+    assert_eq!(
+        codes(&with("retrain(e.best)", "retrain()")),
+        ["nasl::sema::missing"]
+    );
+    assert_eq!(
+        codes(&with("retrain(e.best)", "retrain(t)")),
+        ["nasl::sema::wrong_input"]
+    );
+    assert_eq!(
+        codes(&with("evolution(t)", "evolution(s)")),
+        ["nasl::sema::wrong_input"]
+    );
+}
+
+#[test]
+fn fair_sampling_needs_equal_choice_counts() {
+    let text = with("sampler uniform", "sampler fair").replace(
+        "  head",
+        "  stage out: 16, stride: 1, repeat: 1, choose [conv(3), conv(5), skip]\n  head",
+    );
+    assert_eq!(codes(&text), ["nasl::sema::sampler_mismatch"]);
+    assert!(codes(&with("sampler uniform", "sampler fair")).is_empty());
+}
+
+#[test]
+fn relaxations_and_samplers_stay_in_their_stage() {
+    assert_eq!(
+        codes(&with("sampler uniform", "sampler softmax")),
+        ["nasl::sema::sampler_mismatch"]
+    );
+    assert_eq!(
+        codes(&with("sampler uniform", "relax softmax")),
+        ["nasl::sema::unknown_setting"]
+    );
+}
+
+#[test]
+fn constraints_outside_the_sampler_range_are_unsatisfiable() {
+    let text = with("sampler uniform", "sampler constrained(flops: 5M..20M)")
+        .replace("population 10", "population 10; constraint flops <= 1M");
+    assert_eq!(codes(&text), ["nasl::sema::unsatisfiable_constraint"]);
+    let text = with("sampler uniform", "sampler constrained(flops: 5M..20M)")
+        .replace("population 10", "population 10; constraint flops <= 10M");
+    assert!(codes(&text).is_empty(), "{:?}", codes(&text));
+    let text = with(
+        "population 10",
+        "population 10; constraint val.accuracy >= 2",
+    );
+    assert_eq!(codes(&text), ["nasl::sema::unsatisfiable_constraint"]);
+    let text = with("population 10", "population 10; constraint flops <= 0");
+    assert_eq!(codes(&text), ["nasl::sema::unsatisfiable_constraint"]);
+}
+
+#[test]
+fn elastic_arguments_only_in_stage_layers() {
+    assert_eq!(
+        codes(&with("conv(3, out: 8)", "conv([3, 5], out: 8)")),
+        ["nasl::sema::wrong_type"]
+    );
+    assert!(
+        codes(&with(
+            "choose [conv(3) bn relu, skip]",
+            "choose [conv([3, 5]) bn relu, skip]"
+        ))
+        .is_empty()
+    );
+    assert_eq!(
+        codes(&with(
+            "choose [conv(3) bn relu, skip]",
+            "choose [conv(3, stride: [1, 2]), skip]"
+        )),
+        ["nasl::sema::wrong_type"]
+    );
+}
+
+#[test]
+fn splits_fractions_and_dataset_sources() {
+    assert_eq!(
+        codes(&with("train: 50000, val: 10000", "train: 0.7, val: 0.5")),
+        ["nasl::sema::impossible_split"]
+    );
+    assert!(codes(&with("train: 50000, val: 10000", "train: 0.8, val: 0.2")).is_empty());
+    assert_eq!(codes(&with("= mnist", "= folder")), ["nasl::sema::missing"]);
+    let c = check_text("t.nas", &with("= mnist", "= fmnist"));
+    assert_eq!(c.diags[0].help.as_deref(), Some("did you mean `mnist`?"));
+}
+
+#[test]
+fn head_must_produce_the_class_scores() {
+    assert_eq!(
+        codes(&with("linear(out: classes)", "linear(out: 7)")),
+        ["nasl::sema::shape_mismatch"]
+    );
+    assert_eq!(
+        codes(&with(
+            "global_avg_pool linear(out: classes)",
+            "linear(out: classes)"
+        )),
+        ["nasl::sema::shape_mismatch"]
+    );
+    assert_eq!(
+        codes(&with(
+            "global_avg_pool linear(out: classes)",
+            "global_avg_pool"
+        )),
+        ["nasl::sema::shape_mismatch"]
+    );
+}
+
+#[test]
+fn block_arguments_are_checked_at_the_call() {
+    let text = format!(
+        "block b(k) = conv(kernel: k) bn\n{}",
+        with(
+            "choose [conv(3) bn relu, skip]",
+            "choose [b(3), b(k: 5), skip]"
+        )
+    );
+    assert!(codes(&text).is_empty(), "{:?}", codes(&text));
+    let text = format!(
+        "block b(k) = conv(kernel: k) bn\n{}",
+        with(
+            "choose [conv(3) bn relu, skip]",
+            "choose [b(\"x\"), b(3, 4), b(j: 3), skip]"
+        )
+    );
+    let c = codes(&text);
+    for want in [
+        "nasl::sema::wrong_type",
+        "nasl::sema::bad_arguments",
+        "nasl::sema::unknown_argument",
+        "nasl::sema::missing",
+    ] {
+        assert!(c.contains(&want), "{want} in {c:?}");
+    }
+}
+
+#[test]
+fn stage_fields_and_dataset_splits_are_checked() {
+    assert_eq!(
+        codes(&with("e.best", "e.bset")),
+        ["nasl::sema::unknown_name"]
+    );
+    assert_eq!(
+        codes(&with("d.test", "d.tset")),
+        ["nasl::sema::unknown_name"]
+    );
+    assert_eq!(
+        codes(&with("retrain(e.best)", "retrain(r.best)")),
+        ["nasl::sema::stage_order"]
+    );
+}
+
+#[test]
+fn every_code_is_documented_and_every_key_is_a_grammar_keyword() {
+    let docs = std::fs::read_to_string("docs/language.md").expect("docs");
+    for c in Code::ALL {
+        assert!(
+            docs.contains(&format!("`{}`", c.as_str())),
+            "{} undocumented",
+            c.as_str()
+        );
+    }
+    let grammar = std::fs::read_to_string("grammar/nasl.pest").expect("grammar");
+    let kw = grammar
+        .split("setting_kw = _{")
+        .nth(1)
+        .and_then(|s| s.split('}').next())
+        .expect("setting_kw rule");
+    let space_keys = [
+        "stem",
+        "stage",
+        "head",
+        "resolution",
+        "ops",
+        "network",
+        "normal",
+        "reduce",
+        "node",
+        "concat",
+    ];
+    let dataset_keys = [
+        "path",
+        "split",
+        "batch",
+        "augment",
+        "normalize",
+        "classes",
+        "size",
+        "seed",
+    ];
+    for k in nasl::sema::tables::SETTINGS
+        .iter()
+        .map(|s| s.key)
+        .chain(space_keys)
+        .chain(dataset_keys)
+        .chain(["data"])
+    {
+        assert!(
+            kw.contains(&format!("\"{k}\"")),
+            "`{k}` missing from setting_kw in the grammar"
+        );
+    }
+}
