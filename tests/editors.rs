@@ -63,6 +63,8 @@ fn pest_tokens(src: &str) -> Vec<Tok> {
             i += 1;
             while i < cs.len() && cs[i] != c {
                 if cs[i] == '\\' {
+                    // kept escaped: `"\t"` is no word
+                    lit.push(cs[i]);
                     i += 1;
                 }
                 lit.push(cs[i]);
@@ -110,7 +112,8 @@ fn pest_rule_words(src: &str) -> BTreeMap<String, Words> {
             match &toks[i] {
                 Tok::Punct('{') => depth += 1,
                 Tok::Punct('}') => depth -= 1,
-                Tok::Lit(l) if is_word(l) => {
+                // a word, not `"_"` (a character of a name) nor `"->"`
+                Tok::Lit(l) if is_word(l) && l.chars().any(|c| c.is_ascii_alphabetic()) => {
                     lits.insert(l.clone());
                 }
                 _ => {}
