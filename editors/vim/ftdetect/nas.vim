@@ -1,0 +1,2 @@
+" nasl pipelines
+autocmd BufRead,BufNewFile *.nas set filetype=nas
