@@ -19,12 +19,13 @@ block k5e1g = mbconv(5, 1, groups: 2)
 block k5e3 = mbconv(5, 3)
 block k5e6 = mbconv(5, 6)
 
+// Scaled to 28x28 inputs: two stride-2 stages (28 -> 14 -> 7) where the paper, at 224, has more.
 space net = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 16, stride: 1) bn relu
   stage out: 16, stride: 1, repeat: 1, choose [k3e1, k3e1g, k3e3, k3e6, k5e1, k5e1g, k5e3, k5e6, skip]
   stage out: 24, stride: 2, repeat: 4, choose [k3e1, k3e1g, k3e3, k3e6, k5e1, k5e1g, k5e3, k5e6, skip]
   stage out: 32, stride: 2, repeat: 4, choose [k3e1, k3e1g, k3e3, k3e6, k5e1, k5e1g, k5e3, k5e6, skip]
-  stage out: 64, stride: 2, repeat: 4, choose [k3e1, k3e1g, k3e3, k3e6, k5e1, k5e1g, k5e3, k5e6, skip]
+  stage out: 64, stride: 1, repeat: 4, choose [k3e1, k3e1g, k3e3, k3e6, k5e1, k5e1g, k5e3, k5e6, skip]
   stage out: 112, stride: 1, repeat: 4, choose [k3e1, k3e1g, k3e3, k3e6, k5e1, k5e1g, k5e3, k5e6, skip]
   stage out: 184, stride: 1, repeat: 4, choose [k3e1, k3e1g, k3e3, k3e6, k5e1, k5e1g, k5e3, k5e6, skip]
   stage out: 352, stride: 1, repeat: 1, choose [k3e1, k3e1g, k3e3, k3e6, k5e1, k5e1g, k5e3, k5e6, skip]

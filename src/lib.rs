@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cost;
 pub mod data;
 pub mod diag;
+pub mod driver;
 pub mod ir;
 pub mod sema;
 pub mod source;

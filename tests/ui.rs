@@ -3,13 +3,13 @@
 //! must produce (`tests/ui/sema/unknown_op.nas` → `nasl::sema::unknown_op`), and every code has a file.
 
 use nasl::diag::{Code, render};
-use nasl::sema::check_file;
+use nasl::driver;
 use nasl::source::FsLoader;
 use std::path::{Path, PathBuf};
 
 fn ui_files() -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for group in ["syntax", "source", "sema"] {
+    for group in ["syntax", "source", "sema", "ir"] {
         let dir = Path::new("tests/ui").join(group);
         for entry in std::fs::read_dir(&dir).expect("tests/ui exists") {
             let p = entry.expect("readable dir").path();
@@ -37,7 +37,7 @@ fn every_ui_file_produces_its_code_and_matches_its_snapshot() {
     let files = ui_files();
     assert!(files.len() >= Code::ALL.len(), "one ui file per code");
     for p in files {
-        let checked = check_file(&p, &FsLoader);
+        let checked = driver::check_file(&p, &FsLoader).checked;
         let want = expected_code(&p);
         assert!(
             checked.diags.iter().any(|d| d.code.as_str() == want),
@@ -72,7 +72,7 @@ fn every_code_has_a_ui_file() {
 #[test]
 fn json_has_positions() {
     let p = Path::new("tests/ui/sema/unknown_op.nas");
-    let checked = check_file(p, &FsLoader);
+    let checked = driver::check_file(p, &FsLoader).checked;
     let v: serde_json::Value =
         serde_json::from_str(&render::json(&checked.diags, &checked.sources)).expect("valid json");
     let d = &v[0];

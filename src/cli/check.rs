@@ -2,7 +2,7 @@
 //! any error, 0 otherwise (warnings allowed).
 
 use crate::diag::render;
-use crate::sema;
+use crate::driver;
 use crate::source::FsLoader;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,7 +30,7 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
     let mut failed = false;
     let mut json = Vec::new();
     for file in &args.files {
-        let checked = sema::check_file(file, &FsLoader);
+        let checked = driver::check_file(file, &FsLoader).checked;
         failed |= checked.has_errors();
         match args.format {
             Format::Human => {

@@ -7,6 +7,9 @@ use clap::{Parser, Subcommand};
 pub mod check;
 mod dataset;
 pub mod fmt;
+mod graph;
+mod inspect;
+mod spaces;
 
 /// nasl: declare a neural architecture search in a `.nas` file, check it, and run it.
 #[derive(Debug, Parser)]
@@ -24,6 +27,11 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Format `.nas` files in the canonical layout (in place, or `--check`).
     Fmt(fmt::FmtArgs),
+    /// Exact size and cost of each search space: decisions, number of architectures, params and MACs
+    /// (min, max, supernet), or of one architecture with --arch.
+    Inspect(inspect::InspectArgs),
+    /// A search space, or one architecture of it, as Graphviz DOT.
+    Graph(graph::GraphArgs),
 }
 
 /// Parses the arguments, runs the subcommand, prints any error as a diagnostic; returns the exit code.
@@ -33,6 +41,8 @@ pub fn main() -> ExitCode {
         Command::Dataset(args) => dataset::run(args),
         Command::Check(args) => check::run(args),
         Command::Fmt(args) => fmt::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Graph(args) => graph::run(args),
     };
     match outcome {
         Ok(code) => code,

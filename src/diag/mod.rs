@@ -110,6 +110,11 @@ codes! {
     SemaZeroEpochs => "nasl::sema::zero_epochs", Warning;
     /// A value is legal but unusual (learning rate above 1, dropout near 1...).
     SemaSuspicious => "nasl::sema::suspicious_value", Warning;
+    /// A space has a form the graph IR cannot build (e.g. cells with other than two inputs).
+    IrSpec => "nasl::ir::spec", Error;
+    /// A shape does not fit when the space is built: a spatial size below 1, an odd size halved by a
+    /// factorized reduce, channels that disagree.
+    IrShape => "nasl::ir::shape", Error;
 }
 
 /// One diagnostic: a kind, a message, a primary span with its label, extra labels, a help line.

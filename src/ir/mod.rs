@@ -6,6 +6,7 @@ pub mod arch;
 pub mod dot;
 pub mod examples;
 pub mod graph;
+pub mod lower;
 pub mod ops;
 pub mod spec;
 

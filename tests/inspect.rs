@@ -1,0 +1,153 @@
+//! `nasl inspect` and `nasl graph` on `.nas` files: exact published counts, architecture files, and
+//! errors as diagnostics.
+
+use assert_cmd::Command;
+use nasl::cost::arch_cost;
+use nasl::driver;
+use nasl::ir::Arch;
+use nasl::source::FsLoader;
+use rand::SeedableRng;
+use std::path::Path;
+
+fn nasl() -> Command {
+    Command::cargo_bin("nasl").expect("the nasl binary builds")
+}
+
+fn inspect_json(args: &[&str]) -> serde_json::Value {
+    let out = nasl()
+        .arg("inspect")
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+#[test]
+fn mobilenet_v2_has_torchvisions_exact_counts() {
+    let v = inspect_json(&["examples/mobilenet_v2.nas"]);
+    let r = &v[0];
+    assert_eq!(r["space"], "mobilenet_v2");
+    assert_eq!(r["decisions"], 0);
+    assert_eq!(r["cardinality"], "1");
+    assert_eq!(r["cost"]["params"]["min"], 3_504_872);
+    assert_eq!(r["cost"]["params"]["max"], 3_504_872);
+    assert_eq!(r["cost"]["macs"]["min"], 300_774_272);
+    assert_eq!(r["input"], serde_json::json!([3, 224, 224]));
+}
+
+#[test]
+fn darts_v2_genotype_network_has_the_published_param_count() {
+    // DARTS V2 on CIFAR-10, 20 cells, 36 channels, without the auxiliary head: 3,349,342 params in
+    // the reference implementation (the paper rounds it to 3.3M).
+    let v = inspect_json(&["examples/darts_v2.nas"]);
+    assert_eq!(v[0]["cost"]["params"]["min"], 3_349_342);
+}
+
+#[test]
+fn search_space_cardinality_is_exact() {
+    // quickstart: 5 searchable layers with 3 candidates each.
+    let v = inspect_json(&["pipelines/quickstart.nas"]);
+    assert_eq!(v[0]["cardinality"], "243");
+    // DARTS: 14 edges per cell, normal and reduction, 8 ops each: 8^28, beyond u64.
+    let v = inspect_json(&["pipelines/darts_1st.nas"]);
+    assert_eq!(v[0]["decisions"], 28);
+    assert_eq!(v[0]["cardinality"], "19342813113834066795298816");
+    let min = v[0]["cost"]["params"]["min"].as_u64().unwrap();
+    let max = v[0]["cost"]["params"]["max"].as_u64().unwrap();
+    let supernet = v[0]["cost"]["supernet_params"].as_u64().unwrap();
+    assert!(min < max && max < supernet, "{min} {max} {supernet}");
+}
+
+#[test]
+fn an_architecture_file_gets_its_exact_cost() {
+    let file = Path::new("pipelines/quickstart.nas");
+    let front = driver::check_file(file, &FsLoader);
+    let (_, space) = &front.spaces[0];
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    for i in 0..3 {
+        let arch = Arch::random(space, &mut rng).unwrap();
+        let expect = arch_cost(space, &arch).unwrap();
+        let (path, text) = if i == 0 {
+            (dir.path().join("a.json"), arch.to_json())
+        } else {
+            (dir.path().join(format!("a{i}.yaml")), arch.to_yaml())
+        };
+        std::fs::write(&path, text).unwrap();
+        let v = inspect_json(&[file.to_str().unwrap(), "--arch", path.to_str().unwrap()]);
+        assert_eq!(v[0]["arch"]["params"], expect.params);
+        assert_eq!(v[0]["arch"]["macs"], expect.macs);
+    }
+    // An architecture that names a decision the space does not have is refused with a code.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "stage9.layer0: 0\n").unwrap();
+    let out = nasl()
+        .args(["inspect", "pipelines/quickstart.nas", "--arch"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nasl::ir::arch"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn graph_prints_dot_for_a_space_and_an_architecture() {
+    let out = nasl()
+        .args(["graph", "examples/tiny_chain.nas"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let dot = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        dot.starts_with("digraph") && dot.trim_end().ends_with('}'),
+        "{dot}"
+    );
+    let front = driver::check_file(Path::new("examples/tiny_chain.nas"), &FsLoader);
+    let (_, space) = &front.spaces[0];
+    let arch = Arch::random(space, &mut rand_chacha::ChaCha8Rng::seed_from_u64(1)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("arch.yaml");
+    std::fs::write(&path, arch.to_yaml()).unwrap();
+    let out = nasl()
+        .args(["graph", "examples/tiny_chain.nas", "--arch"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let one = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        one.starts_with("digraph") && one != dot,
+        "an architecture draws differently from its space"
+    );
+}
+
+#[test]
+fn errors_are_diagnostics_with_codes() {
+    let out = nasl()
+        .args(["inspect", "pipelines/quickstart.nas", "--space", "nett"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nasl::cli::unknown_space") && err.contains("net"),
+        "{err}"
+    );
+    // A file with a shape error reports it as `nasl check` does, and exits 1.
+    let out = nasl()
+        .args(["inspect", "tests/ui/ir/shape.nas"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nasl::ir::shape"));
+}
