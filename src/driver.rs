@@ -49,3 +49,12 @@ fn ir_diagnostic(e: &IrError, space: &sema::hir::Space) -> Diagnostic {
         .label(format!("while building space `{}`", space.name))
         .help(help)
 }
+
+/// Checks text held in memory under a file name through every front-end stage (tests, fuzzing).
+pub fn check_text(name: &str, text: &str) -> Front {
+    let mut loader = crate::source::MemLoader::default();
+    loader
+        .files
+        .insert(std::path::PathBuf::from(name), text.to_string());
+    check_file(Path::new(name), &loader)
+}

@@ -2,10 +2,15 @@
 //! layout is idempotent on every pipeline and keeps its meaning (same HIR); crash inputs found by
 //! fuzzing (`fuzz/corpus/regressions/`) are replayed.
 
-use nasl::sema::check_text;
+use nasl::driver;
 use nasl::syntax;
 use proptest::prelude::*;
 use std::path::PathBuf;
+
+/// Every front-end stage, the IR included.
+fn check_text(name: &str, text: &str) -> nasl::sema::Checked {
+    driver::check_text(name, text).checked
+}
 
 fn nas_files() -> Vec<PathBuf> {
     let mut v = Vec::new();

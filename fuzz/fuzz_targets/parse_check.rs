@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let checked = nasl::sema::check_text("fuzz.nas", &text);
+    let checked = nasl::driver::check_text("fuzz.nas", &text).checked;
     let _ = nasl::diag::render::json(&checked.diags, &checked.sources);
     let _ = nasl::diag::render::human_all(&checked.diags, &checked.sources, 100);
     if let Ok((ast, _)) = nasl::syntax::parse(nasl::source::FileId(0), &text) {
