@@ -24,7 +24,7 @@ stage supernet = train(tiny) {
 
 stage search = random_search(supernet) {
   samples 100
-  constraint params <= 15K
+  constraint params <= 3K
   recalibrate bn(images: 1000)
   objective val.accuracy
 }

@@ -31,7 +31,7 @@ stage search = evolution(supernet) {
   keep 4
   mutate 6, p: 0.1
   crossover 6
-  constraint params <= 200K
+  constraint params <= 60K
   recalibrate bn(images: 1000)
   objective val.accuracy
 }

@@ -33,7 +33,7 @@ stage search = evolution(supernet) {
   keep 10
   mutate 25, p: 0.1
   crossover 25
-  constraint flops <= 60M
+  constraint flops <= 25M
   recalibrate bn(images: 20000)
   objective val.accuracy
 }

@@ -6,8 +6,10 @@ use std::path::Path;
 
 use miette::Diagnostic as _;
 
+use crate::cost::space_cost;
 use crate::diag::{Code, Diagnostic};
 use crate::ir::{IrError, SearchSpace, lower};
+use crate::sema::hir::{Program, Value};
 use crate::sema::{self, Checked};
 use crate::source::Loader;
 
@@ -28,12 +30,93 @@ pub fn check_file(path: &Path, loader: &dyn Loader) -> Front {
                 Err(e) => checked.diags.push(ir_diagnostic(&e, space)),
             }
         }
+        checked
+            .diags
+            .extend(unsatisfiable_constraints(program, &spaces));
     }
     if checked.has_errors() {
         checked.program = None;
         spaces.clear();
     }
     Front { checked, spaces }
+}
+
+/// Hard `params`/`flops` constraints that no architecture of the stage's space meets, judged by the
+/// exact minimum and maximum over the space (`flops` counts multiply-accumulates, as NAS papers do).
+fn unsatisfiable_constraints(
+    program: &Program,
+    spaces: &[(String, SearchSpace)],
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for stage in &program.stages {
+        let Some(Value::List(constraints)) = stage.settings.get("constraint") else {
+            continue;
+        };
+        let Some((name, space)) = spaces.iter().find(|(n, _)| Some(n) == stage.space.as_ref())
+        else {
+            continue;
+        };
+        let Ok(cost) = space_cost(space) else {
+            continue;
+        };
+        for c in constraints {
+            let Value::Tuple(parts) = c else { continue };
+            let (Some(Value::Name(metric)), Some(Value::Name(op)), Some(bound)) = (
+                parts.first(),
+                parts.get(1),
+                parts.get(2).and_then(Value::as_f64),
+            ) else {
+                continue;
+            };
+            let range = match metric.as_str() {
+                "params" => cost.params,
+                "flops" => cost.macs,
+                _ => continue,
+            };
+            let (min, max) = (range.min as f64, range.max as f64);
+            let impossible = match op.as_str() {
+                "<=" => bound < min,
+                "<" => bound <= min,
+                ">=" => bound > max,
+                ">" => bound >= max,
+                "==" => bound < min || bound > max,
+                _ => false,
+            };
+            let always = match op.as_str() {
+                "<=" => bound >= max,
+                "<" => bound > max,
+                ">=" => bound <= min,
+                ">" => bound < min,
+                _ => false,
+            };
+            let span = stage
+                .setting_spans
+                .get("constraint")
+                .copied()
+                .unwrap_or(stage.span);
+            if always {
+                out.push(
+                    Diagnostic::new(Code::SemaSuspicious, span, "this constraint removes no architecture")
+                        .label(format!(
+                            "every architecture of `{name}` has {metric} from {} to {}, so {metric} {op} {bound} always holds",
+                            range.min, range.max
+                        ))
+                        .help("tighten the bound to where it matters, or remove it"),
+                );
+            }
+            if impossible {
+                out.push(
+                    Diagnostic::new(Code::SemaUnsatisfiable, span, "no architecture can satisfy this constraint")
+                        .label(format!(
+                            "the architectures of `{name}` have {metric} from {} to {}, but the constraint asks {metric} {op} {bound}",
+                            range.min, range.max
+                        ))
+                        .help("relax the bound, or change the space"),
+                );
+            }
+        }
+    }
+    out
 }
 
 fn ir_diagnostic(e: &IrError, space: &sema::hir::Space) -> Diagnostic {

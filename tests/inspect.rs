@@ -151,3 +151,41 @@ fn errors_are_diagnostics_with_codes() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nasl::ir::shape"));
 }
+
+#[test]
+fn hard_constraints_are_judged_by_the_exact_cost_range() {
+    // quickstart's architectures have 33,114 to 72,666 params (see `nasl inspect`).
+    let base = std::fs::read_to_string("pipelines/quickstart.nas").unwrap();
+    assert!(base.contains("constraint params <= 60K"));
+    let check = |constraint: &str| {
+        let text = base.replace("constraint params <= 60K", constraint);
+        let front = driver::check_text("quickstart.nas", &text);
+        front
+            .checked
+            .diags
+            .iter()
+            .map(|d| (d.code.as_str(), d.label.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert!(check("constraint params <= 60K").is_empty());
+    assert!(
+        check("constraint params <= 33114").is_empty(),
+        "the smallest architecture meets it exactly"
+    );
+    let below = check("constraint params <= 33113");
+    assert_eq!(below.len(), 1);
+    assert_eq!(below[0].0, "nasl::sema::unsatisfiable_constraint");
+    assert!(below[0].1.contains("from 33114 to 72666"), "{}", below[0].1);
+    assert_eq!(
+        check("constraint params > 72666")[0].0,
+        "nasl::sema::unsatisfiable_constraint"
+    );
+    assert_eq!(
+        check("constraint params <= 72666")[0].0,
+        "nasl::sema::suspicious_value"
+    );
+    assert_eq!(
+        check("constraint flops <= 1K")[0].0,
+        "nasl::sema::unsatisfiable_constraint"
+    );
+}

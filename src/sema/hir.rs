@@ -307,6 +307,11 @@ pub struct Stage {
     /// The dataset it trains or searches on.
     pub data: Option<String>,
     pub settings: BTreeMap<String, Value>,
+    /// The space the stage works on, traced through its inputs (`search.best` -> the searched space).
+    pub space: Option<String>,
+    /// Where each setting is written, for diagnostics found after sema (exact cost constraints).
+    #[serde(skip)]
+    pub setting_spans: BTreeMap<String, Span>,
     #[serde(skip)]
     pub span: Span,
 }

@@ -5,7 +5,6 @@
 use super::Cx;
 use super::hir::*;
 use super::tables::{self, DATASETS, METRICS, STAGES, Ty};
-use super::values::path_text;
 use crate::catalog::OpKind;
 use crate::diag::{Code, Diagnostic, did_you_mean, one_of};
 use crate::syntax::ast::{Decl, DeclKind, Expr, ExprKind, Stmt, Term};
@@ -555,6 +554,8 @@ impl Cx<'_> {
             inputs,
             data,
             settings,
+            space: root.clone(),
+            setting_spans: spans.clone(),
             span: d.span,
         })
     }
@@ -1111,8 +1112,8 @@ impl Cx<'_> {
         if kind == StageKind::Differentiable && call("relax").is_none() {
             // Default relaxation is softmax; nothing to check.
         }
-        // Hard constraints no architecture can satisfy.
-        let bound = lower_bounds(space);
+        // Hard constraints no architecture can satisfy; bounds from the exact cost model are checked
+        // after the space is built (driver::check_file).
         // A supernet trained with a constrained sampler only knows archs in its cost ranges.
         let mut ranges: BTreeMap<String, (f64, f64)> = upstream
             .iter()
@@ -1154,13 +1155,6 @@ impl Cx<'_> {
                     Some(format!(
                         "{m} is positive, but the constraint asks {m} {op} {v}"
                     ))
-                } else if let Some(b) = bound.get(m.as_str()).copied().filter(|b| upper && *v < *b)
-                {
-                    Some(format!(
-                        "every architecture of `{}` has {m} >= {} (stem and head alone), but the constraint asks {m} {op} {v}",
-                        space.name,
-                        fmt_count(b)
-                    ))
                 } else if let Some((lo, hi)) = ranges
                     .get(m.as_str())
                     .copied()
@@ -1200,69 +1194,4 @@ fn fmt_count(v: f64) -> String {
     } else {
         format!("{v}")
     }
-}
-
-/// Lower bounds of params and MACs (reported as flops) of every architecture of a chain space: the
-/// stem's and head's convolutions and linear layers, which every architecture contains. Everything
-/// else is counted as 0 (a layer may be `skip`). The exact cost model lives in `src/cost`.
-fn lower_bounds(space: &Space) -> BTreeMap<&'static str, f64> {
-    let mut out = BTreeMap::new();
-    let SpaceBody::Chain(c) = &space.body else {
-        return out;
-    };
-    let mut cin = c.input[0] as f64;
-    let mut h = c
-        .resolutions
-        .iter()
-        .min()
-        .copied()
-        .unwrap_or(c.input[1].min(c.input[2])) as f64;
-    let (mut params, mut macs) = (0.0, 0.0);
-    let int = |op: &OpCall, n: &str| match op.arg(n) {
-        Some(Arg::Int(i)) => Some(*i as f64),
-        _ => None,
-    };
-    for op in &c.stem {
-        if op.kind == OpKind::Conv
-            && let (Some(k), Some(o)) = (int(op, "kernel"), int(op, "out"))
-        {
-            let s = int(op, "stride").unwrap_or(1.0).max(1.0);
-            let g = int(op, "groups").unwrap_or(1.0).max(1.0);
-            h = (h / s).ceil();
-            let p = k * k * cin * o / g;
-            params += p;
-            macs += p * h * h;
-            cin = o;
-        } else if op.kind == OpKind::BatchNorm {
-            params += 2.0 * cin;
-        }
-    }
-    // The head's linear classifier: its input is the last explicit channel count before it.
-    let mut last = c
-        .stages
-        .last()
-        .and_then(|s| s.out.iter().min().copied())
-        .map(f64::from)
-        .unwrap_or(cin);
-    for op in &c.head {
-        if matches!(op.kind, OpKind::Conv | OpKind::Linear)
-            && let Some(o) = int(op, "out")
-                .or(Some(c.classes as f64))
-                .filter(|_| op.kind == OpKind::Linear || int(op, "out").is_some())
-        {
-            let k = if op.kind == OpKind::Conv {
-                int(op, "kernel").unwrap_or(1.0)
-            } else {
-                1.0
-            };
-            let p = k * k * last * o;
-            params += p;
-            macs += p;
-            last = o;
-        }
-    }
-    out.insert("params", params);
-    out.insert("flops", macs);
-    let _ = path_text;
-    out
 }
