@@ -1,5 +1,6 @@
 //! Benchmark (not a test): generates a valid 10,000-line `.nas` file and prints how long parsing and
-//! checking take. Run: `cargo bench --no-default-features --bench check_large`.
+//! checking take (everything `nasl check` does: sema, building each space as a graph, cost checks).
+//! Run: `cargo bench --no-default-features --bench check_large`.
 
 use std::fmt::Write;
 use std::time::Instant;
@@ -38,7 +39,7 @@ fn main() {
     let text = generate(10_000);
     let lines = text.lines().count();
     // Warm up once, then time several runs.
-    let first = nasl::sema::check_text("large.nas", &text);
+    let first = nasl::driver::check_text("large.nas", &text).checked;
     assert!(
         !first.has_errors(),
         "the generated file must be valid: {:?}",
@@ -49,7 +50,7 @@ fn main() {
     let start_all = Instant::now();
     for _ in 0..runs {
         let t = Instant::now();
-        let c = nasl::sema::check_text("large.nas", &text);
+        let c = nasl::driver::check_text("large.nas", &text);
         std::hint::black_box(&c);
         best = best.min(t.elapsed().as_secs_f64());
     }
