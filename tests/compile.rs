@@ -1,19 +1,21 @@
-//! Compiled supernets and subnets against the IR's analytic counts, over random architectures.
+//! Compiled supernets and subnets against the IR's analytic counts, over random architectures of
+//! Rust-built spaces and of every space written in `pipelines/` and `examples/`.
 #![cfg(feature = "torch")]
 
 use nasl::compile::{Subnet, Supernet};
 use nasl::cost::{arch_cost, space_cost};
+use nasl::driver;
 use nasl::ir::examples::*;
-use nasl::ir::{Arch, SearchSpace, SpaceSpec};
+use nasl::ir::{Arch, SearchSpace};
+use nasl::source::FsLoader;
 use rand::SeedableRng;
 use tch::{Device, Kind, Tensor};
 
-fn input_for(spec: &SpaceSpec, arch: &Arch, space: &SearchSpace) -> Tensor {
+fn input_for(space: &SearchSpace, arch: &Arch) -> Tensor {
     let net = space.net(arch).unwrap();
     let nasl::ir::Shape::Map { c, h, w } = net.nodes[0].shape else {
-        panic!()
+        panic!("the input of a network is a feature map")
     };
-    let _ = spec;
     Tensor::randn(
         [2, c as i64, h as i64, w as i64],
         (Kind::Float, Device::Cpu),
@@ -45,37 +47,80 @@ fn darts_v2_compiled_has_exact_params() {
     assert_eq!(y.size(), [2, 10]);
 }
 
+/// The supernet of `space` holds exactly the analytic supernet count; for `archs` random architectures
+/// the extracted subnet holds the architecture's analytic count and computes what the supernet path
+/// computes in eval mode, after a train-mode pass has moved the running statistics.
+fn check_space(space: &SearchSpace, archs: usize, rng: &mut rand_chacha::ChaCha8Rng, what: &str) {
+    let sup = Supernet::new(space, Device::Cpu).unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(
+        sup.num_params() as u64,
+        space_cost(space).unwrap().supernet_params,
+        "{what}"
+    );
+    for _ in 0..archs {
+        let arch = Arch::random(space, rng).unwrap();
+        let x = input_for(space, &arch);
+        let _ = tch::no_grad(|| sup.forward_t(&x, &arch, true).unwrap());
+        let sub = sup.extract(&arch).unwrap();
+        assert_eq!(
+            sub.num_params() as u64,
+            arch_cost(space, &arch).unwrap().params,
+            "{what}\n{}",
+            arch.to_yaml()
+        );
+        let a = tch::no_grad(|| sup.forward_t(&x, &arch, false).unwrap());
+        let b = tch::no_grad(|| sub.forward_t(&x, false));
+        let diff = (a - b).abs().max().double_value(&[]);
+        assert!(
+            diff < 1e-4,
+            "{what}: outputs differ by {diff} for\n{}",
+            arch.to_yaml()
+        );
+    }
+}
+
 #[test]
 fn supernet_and_subnets_agree_with_the_ir_over_random_archs() {
     tch::manual_seed(0);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-    for spec in [small_chain(), elastic_chain(), small_cells()] {
-        let space = SearchSpace::new(spec.clone()).unwrap();
-        let sup = Supernet::new(&space, Device::Cpu).unwrap();
-        assert_eq!(
-            sup.num_params() as u64,
-            space_cost(&space).unwrap().supernet_params
+    for (name, spec) in [
+        ("small_chain", small_chain()),
+        ("elastic_chain", elastic_chain()),
+        ("small_cells", small_cells()),
+    ] {
+        let space = SearchSpace::new(spec).unwrap();
+        check_space(&space, 6, &mut rng, name);
+    }
+}
+
+/// Every space written in `pipelines/` and `examples/`, through the whole front end.
+#[test]
+fn every_written_space_compiles_to_its_analytic_counts() {
+    tch::manual_seed(0);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut files: Vec<_> = ["pipelines", "examples"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "nas"))
+        .collect();
+    files.sort();
+    let mut spaces = 0;
+    for file in &files {
+        let front = driver::check_file(file, &FsLoader);
+        assert!(
+            !front.checked.has_errors(),
+            "{} does not check",
+            file.display()
         );
-        for _ in 0..6 {
-            let arch = Arch::random(&space, &mut rng).unwrap();
-            let x = input_for(&spec, &arch, &space);
-            // Perturb running statistics of the chosen path, then compare in eval mode.
-            let _ = tch::no_grad(|| sup.forward_t(&x, &arch, true).unwrap());
-            let sub = sup.extract(&arch).unwrap();
-            assert_eq!(
-                sub.num_params() as u64,
-                arch_cost(&space, &arch).unwrap().params,
-                "{}",
-                arch.to_yaml()
-            );
-            let a = tch::no_grad(|| sup.forward_t(&x, &arch, false).unwrap());
-            let b = tch::no_grad(|| sub.forward_t(&x, false));
-            let diff = (a - b).abs().max().double_value(&[]);
-            assert!(
-                diff < 1e-4,
-                "outputs differ by {diff} for {}",
-                arch.to_yaml()
+        for (name, space) in &front.spaces {
+            spaces += 1;
+            check_space(
+                space,
+                2,
+                &mut rng,
+                &format!("{} space {name}", file.display()),
             );
         }
     }
+    assert!(spaces >= 20, "only {spaces} spaces compiled");
 }
