@@ -379,7 +379,11 @@ impl Block {
                         .c("se_expand")
                         .fwd_sliced(&s, hidden, sq, 1, 1)
                         .hardsigmoid();
-                    h = h * s;
+                    // Not `*=`: in place would overwrite `h`, which autograd needs for `s`'s gradient.
+                    #[allow(clippy::assign_op_pattern)]
+                    {
+                        h = h * s;
+                    }
                 }
                 let out = self.b("bn_project").fwd(
                     &self
@@ -538,7 +542,11 @@ fn run(net: &Net, blocks: &HashMap<String, Block>, x: &Tensor, train: bool) -> T
             NetKind::Sum => {
                 let mut acc = vals[n.inputs[0]].as_ref().expect("input").shallow_clone();
                 for &i in &n.inputs[1..] {
-                    acc = acc + vals[i].as_ref().expect("input");
+                    // Not `+=`: `acc` starts as a shallow clone, so in place would overwrite an input.
+                    #[allow(clippy::assign_op_pattern)]
+                    {
+                        acc = acc + vals[i].as_ref().expect("input");
+                    }
                 }
                 acc
             }
