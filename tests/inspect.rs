@@ -189,3 +189,32 @@ fn hard_constraints_are_judged_by_the_exact_cost_range() {
         "nasl::sema::unsatisfiable_constraint"
     );
 }
+
+#[test]
+fn several_spaces_need_a_choice() {
+    // A second space (unused, so only a warning) makes `graph` and `inspect --arch` ambiguous.
+    let base = std::fs::read_to_string("examples/tiny_chain.nas").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("two.nas");
+    let extra = "\nspace other = chain(input: [1, 28, 28], classes: 10) {\n  stem conv(3, out: 8) bn relu\n  head global_avg_pool linear(out: classes)\n}\n";
+    std::fs::write(&file, format!("{base}{extra}")).unwrap();
+    let out = nasl().arg("graph").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nasl::cli::which_space") && err.contains("tiny, other"),
+        "{err}"
+    );
+    // Naming it works, and `inspect` without --arch reports both.
+    let out = nasl()
+        .arg("graph")
+        .arg(&file)
+        .args(["--space", "other"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v = inspect_json(&[file.to_str().unwrap()]);
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert_eq!(v[1]["space"], "other");
+    assert_eq!(v[1]["cardinality"], "1");
+}
