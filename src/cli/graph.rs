@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::spaces::{self, LoadError};
+use super::spaces;
 use crate::ir::dot::dot;
 
 #[derive(Debug, clap::Args)]
@@ -19,10 +19,8 @@ pub struct GraphArgs {
 }
 
 pub fn run(args: GraphArgs) -> miette::Result<ExitCode> {
-    let loaded = match spaces::load(&args.file, args.space.as_deref()) {
-        Ok(l) => l,
-        Err(LoadError::Diagnostics) => return Ok(ExitCode::FAILURE),
-        Err(LoadError::Other(r)) => return Err(r),
+    let Some(loaded) = spaces::load(&args.file, args.space.as_deref())? else {
+        return Ok(ExitCode::FAILURE);
     };
     let [one] = loaded.as_slice() else {
         let names: Vec<&str> = loaded.iter().map(|l| l.name.as_str()).collect();

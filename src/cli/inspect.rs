@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::spaces::{self, LoadError};
+use super::spaces;
 use crate::cost::inspect::{Report, inspect};
 
 #[derive(Debug, clap::Args)]
@@ -31,10 +31,8 @@ struct Named<'a> {
 }
 
 pub fn run(args: InspectArgs) -> miette::Result<ExitCode> {
-    let loaded = match spaces::load(&args.file, args.space.as_deref()) {
-        Ok(l) => l,
-        Err(LoadError::Diagnostics) => return Ok(ExitCode::FAILURE),
-        Err(LoadError::Other(r)) => return Err(r),
+    let Some(loaded) = spaces::load(&args.file, args.space.as_deref())? else {
+        return Ok(ExitCode::FAILURE);
     };
     if args.arch.is_some() && loaded.len() > 1 {
         return Err(miette::miette!(

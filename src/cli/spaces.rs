@@ -16,20 +16,9 @@ pub struct LoadedSpace {
     pub space: SearchSpace,
 }
 
-/// What went wrong: either the file has diagnostics (already printed) or another error.
-pub enum LoadError {
-    Diagnostics,
-    Other(miette::Report),
-}
-
-impl From<miette::Report> for LoadError {
-    fn from(r: miette::Report) -> Self {
-        LoadError::Other(r)
-    }
-}
-
-/// Checks `file` and builds its spaces (only `only` when given), printing any diagnostics.
-pub fn load(file: &Path, only: Option<&str>) -> Result<Vec<LoadedSpace>, LoadError> {
+/// Checks `file` and builds its spaces (only `only` when given), printing any diagnostics; `None`
+/// when the file has errors (already printed).
+pub fn load(file: &Path, only: Option<&str>) -> miette::Result<Option<Vec<LoadedSpace>>> {
     let front = driver::check_file(file, &FsLoader);
     let checked = front.checked;
     if !checked.diags.is_empty() {
@@ -39,7 +28,7 @@ pub fn load(file: &Path, only: Option<&str>) -> Result<Vec<LoadedSpace>, LoadErr
         );
     }
     if checked.has_errors() {
-        return Err(LoadError::Diagnostics);
+        return Ok(None);
     }
     let names: Vec<&str> = front.spaces.iter().map(|(n, _)| n.as_str()).collect();
     if let Some(want) = only
@@ -49,8 +38,7 @@ pub fn load(file: &Path, only: Option<&str>) -> Result<Vec<LoadedSpace>, LoadErr
             code = "nasl::cli::unknown_space",
             help = format!("the spaces of {} are: {}", file.display(), names.join(", ")),
             "no space named `{want}`"
-        )
-        .into());
+        ));
     }
     if front.spaces.is_empty() {
         return Err(miette!(
@@ -58,15 +46,16 @@ pub fn load(file: &Path, only: Option<&str>) -> Result<Vec<LoadedSpace>, LoadErr
             help = "declare one with `space NAME = chain(...) { ... }` or `cell(...)`",
             "{} declares no search space or network",
             file.display()
-        )
-        .into());
+        ));
     }
-    Ok(front
-        .spaces
-        .into_iter()
-        .filter(|(name, _)| only.is_none_or(|w| w == name))
-        .map(|(name, space)| LoadedSpace { name, space })
-        .collect())
+    Ok(Some(
+        front
+            .spaces
+            .into_iter()
+            .filter(|(name, _)| only.is_none_or(|w| w == name))
+            .map(|(name, space)| LoadedSpace { name, space })
+            .collect(),
+    ))
 }
 
 /// Reads an architecture (YAML, or JSON for `.json` files) and checks it against `space`.

@@ -592,11 +592,7 @@ impl Supernet {
     }
     /// Number of trainable parameters.
     pub fn num_params(&self) -> i64 {
-        self.vs
-            .trainable_variables()
-            .iter()
-            .map(|t| t.numel() as i64)
-            .sum()
+        trainable_numel(&self.vs)
     }
     /// A standalone network of `arch` with the supernet's weights (sliced for elastic ops).
     pub fn extract(&self, arch: &Arch) -> Result<Subnet, IrError> {
@@ -650,10 +646,14 @@ impl Subnet {
         self.vs.set_device(device);
     }
     pub fn num_params(&self) -> i64 {
-        self.vs
-            .trainable_variables()
-            .iter()
-            .map(|t| t.numel() as i64)
-            .sum()
+        trainable_numel(&self.vs)
     }
+}
+
+/// Number of trainable parameters held by a VarStore.
+fn trainable_numel(vs: &nn::VarStore) -> i64 {
+    vs.trainable_variables()
+        .iter()
+        .map(|t| t.numel() as i64)
+        .sum()
 }
