@@ -16,3 +16,5 @@ pub mod syntax;
 
 #[cfg(feature = "torch")]
 pub mod compile;
+#[cfg(feature = "torch")]
+pub mod exec;

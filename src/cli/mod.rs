@@ -6,9 +6,15 @@ use clap::{Parser, Subcommand};
 
 pub mod check;
 mod dataset;
+#[cfg(feature = "torch")]
+mod eval;
+#[cfg(feature = "torch")]
+mod export;
 pub mod fmt;
 mod graph;
 mod inspect;
+#[cfg(feature = "torch")]
+mod run;
 mod spaces;
 
 /// nasl: declare a neural architecture search in a `.nas` file, check it, and run it.
@@ -32,6 +38,15 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// A search space, or one architecture of it, as Graphviz DOT.
     Graph(graph::GraphArgs),
+    /// Run a pipeline: train, search, retrain, evaluate, in a run directory (resumable).
+    #[cfg(feature = "torch")]
+    Run(run::RunArgs),
+    /// Write the TorchScript model of a finished run again (from its safetensors weights).
+    #[cfg(feature = "torch")]
+    Export(export::ExportArgs),
+    /// Evaluate a finished run's model on a dataset split.
+    #[cfg(feature = "torch")]
+    Eval(eval::EvalArgs),
 }
 
 /// Parses the arguments, runs the subcommand, prints any error as a diagnostic; returns the exit code.
@@ -43,6 +58,12 @@ pub fn main() -> ExitCode {
         Command::Fmt(args) => fmt::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Graph(args) => graph::run(args),
+        #[cfg(feature = "torch")]
+        Command::Run(args) => run::run(args),
+        #[cfg(feature = "torch")]
+        Command::Export(args) => export::run(args),
+        #[cfg(feature = "torch")]
+        Command::Eval(args) => eval::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -97,6 +97,8 @@ struct Bn {
     bn: nn::BatchNorm,
     eps: f64,
     momentum: f64,
+    /// During BN recalibration: the momentum of the next batch (1/k for the k-th, a cumulative mean).
+    recal: std::cell::Cell<Option<f64>>,
 }
 
 impl Bn {
@@ -112,11 +114,13 @@ impl Bn {
             bn: nn::batch_norm2d(p, c as i64, cfg),
             eps,
             momentum,
+            recal: std::cell::Cell::new(None),
         }
     }
     fn fwd(&self, x: &Tensor, train: bool) -> Tensor {
         let n = x.size()[1];
         let b = &self.bn;
+        let momentum = self.recal.get().unwrap_or(self.momentum);
         if b.running_mean.size()[0] == n {
             return x.batch_norm(
                 b.ws.as_ref(),
@@ -124,7 +128,7 @@ impl Bn {
                 Some(&b.running_mean),
                 Some(&b.running_var),
                 train,
-                self.momentum,
+                momentum,
                 self.eps,
                 false,
             );
@@ -137,7 +141,7 @@ impl Bn {
             Some(&sl(&b.running_mean)),
             Some(&sl(&b.running_var)),
             train,
-            self.momentum,
+            momentum,
             self.eps,
             false,
         )
@@ -647,6 +651,37 @@ impl Subnet {
     }
     pub fn num_params(&self) -> i64 {
         trainable_numel(&self.vs)
+    }
+    /// Re-estimates every BatchNorm's running statistics from `batches` (training images, already
+    /// prepared): statistics are reset, then each batch is forwarded in training mode without
+    /// gradients, the k-th with momentum 1/k, so the result is the plain mean over the batches (as
+    /// SPOS recomputes BN statistics per candidate). Returns the number of batches used.
+    pub fn recalibrate_bn(&self, batches: impl IntoIterator<Item = Tensor>) -> usize {
+        let bns: Vec<&Bn> = self
+            .blocks
+            .values()
+            .flat_map(|b| b.bns.iter().map(|(_, bn)| bn))
+            .collect();
+        tch::no_grad(|| {
+            for bn in &bns {
+                let _ = bn.bn.running_mean.shallow_clone().zero_();
+                let _ = bn.bn.running_var.shallow_clone().fill_(1.0);
+            }
+        });
+        let mut k = 0;
+        for x in batches {
+            k += 1;
+            for bn in &bns {
+                bn.recal.set(Some(1.0 / k as f64));
+            }
+            tch::no_grad(|| {
+                let _ = self.forward_t(&x, true);
+            });
+        }
+        for bn in &bns {
+            bn.recal.set(None);
+        }
+        k
     }
 }
 

@@ -1,0 +1,325 @@
+//! Stand-alone models: retraining a searched architecture from scratch (`retrain`), training a fixed
+//! network (`train` on a space without decisions), each once per seed; saving each as a model folder
+//! (space, architecture, safetensors weights, preprocessing, TorchScript); and `evaluate` on a split,
+//! with mean and spread over seeds.
+
+use std::fs;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+
+use super::error::ExecError;
+use super::search::{SearchOut, train_standalone};
+use super::supernet::epochs_of;
+use super::train::TrainSummary;
+use super::{Ctx, StageData, evaluate_set, space_of, stage_input};
+use crate::compile::{Subnet, export, model as saved};
+use crate::cost::arch_cost;
+use crate::data::loader::Normalize;
+use crate::ir::{Arch, SearchSpace};
+use crate::sema::hir::{Input, Stage, Value};
+
+/// One trained model of a stage (one per seed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelRun {
+    pub seed: i64,
+    /// The model folder, relative to the run directory.
+    pub dir: String,
+    pub train: TrainSummary,
+    pub val_accuracy: Option<f64>,
+    pub params: i64,
+    pub macs: u64,
+}
+
+/// What a retrain or fixed-network train stage produces.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelsOut {
+    pub space: String,
+    pub arch: Arch,
+    pub models: Vec<ModelRun>,
+}
+
+/// How inputs must be prepared for a saved model (`preprocess.json` in its folder).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Preprocess {
+    /// C, H, W.
+    pub input: Vec<i64>,
+    /// Pixels are scaled to [0, 1], then `(x - mean) / std` per channel.
+    pub normalize: Normalize,
+    /// The dataset it was trained on: declaration name, built-in source, folder (if not the default).
+    pub dataset: String,
+    pub source: String,
+    pub path: Option<std::path::PathBuf>,
+    pub classes: usize,
+}
+
+/// The seeds a stage repeats over (`seeds [...]`), or one seed derived from the run's.
+fn seeds(ctx: &Ctx, stage: &Stage) -> Vec<i64> {
+    match stage.settings.get("seeds") {
+        Some(Value::List(l)) if !l.is_empty() => {
+            let v: Vec<i64> = l
+                .iter()
+                .filter_map(|v| v.as_f64().map(|f| f as i64))
+                .collect();
+            if ctx.info.smoke {
+                v.into_iter().take(2).collect()
+            } else {
+                v
+            }
+        }
+        _ => vec![0],
+    }
+}
+
+/// Input shape (C, H, W) of a space.
+pub fn input_shape(space: &SearchSpace) -> Vec<i64> {
+    let s = match &space.spec {
+        crate::ir::SpaceSpec::Chain(c) => c.input,
+        crate::ir::SpaceSpec::Cell(c) => c.input,
+    };
+    s.iter().map(|&d| d as i64).collect()
+}
+
+/// Trains one model per seed of `arch` and saves each.
+fn train_models(ctx: &mut Ctx, stage: &Stage, space_name: &str, arch: Arch) -> Result<Json, ExecError> {
+    for key in ["drop_path", "auxiliary", "distill", "dropout", "warmup", "latency"] {
+        ctx.ignore(stage, key);
+    }
+    let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
+    space.net(&arch)?;
+    let data = ctx.data(stage)?;
+    let epochs = epochs_of(ctx, stage, "epochs", 1);
+    let cost = arch_cost(&space, &arch)?;
+    let mut models = Vec::new();
+    for seed in seeds(ctx, stage) {
+        let tag = format!("seed{seed}");
+        let name = stage.name.clone();
+        let (arch2, space2, data2) = (arch.clone(), &space, data.clone());
+        let part_tag = tag.clone();
+        let run = ctx.part(&stage.name, &part_tag, move |ctx| {
+            let s = super::mix(ctx.stage_seed(&name), seed as u64);
+            tch::manual_seed(s as i64 & i64::MAX);
+            let net = Subnet::new(space2, &arch2, ctx.device())?;
+            let summary =
+                train_standalone(ctx, stage, space2, &arch2, &net, &tag, epochs, epochs, s)?;
+            let val = (!data2.splits.val.is_empty()).then(|| {
+                evaluate_set(
+                    &|x| net.forward_t(x, false),
+                    &data2.splits.val,
+                    &ctx.eval_loader(&data2),
+                    ctx.eval_batches(),
+                )
+                .1
+            });
+            let rel = format!("stages/{name}/{tag}");
+            let dir = ctx.dir.root.join(&rel);
+            save_model(ctx, &dir, space2, &arch2, &net, &data2)?;
+            Ok(ModelRun {
+                seed,
+                dir: rel,
+                train: summary,
+                val_accuracy: val,
+                params: net.num_params(),
+                macs: cost.macs as u64,
+            })
+        })?;
+        models.push(run);
+    }
+    // The run's final model: the first seed's, at `model/`.
+    if let Some(first) = models.first() {
+        let src = ctx.dir.root.join(&first.dir);
+        let dst = ctx.dir.root.join("model");
+        fs::create_dir_all(&dst).map_err(|e| ExecError::io(&dst, e))?;
+        for f in ["space.json", "arch.yaml", "weights.safetensors", "preprocess.json", "model.pt"] {
+            if let Ok(bytes) = fs::read(src.join(f)) {
+                super::rundir::atomic_write(&dst.join(f), &bytes)?;
+            }
+        }
+    }
+    let out = ModelsOut {
+        space: space_name.to_string(),
+        arch,
+        models,
+    };
+    let mut v = serde_json::to_value(&out).unwrap_or(Json::Null);
+    let n = out.models.len().max(1) as f64;
+    let mean = |f: &dyn Fn(&ModelRun) -> f64| out.models.iter().map(f).sum::<f64>() / n;
+    v["final_loss"] = json!(mean(&|m| m.train.final_loss));
+    v["final_accuracy"] = json!(mean(&|m| m.train.final_accuracy));
+    v["train_seconds"] = json!(out.models.iter().map(|m| m.train.seconds).sum::<f64>());
+    v["params"] = json!(out.models.first().map(|m| m.params));
+    v["macs"] = json!(cost.macs);
+    Ok(v)
+}
+
+/// Saves a model folder: weights, space, architecture, preprocessing, TorchScript.
+pub fn save_model(
+    ctx: &Ctx,
+    dir: &Path,
+    space: &SearchSpace,
+    arch: &Arch,
+    net: &Subnet,
+    data: &StageData,
+) -> Result<(), ExecError> {
+    fs::create_dir_all(dir).map_err(|e| ExecError::io(dir, e))?;
+    saved::save(dir, space, arch, net)?;
+    let pre = Preprocess {
+        input: input_shape(space),
+        normalize: data.normalize.clone(),
+        dataset: data.name.clone(),
+        source: data.source.clone(),
+        path: data.path.clone(),
+        classes: data.classes,
+    };
+    let text = serde_json::to_string_pretty(&pre).unwrap_or_default();
+    super::rundir::atomic_write(&dir.join("preprocess.json"), text.as_bytes())?;
+    let _ = ctx;
+    export::torchscript(net, &pre.input, &dir.join("model.pt"))?;
+    Ok(())
+}
+
+/// `retrain(search.best)`: the searched architecture from scratch.
+pub fn retrain(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+    let space_name = stage.space.clone().unwrap_or_default();
+    let arch = match stage_input(stage) {
+        Some((input, field)) => {
+            if let Some(f) = field
+                && f != "best"
+            {
+                return Err(ExecError::Unsupported {
+                    stage: stage.name.clone(),
+                    kind: format!("retrain of `{input}.{f}`"),
+                    help: format!("retrain `{input}.best`; retraining every member of `{f}` is not implemented yet"),
+                });
+            }
+            let found: SearchOut = ctx.result(input, &stage.name)?;
+            found.best
+        }
+        None => Arch::default(),
+    };
+    train_models(ctx, stage, &space_name, arch)
+}
+
+/// `train` of a fixed network (a space without decisions).
+pub fn train_fixed(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+    let space_name = stage.space.clone().unwrap_or_default();
+    train_models(ctx, stage, &space_name, Arch::default())
+}
+
+/// `evaluate(model, dataset.split)`: accuracy of each trained model on a split.
+pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+    let (input, _) = stage_input(stage).ok_or_else(|| {
+        ExecError::setting(&stage.name, "evaluate needs a trained model as input", "write `evaluate(final, fmnist.test)`")
+    })?;
+    let models: ModelsOut = ctx.result(input, &stage.name)?;
+    let (dataset, split) = stage
+        .inputs
+        .iter()
+        .find_map(|i| match i {
+            Input::Data { dataset, split } => Some((dataset.clone(), split.clone())),
+            _ => None,
+        })
+        .or_else(|| stage.data.clone().map(|d| (d, "test".to_string())))
+        .ok_or_else(|| {
+            ExecError::setting(&stage.name, "evaluate needs a dataset split", "write `evaluate(final, fmnist.test)`")
+        })?;
+    let data = ctx.dataset(&dataset)?;
+    let set = match split.as_str() {
+        "train" => &data.splits.train,
+        "val" => &data.splits.val,
+        _ => &data.splits.test,
+    };
+    let mut accs = Vec::new();
+    let mut losses = Vec::new();
+    for m in &models.models {
+        let loaded = saved::load(&ctx.dir.root.join(&m.dir), ctx.device())?;
+        let (loss, acc) = evaluate_set(
+            &|x| loaded.net.forward_t(x, false),
+            set,
+            &ctx.eval_loader(&data),
+            ctx.eval_batches(),
+        );
+        eprintln!("{}: seed {} {split} accuracy {:.2}%", stage.name, m.seed, 100.0 * acc);
+        accs.push(acc);
+        losses.push(loss);
+    }
+    let n = accs.len().max(1) as f64;
+    let mean = accs.iter().sum::<f64>() / n;
+    let std = (accs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let key = format!("{split}_accuracy");
+    let mut v = json!({
+        "dataset": dataset, "split": split, "images": set.len().min(ctx.eval_batches().map(|b| b * 256).unwrap_or(usize::MAX)),
+        "accuracies": accs, "std": std, "loss": losses.iter().sum::<f64>() / n,
+        "seeds": models.models.iter().map(|m| m.seed).collect::<Vec<_>>(),
+    });
+    v[key.as_str()] = json!(mean);
+    v["accuracy"] = json!(mean);
+    Ok(v)
+}
+
+/// What `nasl eval` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub model: std::path::PathBuf,
+    pub dataset: String,
+    pub split: String,
+    pub images: usize,
+    pub accuracy: f64,
+    pub loss: f64,
+}
+
+/// The model folder of a run directory (`RUN/model`), or `dir` itself if it is one.
+pub fn model_dir(dir: &Path) -> std::path::PathBuf {
+    if dir.join("model").join("weights.safetensors").exists() {
+        dir.join("model")
+    } else {
+        dir.to_path_buf()
+    }
+}
+
+/// Re-evaluates a saved model on a dataset split (`source`/`path` default to what it was trained on).
+pub fn eval_saved(
+    dir: &Path,
+    source: Option<&str>,
+    path: Option<&Path>,
+    split: &str,
+    device: tch::Device,
+) -> Result<EvalReport, ExecError> {
+    let dir = model_dir(dir);
+    let text = fs::read_to_string(dir.join("preprocess.json")).map_err(|e| {
+        ExecError::Model(saved::ModelError::Missing {
+            path: dir.join("preprocess.json"),
+            help: format!("{e}; `nasl run` writes it beside the weights"),
+        })
+    })?;
+    let pre: Preprocess = serde_json::from_str(&text).map_err(|e| ExecError::Resume {
+        dir: dir.clone(),
+        message: format!("preprocess.json is damaged: {e}"),
+        help: "re-create the run".into(),
+    })?;
+    let source = source.unwrap_or(&pre.source).to_string();
+    let path = path.map(Path::to_path_buf).or(pre.path.clone());
+    let ds = crate::data::open(&source, path.as_deref())?.load()?;
+    let raw = if split == "train" { &ds.train } else { &ds.test };
+    let shape = vec![raw.channels as i64, raw.height as i64, raw.width as i64];
+    if shape != pre.input {
+        return Err(ExecError::setting(
+            "eval",
+            format!("the model takes {:?} images but {source} has {:?}", pre.input, shape),
+            "evaluate on a dataset of the same image shape",
+        ));
+    }
+    let set = crate::data::loader::TensorSet::from_raw(raw);
+    let model = saved::load(&dir, device)?;
+    let loader = crate::data::loader::Loader::eval(256, pre.normalize.clone(), device);
+    let (loss, accuracy) = evaluate_set(&|x| model.net.forward_t(x, false), &set, &loader, None);
+    Ok(EvalReport {
+        model: dir,
+        dataset: source,
+        split: split.to_string(),
+        images: set.len(),
+        accuracy,
+        loss,
+    })
+}

@@ -1,0 +1,144 @@
+//! The run directory: atomic file writes, the append-only `metrics.jsonl` (truncated back to the last
+//! checkpoint on resume, so a resumed run leaves the same lines as a clean one), the run state that
+//! records finished stages, and per-stage folders.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use super::error::ExecError;
+
+/// Writes `bytes` to `path` so that a reader (or a resumed run) sees the old file or the new one,
+/// never a part: write a temporary file beside it, flush it to disk, rename it over `path`.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), ExecError> {
+    let tmp = tmp_path(path);
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|e| ExecError::io(path, e))
+}
+
+/// The temporary name `atomic_write` uses for `path`.
+pub fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+/// What a run was started with; a resumed run keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunInfo {
+    /// The `.nas` file as given.
+    pub file: PathBuf,
+    /// Hash of the resolved pipeline: resuming with a changed pipeline is refused.
+    pub pipeline_hash: String,
+    pub seed: u64,
+    pub smoke: bool,
+}
+
+/// The state of a run: the stages finished, with their results, in order.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunState {
+    pub done: Vec<DoneStage>,
+}
+
+/// A finished stage: its result (what later stages read) and the length of `metrics.jsonl` when it
+/// finished.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DoneStage {
+    pub name: String,
+    pub result: Json,
+    pub metrics_len: u64,
+}
+
+/// An open run directory.
+pub struct RunDir {
+    pub root: PathBuf,
+    metrics: File,
+}
+
+impl RunDir {
+    /// Creates a new run directory; refuses one that already holds a run.
+    pub fn create(root: &Path) -> Result<RunDir, ExecError> {
+        if root.join("run.json").exists() {
+            return Err(ExecError::Exists {
+                dir: root.to_path_buf(),
+            });
+        }
+        fs::create_dir_all(root.join("stages")).map_err(|e| ExecError::io(root, e))?;
+        Self::open_metrics(root, Some(0))
+    }
+
+    /// Opens an existing run directory, cutting `metrics.jsonl` back to `metrics_len` bytes.
+    pub fn reopen(root: &Path, metrics_len: u64) -> Result<RunDir, ExecError> {
+        Self::open_metrics(root, Some(metrics_len))
+    }
+
+    fn open_metrics(root: &Path, truncate_to: Option<u64>) -> Result<RunDir, ExecError> {
+        let path = root.join("metrics.jsonl");
+        let metrics = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| ExecError::io(&path, e))?;
+        if let Some(len) = truncate_to {
+            let have = metrics.metadata().map(|m| m.len()).unwrap_or(0);
+            if have > len {
+                metrics.set_len(len).map_err(|e| ExecError::io(&path, e))?;
+            }
+        }
+        Ok(RunDir {
+            root: root.to_path_buf(),
+            metrics,
+        })
+    }
+
+    /// Appends one JSON object as a line of `metrics.jsonl`.
+    pub fn log(&mut self, line: Json) -> Result<(), ExecError> {
+        let mut text = line.to_string();
+        text.push('\n');
+        let path = self.root.join("metrics.jsonl");
+        self.metrics
+            .write_all(text.as_bytes())
+            .and_then(|_| self.metrics.flush())
+            .map_err(|e| ExecError::io(&path, e))
+    }
+
+    /// Current length of `metrics.jsonl` in bytes (recorded by checkpoints).
+    pub fn metrics_len(&self) -> u64 {
+        self.metrics.metadata().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// The folder of a stage, created if needed.
+    pub fn stage_dir(&self, stage: &str) -> Result<PathBuf, ExecError> {
+        let dir = self.root.join("stages").join(stage);
+        fs::create_dir_all(&dir).map_err(|e| ExecError::io(&dir, e))?;
+        Ok(dir)
+    }
+
+    pub fn write_json(&self, rel: &str, value: &impl Serialize) -> Result<(), ExecError> {
+        let path = self.root.join(rel);
+        let text = serde_json::to_string_pretty(value).map_err(|e| ExecError::io(&path, e))?;
+        atomic_write(&path, text.as_bytes())
+    }
+
+    pub fn read_json<T: for<'de> Deserialize<'de>>(root: &Path, rel: &str) -> Result<T, ExecError> {
+        let path = root.join(rel);
+        let text = fs::read_to_string(&path).map_err(|e| ExecError::Resume {
+            dir: root.to_path_buf(),
+            message: format!("cannot read {}: {e}", path.display()),
+            help: "point `--resume` at a folder made by `nasl run`".into(),
+        })?;
+        serde_json::from_str(&text).map_err(|e| ExecError::Resume {
+            dir: root.to_path_buf(),
+            message: format!("{} is damaged: {e}", path.display()),
+            help: "start a new run; this one cannot be trusted".into(),
+        })
+    }
+}

@@ -1,0 +1,562 @@
+//! Search stages. Over a frozen supernet: SPOS evolution, random search with weight sharing
+//! (RandomNAS) and NSGA-II (FairNAS), each candidate scored on the validation split after optional
+//! BN recalibration, hard constraints filtered before evaluation. From scratch: random search with
+//! successive halving of briefly trained stand-alone networks (RandomNAS's second baseline). Every
+//! evaluation is recorded, so an interrupted search replays from its records.
+
+use std::collections::HashMap;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+
+use super::error::ExecError;
+use super::optim::Optimizer;
+use super::supernet::{SupernetOut, choices, epochs_of, load_supernet, optimizer_of};
+use super::train::{Fit, StepOut, loss_and_correct};
+use super::{Ctx, StageData, call, evaluate_set, float, int, space_of, stage_input};
+use crate::compile::{Subnet, Supernet};
+use crate::cost::arch_cost;
+use crate::data::loader::Loader;
+use crate::ir::{Arch, SearchSpace};
+use crate::sema::hir::{Stage, StageKind, Value};
+use crate::search;
+
+/// One evaluated architecture.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Candidate {
+    pub arch: Arch,
+    pub accuracy: f64,
+    pub loss: f64,
+    pub params: u64,
+    pub macs: u64,
+    /// The objective (maximised) or, for NSGA-II, the first objective.
+    pub score: f64,
+}
+
+/// What a search stage produces.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchOut {
+    pub space: String,
+    pub best: Arch,
+    pub objective: String,
+    pub score: f64,
+    pub accuracy: f64,
+    pub params: u64,
+    pub macs: u64,
+    pub evaluated: usize,
+    pub top: Vec<Candidate>,
+    #[serde(default)]
+    pub pareto: Vec<Candidate>,
+    /// The best architecture's validation accuracy with the supernet's own BN statistics and after
+    /// recalibration (when recalibration is on).
+    #[serde(default)]
+    pub recalibration: Option<Json>,
+}
+
+/// A hard constraint: metric, comparison, bound.
+pub struct Constraint {
+    metric: String,
+    op: String,
+    bound: f64,
+}
+
+/// The stage's hard constraints (only exact costs can be checked before evaluation).
+pub fn constraints(stage: &Stage) -> Result<Vec<Constraint>, ExecError> {
+    let Some(Value::List(list)) = stage.settings.get("constraint") else {
+        return Ok(vec![]);
+    };
+    let mut out = vec![];
+    for c in list {
+        if let Value::Tuple(t) = c
+            && let (Some(Value::Name(m)), Some(Value::Name(op)), Some(b)) =
+                (t.first(), t.get(1), t.get(2).and_then(Value::as_f64))
+        {
+            if !matches!(m.as_str(), "params" | "flops") {
+                return Err(ExecError::Unsupported {
+                    stage: stage.name.clone(),
+                    kind: format!("constraint on {m}"),
+                    help: "hard constraints on `params` and `flops` are checked exactly; latency tables are not implemented yet".into(),
+                });
+            }
+            out.push(Constraint {
+                metric: m.clone(),
+                op: op.clone(),
+                bound: b,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Whether an architecture meets every constraint.
+pub fn meets(space: &SearchSpace, genome: &[usize], cs: &[Constraint]) -> bool {
+    if cs.is_empty() {
+        return Arch::from_indices(space, genome).is_ok();
+    }
+    let Ok(arch) = Arch::from_indices(space, genome) else {
+        return false;
+    };
+    let Ok(cost) = arch_cost(space, &arch) else {
+        return false;
+    };
+    cs.iter().all(|c| {
+        let v = if c.metric == "params" {
+            cost.params as f64
+        } else {
+            cost.macs as f64
+        };
+        match c.op.as_str() {
+            "<=" => v <= c.bound,
+            "<" => v < c.bound,
+            ">=" => v >= c.bound,
+            ">" => v > c.bound,
+            "==" => v == c.bound,
+            _ => true,
+        }
+    })
+}
+
+/// Turns a candidate's figures into the value of a metric, signed so that larger is better.
+fn metric_value(c: &Candidate, metric: &str) -> f64 {
+    match metric {
+        "val.loss" | "train.loss" => -c.loss,
+        "flops" => -(c.macs as f64),
+        "params" => -(c.params as f64),
+        _ => c.accuracy,
+    }
+}
+
+/// BN recalibration images, if the stage recalibrates.
+pub fn recal_images(ctx: &Ctx, stage: &Stage) -> Option<usize> {
+    let c = call(stage, "recalibrate")?;
+    let n = c.get("images").and_then(Value::as_f64).unwrap_or(2000.0) as usize;
+    Some(if ctx.info.smoke { n.min(64) } else { n })
+}
+
+/// Scores architectures with a supernet (or few-shot parts): extract the path, recalibrate BN on
+/// training images if asked, measure validation loss and accuracy.
+pub struct Scorer<'a> {
+    pub space: &'a SearchSpace,
+    pub supernet: &'a SupernetOut,
+    pub loaded: HashMap<usize, Supernet>,
+    pub recal: Option<usize>,
+    pub stage: String,
+}
+
+impl Scorer<'_> {
+    pub fn score(
+        &mut self,
+        ctx: &Ctx,
+        data: &StageData,
+        genome: &[usize],
+        recal: Option<usize>,
+    ) -> Result<Candidate, ExecError> {
+        let arch = Arch::from_indices(self.space, genome)?;
+        let idx = self
+            .supernet
+            .parts
+            .iter()
+            .position(|p| genome.len() >= p.prefix.len() && genome[..p.prefix.len()] == p.prefix[..])
+            .ok_or_else(|| {
+                ExecError::setting(
+                    &self.stage,
+                    "no sub-supernet covers this architecture",
+                    "this is a bug in few-shot splitting; please report it",
+                )
+            })?;
+        if !self.loaded.contains_key(&idx) {
+            let net = load_supernet(ctx, self.space, &self.supernet.parts[idx], &self.stage)?;
+            self.loaded.insert(idx, net);
+        }
+        let net = &self.loaded[&idx];
+        let sub = net.extract(&arch)?;
+        if let Some(images) = recal {
+            let loader = Loader::eval(
+                ctx.eval_loader(data).batch.min(images.max(1)),
+                data.normalize.clone(),
+                ctx.device(),
+            );
+            let n = images.div_ceil(loader.batch.max(1));
+            sub.recalibrate_bn(
+                loader
+                    .epoch(&data.splits.train, 0)
+                    .take(n)
+                    .map(|(x, _)| x),
+            );
+        }
+        let (loss, accuracy) = evaluate_set(
+            &|x| sub.forward_t(x, false),
+            &data.splits.val,
+            &ctx.eval_loader(data),
+            ctx.eval_batches(),
+        );
+        let cost = arch_cost(self.space, &arch)?;
+        Ok(Candidate {
+            arch,
+            accuracy,
+            loss,
+            params: cost.params as u64,
+            macs: cost.macs as u64,
+            score: accuracy,
+        })
+    }
+}
+
+fn require_val(stage: &Stage, data: &StageData) -> Result<(), ExecError> {
+    if data.splits.val.is_empty() {
+        return Err(ExecError::setting(
+            &stage.name,
+            format!("dataset `{}` has no validation split to score candidates on", data.name),
+            "carve one: `split train: 50000, val: 10000`",
+        ));
+    }
+    Ok(())
+}
+
+fn cap(ctx: &Ctx, n: usize, smoke: usize) -> usize {
+    if ctx.info.smoke { n.min(smoke) } else { n }
+}
+
+/// Evolution, random search or NSGA-II over a trained supernet.
+pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+    for key in ["penalty", "predictor", "latency"] {
+        ctx.ignore(stage, key);
+    }
+    let (input, _) = stage_input(stage).ok_or_else(|| {
+        ExecError::setting(&stage.name, "a supernet search needs a trained supernet as input", "write `evolution(supernet)`")
+    })?;
+    let supernet: SupernetOut = ctx.result(input, &stage.name)?;
+    let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
+    let data = ctx.data(stage)?;
+    require_val(stage, &data)?;
+    let cs = constraints(stage)?;
+    let ch = choices(&space);
+    let objective = match stage.settings.get("objective") {
+        Some(Value::Name(m)) => m.clone(),
+        _ => "val.accuracy".into(),
+    };
+    let pareto: Vec<String> = match stage.settings.get("pareto") {
+        Some(Value::List(l)) => l
+            .iter()
+            .filter_map(|v| match v {
+                Value::Name(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => vec![],
+    };
+    let recal = recal_images(ctx, stage);
+    let mut rng = ChaCha8Rng::seed_from_u64(ctx.stage_seed(&stage.name));
+    let mut scorer = Scorer {
+        space: &space,
+        supernet: &supernet,
+        loaded: HashMap::new(),
+        recal,
+        stage: stage.name.clone(),
+    };
+    let mut evaluated: Vec<Candidate> = Vec::new();
+    let name = stage.name.clone();
+    let mut eval = |ctx: &mut Ctx, genome: &Vec<usize>| -> Result<Candidate, ExecError> {
+        let arch = Arch::from_indices(&space, genome)?;
+        let key = serde_json::to_string(&arch).unwrap_or_default();
+        let c = ctx.part(&name, &key, |ctx| {
+            let c = scorer.score(ctx, &data, genome, recal)?;
+            ctx.dir.log(json!({
+                "stage": name, "event": "candidate", "arch": c.arch, "accuracy": c.accuracy,
+                "loss": c.loss, "params": c.params, "macs": c.macs,
+            }))?;
+            Ok(c)
+        })?;
+        if ctx.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ctx.interrupted_error(&name));
+        }
+        evaluated.push(c.clone());
+        Ok(c)
+    };
+    let valid = |g: &Vec<usize>| meets(&space, g, &cs);
+    let mut front: Vec<Candidate> = Vec::new();
+    let t0 = std::time::Instant::now();
+    match stage.kind {
+        StageKind::Evolution => {
+            let mutate = match stage.settings.get("mutate") {
+                Some(Value::Call(c)) => (
+                    c.get("count").and_then(Value::as_f64).unwrap_or(10.0) as usize,
+                    c.get("p").and_then(Value::as_f64).unwrap_or(0.1),
+                ),
+                _ => (10, 0.1),
+            };
+            let population = cap(ctx, int(stage, "population").unwrap_or(50) as usize, 4);
+            let cfg = search::evolution::EvolutionConfig {
+                population,
+                generations: cap(ctx, int(stage, "generations").unwrap_or(20) as usize, 2),
+                keep: cap(ctx, int(stage, "keep").unwrap_or(10) as usize, 2),
+                mutate: cap(ctx, mutate.0, 2),
+                mutate_p: mutate.1,
+                crossover: cap(ctx, int(stage, "crossover").unwrap_or(10) as usize, 2),
+                max_tries: 100 * population.max(1),
+            };
+            search::evolution::evolve(&cfg, &ch, &mut rng, valid, |g| {
+                eval(ctx, g).map(|c| metric_value(&c, &objective))
+            })
+            .map_err(search_err(&stage.name))?;
+        }
+        StageKind::RandomSearch => {
+            let n = cap(ctx, int(stage, "samples").unwrap_or(100) as usize, 4);
+            search::random::random_search(n, &ch, &mut rng, valid, |g| {
+                eval(ctx, g).map(|c| metric_value(&c, &objective))
+            })
+            .map_err(search_err(&stage.name))?;
+        }
+        _ => {
+            let mutate = match stage.settings.get("mutate") {
+                Some(Value::Call(c)) => (
+                    c.get("count").and_then(Value::as_f64).unwrap_or(10.0) as usize,
+                    c.get("p").and_then(Value::as_f64).unwrap_or(0.1),
+                ),
+                _ => (10, 0.1),
+            };
+            let population = cap(ctx, int(stage, "population").unwrap_or(50) as usize, 4);
+            let objectives = if pareto.is_empty() {
+                vec![objective.clone(), "flops".into()]
+            } else {
+                pareto.clone()
+            };
+            let cfg = search::nsga2::Nsga2Config {
+                population,
+                generations: cap(ctx, int(stage, "generations").unwrap_or(20) as usize, 2),
+                mutate: cap(ctx, mutate.0, 2),
+                mutate_p: mutate.1,
+                crossover: cap(ctx, int(stage, "crossover").unwrap_or(10) as usize, 2),
+                max_tries: 100 * population.max(1),
+            };
+            let result = search::nsga2::nsga2(&cfg, &ch, &mut rng, valid, |g| {
+                eval(ctx, g).map(|c| objectives.iter().map(|m| metric_value(&c, m)).collect())
+            })
+            .map_err(search_err(&stage.name))?;
+            for (g, _) in &result.front {
+                let arch = Arch::from_indices(&space, g)?;
+                if let Some(c) = evaluated.iter().find(|c| c.arch == arch) {
+                    front.push(c.clone());
+                }
+            }
+        }
+    }
+    finish_search(ctx, stage, None, evaluated, front, &objective, t0, |ctx, best| {
+        // Report what recalibration changes on the best architecture.
+        let Some(images) = recal else {
+            return Ok(None);
+        };
+        let genome = arch_genome(&space, &best.arch)?;
+        let without = scorer.score(ctx, &data, &genome, None)?;
+        Ok(Some(json!({
+            "images": images,
+            "best_accuracy_without": without.accuracy,
+            "best_accuracy_with": best.accuracy,
+        })))
+    })
+}
+
+/// Turns a search algorithm's error into the stage's.
+fn search_err(stage: &str) -> impl Fn(search::SearchError<ExecError>) -> ExecError + '_ {
+    move |e| match e {
+        search::SearchError::Eval(e) => e,
+        other => ExecError::Search {
+            stage: stage.to_string(),
+            message: other.to_string(),
+            help: "check the stage's search settings (population, generations, counts)".into(),
+        },
+    }
+}
+
+/// Option indices of an architecture (unused decisions at 0).
+pub fn arch_genome(space: &SearchSpace, arch: &Arch) -> Result<Vec<usize>, ExecError> {
+    Ok(space
+        .arch_indices(arch)?
+        .into_iter()
+        .map(|o| o.unwrap_or(0))
+        .collect())
+}
+
+/// Picks the best, writes `best.arch.yaml`, builds the stage result.
+#[allow(clippy::too_many_arguments)]
+fn finish_search(
+    ctx: &mut Ctx,
+    stage: &Stage,
+    winner: Option<Arch>,
+    evaluated: Vec<Candidate>,
+    front: Vec<Candidate>,
+    objective: &str,
+    t0: std::time::Instant,
+    recal_report: impl FnOnce(&mut Ctx, &Candidate) -> Result<Option<Json>, ExecError>,
+) -> Result<Json, ExecError> {
+    let mut distinct: Vec<Candidate> = Vec::new();
+    for c in evaluated {
+        if !distinct.iter().any(|d| d.arch == c.arch) {
+            distinct.push(c);
+        }
+    }
+    for c in &mut distinct {
+        c.score = metric_value(c, objective);
+    }
+    distinct.sort_by(|a, b| b.score.total_cmp(&a.score));
+    if let Some(w) = winner
+        && let Some(pos) = distinct.iter().position(|c| c.arch == w)
+    {
+        let c = distinct.remove(pos);
+        distinct.insert(0, c);
+    }
+    let Some(best) = distinct.first().cloned() else {
+        return Err(ExecError::Search {
+            stage: stage.name.clone(),
+            message: "no architecture was evaluated".into(),
+            help: "no sampled architecture met the hard constraints; relax them".into(),
+        });
+    };
+    let recalibration = recal_report(ctx, &best)?;
+    let yaml = best.arch.to_yaml();
+    super::rundir::atomic_write(&ctx.dir.root.join("best.arch.yaml"), yaml.as_bytes())?;
+    super::rundir::atomic_write(
+        &ctx.dir.stage_dir(&stage.name)?.join("best.arch.yaml"),
+        yaml.as_bytes(),
+    )?;
+    eprintln!(
+        "{}: best {:.2}% val accuracy, {} params, {} MACs, {} candidates ({:.1}s)",
+        stage.name,
+        100.0 * best.accuracy,
+        best.params,
+        best.macs,
+        distinct.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    let out = SearchOut {
+        space: stage.space.clone().unwrap_or_default(),
+        best: best.arch.clone(),
+        objective: objective.to_string(),
+        score: best.score,
+        accuracy: best.accuracy,
+        params: best.params,
+        macs: best.macs,
+        evaluated: distinct.len(),
+        top: distinct.iter().take(10).cloned().collect(),
+        pareto: front,
+        recalibration,
+    };
+    let mut v = serde_json::to_value(&out).unwrap_or(Json::Null);
+    v["candidates"] = json!(distinct);
+    Ok(v)
+}
+
+/// Trains a stand-alone network of `arch` from scratch for `epochs` of a `horizon`-epoch schedule
+/// (continuing from its checkpoint if it has one), under checkpoints tagged `tag`.
+#[allow(clippy::too_many_arguments)]
+pub fn train_standalone(
+    ctx: &mut Ctx,
+    stage: &Stage,
+    space: &SearchSpace,
+    arch: &Arch,
+    net: &Subnet,
+    tag: &str,
+    epochs: usize,
+    horizon: usize,
+    seed: u64,
+) -> Result<super::train::TrainSummary, ExecError> {
+    let data = ctx.data(stage)?;
+    let (rule, lr, schedule) = optimizer_of(stage, "optimizer", horizon);
+    let fit = Fit {
+        tag: tag.to_string(),
+        epochs,
+        horizon,
+        optimizer: Optimizer::new(rule, super::train::named_trainable(&net.vs)),
+        lr,
+        schedule,
+        grad_clip: float(stage, "grad_clip"),
+        loader: ctx.train_loader(stage, &data, seed),
+        max_batches: ctx.info.smoke.then_some(2),
+        dir: ctx.dir.stage_dir(&stage.name)?,
+        seed,
+    };
+    let _ = (space, arch);
+    let smoothing = float(stage, "label_smoothing").unwrap_or(0.0);
+    let mut step = |x: &tch::Tensor, y: &tch::Tensor, _rng: &mut ChaCha8Rng, _t: f64| -> Result<StepOut, ExecError> {
+        let logits = net.forward_t(x, true);
+        let (loss, correct) = loss_and_correct(&logits, y, smoothing);
+        loss.backward();
+        let b = y.size()[0];
+        Ok(StepOut {
+            loss: loss.double_value(&[]) * b as f64,
+            correct,
+            n: b,
+            active: None,
+        })
+    };
+    super::train::fit(ctx, &stage.name, fit, &net.vs, &data.splits.train, &mut step)
+}
+
+/// Random search with early stopping: successive halving of stand-alone networks trained from
+/// scratch, each rung continuing the survivors' training.
+pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+    let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
+    let data = ctx.data(stage)?;
+    require_val(stage, &data)?;
+    let cs = constraints(stage)?;
+    let ch = choices(&space);
+    let objective = match stage.settings.get("objective") {
+        Some(Value::Name(m)) => m.clone(),
+        _ => "val.accuracy".into(),
+    };
+    let max_epochs = epochs_of(ctx, stage, "max_epochs", 27).max(1);
+    let cfg = search::halving::HalvingConfig {
+        candidates: cap(ctx, int(stage, "candidates").unwrap_or(27) as usize, 3),
+        eta: int(stage, "eta").unwrap_or(3).max(2) as usize,
+        min_epochs: epochs_of(ctx, stage, "min_epochs", 1).max(1),
+        max_epochs,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(ctx.stage_seed(&stage.name));
+    let name = stage.name.clone();
+    let mut evaluated: Vec<Candidate> = Vec::new();
+    let t0 = std::time::Instant::now();
+    let valid = |g: &Vec<usize>| meets(&space, g, &cs);
+    let result = search::halving::successive_halving(&cfg, &ch, &mut rng, valid, |g, epochs, rung| {
+        let arch = Arch::from_indices(&space, g)?;
+        let key = serde_json::to_string(&arch).unwrap_or_default();
+        let tag = format!("cand{:016x}", super::hash_str(&key));
+        let c = ctx.part(&name, &format!("{tag}@{epochs}"), |ctx| {
+            let seed = super::mix(ctx.stage_seed(&name), super::hash_str(&key));
+            tch::manual_seed(seed as i64 & i64::MAX);
+            let net = Subnet::new(&space, &arch, ctx.device())?;
+            let summary = train_standalone(ctx, stage, &space, &arch, &net, &tag, epochs, max_epochs, seed)?;
+            let (loss, accuracy) = evaluate_set(
+                &|x| net.forward_t(x, false),
+                &data.splits.val,
+                &ctx.eval_loader(&data),
+                ctx.eval_batches(),
+            );
+            let cost = arch_cost(&space, &arch)?;
+            ctx.dir.log(json!({
+                "stage": name, "event": "candidate", "rung": rung, "epochs": epochs,
+                "arch": arch, "accuracy": accuracy, "loss": loss,
+                "train_loss": summary.final_loss,
+            }))?;
+            Ok(Candidate {
+                arch: arch.clone(),
+                accuracy,
+                loss,
+                params: cost.params as u64,
+                macs: cost.macs as u64,
+                score: accuracy,
+            })
+        })?;
+        evaluated.retain(|e| e.arch != c.arch);
+        evaluated.push(c.clone());
+        Ok::<f64, ExecError>(metric_value(&c, &objective))
+    })
+    .map_err(search_err(&stage.name))?;
+    // The winner is the best of the last rung, not the best score seen at any budget.
+    let winner = match &result.best {
+        Some((g, _)) => Some(Arch::from_indices(&space, g)?),
+        None => None,
+    };
+    finish_search(ctx, stage, winner, evaluated, vec![], &objective, t0, |_, _| Ok(None))
+}

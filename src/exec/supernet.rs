@@ -1,0 +1,364 @@
+//! Supernet training (`train` on a space with decisions) with the one-shot sampling policies: uniform
+//! single path (SPOS, RandomNAS), uniform within a cost range (SPOS constraint sampling), strict
+//! fairness (FairNAS: m paths per step, gradients accumulated, one update); and few-shot splitting
+//! into sub-supernets that start from the trained supernet and are fine-tuned on their part.
+
+use std::collections::HashMap;
+
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+use tch::Tensor;
+
+use super::error::ExecError;
+use super::optim::{Optimizer, Rule, Schedule};
+use super::train::{Fit, StepOut, TrainSummary, copy_into, loss_and_correct};
+use super::{Ctx, call, float, int, space_of, stage_input};
+use crate::compile::Supernet;
+use crate::cost::arch_cost;
+use crate::ir::{Arch, SearchSpace};
+use crate::sema::hir::{Call, Stage, Value};
+use crate::search::sample;
+
+/// The samplers supernet training runs.
+pub const SAMPLERS: &[&str] = &["uniform", "constrained", "fair"];
+
+/// A trained supernet: one weight file, or one per few-shot part (the option indices its first
+/// decisions are fixed to).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SupernetOut {
+    pub space: String,
+    pub parts: Vec<Part>,
+    pub sampler: String,
+    pub train: Option<TrainSummary>,
+    #[serde(default)]
+    pub finetune: Vec<TrainSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Part {
+    pub prefix: Vec<usize>,
+    /// Relative to the run directory.
+    pub weights: String,
+}
+
+impl SupernetOut {
+    /// The part whose prefix an architecture (as option indices) matches.
+    pub fn part_for(&self, genome: &[usize]) -> Option<&Part> {
+        self.parts
+            .iter()
+            .find(|p| genome.len() >= p.prefix.len() && genome[..p.prefix.len()] == p.prefix[..])
+    }
+}
+
+/// Number of options of each decision.
+pub fn choices(space: &SearchSpace) -> Vec<usize> {
+    space.decisions.iter().map(|d| d.labels.len()).collect()
+}
+
+/// How paths are drawn each step.
+enum Sampler {
+    Uniform,
+    Constrained {
+        flops: Option<(f64, f64)>,
+        params: Option<(f64, f64)>,
+        tries: usize,
+    },
+    Fair,
+}
+
+impl Sampler {
+    fn from_call(c: Option<&Call>) -> Sampler {
+        let range = |k: &str| match c.and_then(|c| c.get(k)) {
+            Some(Value::Range(a, b)) => Some((*a, *b)),
+            _ => None,
+        };
+        match c.map(|c| c.name.as_str()) {
+            Some("constrained") => Sampler::Constrained {
+                flops: range("flops"),
+                params: range("params"),
+                tries: match c.and_then(|c| c.get("tries")) {
+                    Some(Value::Int(n)) => *n as usize,
+                    _ => 100,
+                },
+            },
+            Some("fair") => Sampler::Fair,
+            _ => Sampler::Uniform,
+        }
+    }
+
+    /// The genomes of one step; `prefix` fixes the leading decisions (few-shot parts).
+    fn draw(
+        &self,
+        space: &SearchSpace,
+        prefix: &[usize],
+        rng: &mut ChaCha8Rng,
+        stage: &str,
+    ) -> Result<Vec<Vec<usize>>, ExecError> {
+        let ch = choices(space);
+        let fix = |mut g: Vec<usize>| {
+            g[..prefix.len()].copy_from_slice(prefix);
+            g
+        };
+        Ok(match self {
+            Sampler::Uniform => vec![sample::with_prefix(prefix, &ch, rng).unwrap_or_else(|| sample::uniform(&ch, rng))],
+            Sampler::Fair => sample::fair(&ch, rng).into_iter().map(fix).collect(),
+            Sampler::Constrained {
+                flops,
+                params,
+                tries,
+            } => {
+                let accept = |g: &Vec<usize>| {
+                    let Ok(arch) = Arch::from_indices(space, &fix(g.clone())) else {
+                        return false;
+                    };
+                    let Ok(cost) = arch_cost(space, &arch) else {
+                        return false;
+                    };
+                    let inside =
+                        |r: &Option<(f64, f64)>, v: f64| r.is_none_or(|(a, b)| v >= a && v <= b);
+                    inside(flops, cost.macs as f64) && inside(params, cost.params as f64)
+                };
+                match sample::constrained(&ch, rng, *tries, accept) {
+                    Some(g) => vec![fix(g)],
+                    None => {
+                        return Err(ExecError::Search {
+                            stage: stage.to_string(),
+                            message: format!(
+                                "no architecture inside the sampler's range after {tries} tries"
+                            ),
+                            help: "widen the `constrained(...)` range or raise `tries`".into(),
+                        });
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// The op paths (weight prefixes) an architecture uses.
+pub fn active_paths(space: &SearchSpace, arch: &Arch) -> Result<Vec<String>, ExecError> {
+    Ok(space
+        .net(arch)?
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.kind, crate::ir::NetKind::Op(_)))
+        .map(|n| n.path.clone())
+        .collect())
+}
+
+/// The optimizer, schedule and clipping of a training stage.
+pub fn optimizer_of(stage: &Stage, key: &str, epochs: usize) -> (Rule, f64, Schedule) {
+    let default = Call {
+        name: "sgd".into(),
+        args: [("lr".to_string(), Value::Float(0.05))].into(),
+    };
+    let opt = call(stage, key).unwrap_or(&default);
+    let (rule, lr) = Rule::from_call(opt);
+    (rule, lr, Schedule::from_call(call(stage, "schedule"), epochs))
+}
+
+/// Epochs of a training stage (one in smoke runs).
+pub fn epochs_of(ctx: &Ctx, stage: &Stage, key: &str, default: usize) -> usize {
+    let e = int(stage, key).map(|e| e.max(0) as usize).unwrap_or(default);
+    if ctx.info.smoke { e.min(1) } else { e }
+}
+
+/// Trains `net` (a supernet, possibly restricted to a few-shot part) with the stage's sampler.
+#[allow(clippy::too_many_arguments)]
+fn train_supernet(
+    ctx: &mut Ctx,
+    stage: &Stage,
+    space: &SearchSpace,
+    net: &Supernet,
+    prefix: &[usize],
+    tag: &str,
+    epochs: usize,
+    sampler_call: Option<&Call>,
+) -> Result<TrainSummary, ExecError> {
+    let data = ctx.data(stage)?;
+    let seed = super::mix(ctx.stage_seed(&stage.name), super::hash_str(tag));
+    let (rule, lr, schedule) = optimizer_of(stage, "optimizer", epochs);
+    let params = super::train::named_trainable(&net.vs);
+    let fit = Fit {
+        tag: tag.to_string(),
+        epochs,
+        horizon: epochs,
+        optimizer: Optimizer::new(rule, params),
+        lr,
+        schedule,
+        grad_clip: float(stage, "grad_clip"),
+        loader: ctx.train_loader(stage, &data, seed),
+        max_batches: ctx.info.smoke.then_some(2),
+        dir: ctx.dir.stage_dir(&stage.name)?,
+        seed,
+    };
+    let sampler = Sampler::from_call(sampler_call);
+    let smoothing = float(stage, "label_smoothing").unwrap_or(0.0);
+    let name = stage.name.clone();
+    let mut step = |x: &Tensor, y: &Tensor, rng: &mut ChaCha8Rng, _t: f64| -> Result<StepOut, ExecError> {
+        let genomes = sampler.draw(space, prefix, rng, &name)?;
+        let mut out = StepOut {
+            loss: 0.0,
+            correct: 0,
+            n: 0,
+            active: Some(Vec::new()),
+        };
+        for g in genomes {
+            let arch = Arch::from_indices(space, &g)?;
+            let logits = net.forward_t(x, &arch, true)?;
+            let (loss, correct) = loss_and_correct(&logits, y, smoothing);
+            loss.backward();
+            let b = y.size()[0];
+            out.loss += loss.double_value(&[]) * b as f64;
+            out.correct += correct;
+            out.n += b;
+            if let Some(a) = &mut out.active {
+                a.extend(active_paths(space, &arch)?);
+            }
+        }
+        Ok(out)
+    };
+    super::train::fit(ctx, &stage.name, fit, &net.vs, &data.splits.train, &mut step)
+}
+
+fn save_weights(ctx: &Ctx, stage: &str, file: &str, net: &Supernet) -> Result<String, ExecError> {
+    let dir = ctx.dir.stage_dir(stage)?;
+    let path = dir.join(file);
+    let mut named: Vec<(String, Tensor)> = net.vs.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let tmp = super::rundir::tmp_path(&path);
+    Tensor::write_safetensors(&named, &tmp).map_err(|e| ExecError::io(&path, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| ExecError::io(&path, e))?;
+    Ok(format!("stages/{stage}/{file}"))
+}
+
+/// Loads a supernet part's weights.
+pub fn load_supernet(
+    ctx: &Ctx,
+    space: &SearchSpace,
+    part: &Part,
+    stage: &str,
+) -> Result<Supernet, ExecError> {
+    let net = Supernet::new(space, ctx.device())?;
+    let path = ctx.dir.root.join(&part.weights);
+    let saved: HashMap<String, Tensor> = Tensor::read_safetensors(&path)
+        .map_err(|e| ExecError::Resume {
+            dir: ctx.dir.root.clone(),
+            message: format!("cannot read {}: {e}", path.display()),
+            help: "the run directory is damaged; start a new run".into(),
+        })?
+        .into_iter()
+        .collect();
+    copy_into(&net.vs, &saved, stage)?;
+    Ok(net)
+}
+
+/// `train` on a space with decisions: a supernet.
+pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+    for key in ["drop_path", "auxiliary", "distill", "dropout", "warmup", "latency"] {
+        ctx.ignore(stage, key);
+    }
+    let space_name = stage.space.clone().unwrap_or_default();
+    let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
+    let epochs = epochs_of(ctx, stage, "epochs", 1);
+    tch::manual_seed(ctx.stage_seed(&stage.name) as i64 & i64::MAX);
+    let net = Supernet::new(&space, ctx.device())?;
+    let sampler = call(stage, "sampler").cloned();
+    let summary = train_supernet(ctx, stage, &space, &net, &[], "supernet", epochs, sampler.as_ref())?;
+    let weights = save_weights(ctx, &stage.name, "supernet.safetensors", &net)?;
+    let out = SupernetOut {
+        space: space_name,
+        parts: vec![Part {
+            prefix: vec![],
+            weights,
+        }],
+        sampler: sampler.map(|c| c.name).unwrap_or_else(|| "uniform".into()),
+        train: Some(summary.clone()),
+        finetune: vec![],
+    };
+    let mut v = serde_json::to_value(&out).unwrap_or(Json::Null);
+    v["final_loss"] = json!(summary.final_loss);
+    v["final_accuracy"] = json!(summary.final_accuracy);
+    v["train_seconds"] = json!(summary.seconds);
+    v["supernet_params"] = json!(net.num_params());
+    Ok(v)
+}
+
+/// `few_shot`: splits the trained supernet on its first `split_on` decisions into one sub-supernet
+/// per combination of their options (Zhao et al. 2021), each initialised from the supernet and
+/// fine-tuned with the stage's sampler restricted to its part.
+pub fn few_shot(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+    let (input, _) = stage_input(stage).ok_or_else(|| {
+        ExecError::setting(&stage.name, "few_shot needs a trained supernet as input", "write `few_shot(supernet)`")
+    })?;
+    let parent: SupernetOut = ctx.result(input, &stage.name)?;
+    let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
+    let ch = choices(&space);
+    let split_on = int(stage, "split_on").unwrap_or(1).max(0) as usize;
+    if split_on > ch.len() {
+        return Err(ExecError::setting(
+            &stage.name,
+            format!("`split_on {split_on}` but the space has {} decisions", ch.len()),
+            "split on fewer decisions",
+        ));
+    }
+    let prefixes = crate::ir::graph::combos(
+        &ch[..split_on]
+            .iter()
+            .map(|&n| (0..n).collect::<Vec<usize>>())
+            .collect::<Vec<_>>(),
+    );
+    if prefixes.len() > 64 {
+        return Err(ExecError::setting(
+            &stage.name,
+            format!("`split_on {split_on}` makes {} sub-supernets", prefixes.len()),
+            "split on fewer decisions (few-shot NAS uses a handful of sub-supernets)",
+        ));
+    }
+    let epochs = epochs_of(ctx, stage, "finetune", 1);
+    let sampler = call(stage, "sampler").cloned();
+    let mut parts = Vec::new();
+    let mut finetune = Vec::new();
+    let base = parent.parts.first().cloned().ok_or_else(|| {
+        ExecError::setting(&stage.name, "the input supernet has no weights", "train it first")
+    })?;
+    for (i, prefix) in prefixes.iter().enumerate() {
+        let tag = format!("part{i}");
+        let stage_name = stage.name.clone();
+        let (part, summary) = ctx.part(&stage.name, &tag, |ctx| {
+            let net = load_supernet(ctx, &space, &base, &stage_name)?;
+            let summary = train_supernet(ctx, stage, &space, &net, prefix, &tag, epochs, sampler.as_ref())?;
+            let weights = save_weights(ctx, &stage_name, &format!("{tag}.safetensors"), &net)?;
+            Ok((
+                Part {
+                    prefix: prefix.clone(),
+                    weights,
+                },
+                summary,
+            ))
+        })?;
+        parts.push(part);
+        finetune.push(summary);
+    }
+    let out = SupernetOut {
+        space: parent.space,
+        parts,
+        sampler: sampler.map(|c| c.name).unwrap_or_else(|| "uniform".into()),
+        train: None,
+        finetune,
+    };
+    let mut v = serde_json::to_value(&out).unwrap_or(Json::Null);
+    v["sub_supernets"] = json!(out.parts.len());
+    Ok(v)
+}
+
+/// A uniformly random option index per decision (used where no sampler is configured).
+pub fn random_genome(space: &SearchSpace, rng: &mut impl RngExt) -> Vec<usize> {
+    space
+        .decisions
+        .iter()
+        .map(|d| rng.random_range(0..d.labels.len()))
+        .collect()
+}

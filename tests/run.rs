@@ -1,0 +1,384 @@
+//! `nasl run` end to end: smoke runs of every pipeline of the one-shot family, a run killed with
+//! SIGKILL and resumed giving the same artifacts as a clean run, Ctrl-C checkpointing, divergence,
+//! the rank stage's Kendall tau, `nasl eval` and `nasl export` on a finished run, and a clear refusal
+//! of methods the executor does not run yet.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use nasl::data::{Cifar, CifarVariant, RawImages};
+use serde_json::Value as Json;
+
+fn nasl() -> Command {
+    let mut c = Command::cargo_bin("nasl").unwrap();
+    c.env("CI", "1");
+    c
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read_json(p: &Path) -> Json {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .unwrap()
+}
+
+/// A small CIFAR-10 folder (800 train, 100 test images) for the CIFAR pipelines' smoke runs.
+fn fake_cifar(dir: &Path) {
+    let inner = dir.join("cifar-10-batches-bin");
+    std::fs::create_dir_all(&inner).unwrap();
+    let images = |n: usize, salt: usize| RawImages {
+        channels: 3,
+        height: 32,
+        width: 32,
+        pixels: (0..n * 3 * 32 * 32).map(|i| ((i * 31 + salt) % 253) as u8).collect(),
+        labels: (0..n).map(|i| (i % 10) as u16).collect(),
+    };
+    for i in 0..5 {
+        Cifar::write_batch(
+            CifarVariant::Cifar10,
+            &inner.join(format!("data_batch_{}.bin", i + 1)),
+            &images(160, i),
+        )
+        .unwrap();
+    }
+    Cifar::write_batch(CifarVariant::Cifar10, &inner.join("test_batch.bin"), &images(100, 9)).unwrap();
+}
+
+fn run_ok(args: &[&str]) -> std::process::Output {
+    let out = nasl().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "nasl {} failed:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Every pipeline of the one-shot family runs every stage in a smoke run and leaves the artifacts
+/// the issue lists.
+#[test]
+fn every_one_shot_pipeline_passes_a_smoke_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cifar = tmp.path().join("cifar");
+    fake_cifar(&cifar);
+    let cifar_arg = format!("cifar={}", cifar.display());
+    for name in [
+        "quickstart",
+        "spos",
+        "fairnas",
+        "fewshot",
+        "oneshot",
+        "randomnas_ws",
+        "randomnas_es",
+    ] {
+        let out = tmp.path().join(name);
+        let file = root().join(format!("pipelines/{name}.nas"));
+        let mut args = vec![
+            "run",
+            file.to_str().unwrap(),
+            "--smoke",
+            "--out",
+            out.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ];
+        if std::fs::read_to_string(&file).unwrap().contains("cifar10") {
+            args.extend(["--data", cifar_arg.as_str()]);
+        }
+        run_ok(&args);
+        let summary = read_json(&out.join("summary.json"));
+        assert_eq!(summary["complete"], true, "{name}: {summary}");
+        let stages = summary["stages"].as_array().unwrap();
+        assert!(stages.len() >= 3, "{name}");
+        for f in ["pipeline.yaml", "pipeline.nas", "metrics.jsonl", "best.arch.yaml", "state.json"] {
+            assert!(out.join(f).is_file(), "{name}: {f} missing");
+        }
+        for f in ["weights.safetensors", "arch.yaml", "space.json", "model.pt", "preprocess.json"] {
+            assert!(out.join("model").join(f).is_file(), "{name}: model/{f} missing");
+        }
+        let report = stages.iter().find(|s| s["kind"] == "evaluate").unwrap();
+        let acc = report["test_accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{name}: {acc}");
+        let search = stages
+            .iter()
+            .find(|s| s.get("best").is_some())
+            .unwrap_or_else(|| panic!("{name}: no search result"));
+        assert!(search["evaluated"].as_u64().unwrap() >= 1, "{name}");
+        assert!(search["params"].as_u64().unwrap() > 0, "{name}");
+        // Every metric line is JSON with a stage name.
+        let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+        assert!(metrics.lines().count() >= 3);
+        for line in metrics.lines() {
+            let v: Json = serde_json::from_str(line).unwrap();
+            assert!(v["stage"].is_string());
+        }
+    }
+}
+
+/// Methods of the differentiable and RL families are refused up front, before any work, with a code.
+#[test]
+fn unsupported_methods_are_refused_before_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["darts_1st", "gdas", "enas", "ofa"] {
+        let out = tmp.path().join(name);
+        let file = root().join(format!("pipelines/{name}.nas"));
+        let o = nasl()
+            .args(["run", file.to_str().unwrap(), "--smoke", "--out", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{name}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("nasl::run::unsupported"), "{name}: {err}");
+        assert!(!out.exists(), "{name}: a run folder was created");
+    }
+}
+
+/// Removes wall-clock fields, which differ between any two runs.
+fn strip_times(v: &mut Json) {
+    match v {
+        Json::Object(m) => {
+            m.retain(|k, _| !k.contains("seconds"));
+            for x in m.values_mut() {
+                strip_times(x);
+            }
+        }
+        Json::Array(a) => a.iter_mut().for_each(strip_times),
+        _ => {}
+    }
+}
+
+fn metrics_without_times(dir: &Path) -> Vec<Json> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: Json = serde_json::from_str(l).unwrap();
+            strip_times(&mut v);
+            v
+        })
+        .collect()
+}
+
+fn wait_for(path: &Path, child: &mut std::process::Child, limit: Duration) {
+    let t0 = Instant::now();
+    while !path.exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the run ended ({status}) before {} appeared", path.display());
+        }
+        assert!(t0.elapsed() < limit, "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// SIGKILL in the middle of supernet training, then `--resume`: the run completes without redoing
+/// finished epochs and leaves exactly the artifacts of a clean run.
+#[test]
+fn a_killed_run_resumes_to_the_same_artifacts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = root().join("tests/run/resume.nas");
+    let clean = tmp.path().join("clean");
+    let killed = tmp.path().join("killed");
+    let common = ["--device", "cpu", "--threads", "1", "--seed", "3"];
+    let mut args = vec!["run", file.to_str().unwrap(), "--out", clean.to_str().unwrap()];
+    args.extend(common);
+    run_ok(&args);
+
+    let mut args = vec!["run", file.to_str().unwrap(), "--out", killed.to_str().unwrap()];
+    args.extend(common);
+    let mut child = nasl().args(&args).stderr(Stdio::null()).spawn().unwrap();
+    // Kill after the first epoch's checkpoint, in the middle of the second epoch.
+    wait_for(
+        &killed.join("stages/supernet/supernet.e1b0.safetensors"),
+        &mut child,
+        Duration::from_secs(120),
+    );
+    std::thread::sleep(Duration::from_millis(150));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!killed.join("summary.json").exists() || {
+        let s = read_json(&killed.join("summary.json"));
+        s["complete"] == false
+    });
+
+    let out = nasl()
+        .args(["run", "--resume", killed.to_str().unwrap(), "--device", "cpu", "--threads", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // The first epoch was not trained again.
+    assert!(!err.contains("supernet epoch 1/4"), "{err}");
+
+    for f in ["best.arch.yaml", "model/arch.yaml", "model/weights.safetensors"] {
+        assert_eq!(
+            std::fs::read(clean.join(f)).unwrap(),
+            std::fs::read(killed.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+    let mut a = read_json(&clean.join("summary.json"));
+    let mut b = read_json(&killed.join("summary.json"));
+    strip_times(&mut a);
+    strip_times(&mut b);
+    a["file"] = Json::Null;
+    b["file"] = Json::Null;
+    assert_eq!(a, b);
+    assert_eq!(metrics_without_times(&clean), metrics_without_times(&killed));
+    // No temporary files are left behind.
+    for e in walk(&killed) {
+        assert!(!e.to_string_lossy().ends_with(".tmp"), "{}", e.display());
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Ctrl-C (SIGINT) saves a checkpoint and exits with 130; `--resume` finishes the run.
+#[test]
+fn ctrl_c_checkpoints_and_resume_finishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = root().join("tests/run/resume.nas");
+    let dir = tmp.path().join("run");
+    let mut child = nasl()
+        .args(["run", file.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--device", "cpu"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(
+        &dir.join("stages/supernet/supernet.e1b0.safetensors"),
+        &mut child,
+        Duration::from_secs(120),
+    );
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("nasl::run::interrupted"), "{err}");
+    assert!(err.contains("--resume"), "{err}");
+    let record = read_json(&dir.join("stages/supernet/supernet.ckpt.json"));
+    assert!(record["epoch"].as_u64().unwrap() >= 1);
+    run_ok(&["run", "--resume", dir.to_str().unwrap(), "--device", "cpu"]);
+    assert_eq!(read_json(&dir.join("summary.json"))["complete"], true);
+}
+
+/// An exploding loss stops the stage with a clear error and keeps the last good checkpoint.
+#[test]
+fn a_diverging_loss_stops_with_a_diagnostic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let file = root().join("tests/run/diverge.nas");
+    let out = nasl()
+        .args(["run", file.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--device", "cpu"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("nasl::run::diverged"), "{err}");
+    assert!(err.contains("grad_clip"), "{err}");
+}
+
+/// The rank stage gives a positive Kendall tau on a small space, the same for the same seed.
+#[test]
+fn rank_stage_gives_a_positive_reproducible_kendall_tau() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = root().join("tests/run/rank.nas");
+    let mut taus = vec![];
+    for k in 0..2 {
+        let dir = tmp.path().join(format!("r{k}"));
+        run_ok(&[
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--seed",
+            "1",
+        ]);
+        let s = read_json(&dir.join("summary.json"));
+        let rank = s["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["kind"] == "rank")
+            .unwrap()
+            .clone();
+        assert_eq!(rank["architectures"], 6);
+        taus.push(rank["kendall_tau"].as_f64().unwrap());
+    }
+    assert!(taus[0] > 0.0, "tau {}", taus[0]);
+    assert_eq!(taus[0], taus[1]);
+}
+
+/// `nasl eval` re-evaluates a finished run and agrees with the run's own evaluation; `nasl export`
+/// rewrites the TorchScript model; a folder without a model is a clear error.
+#[test]
+fn eval_and_export_work_on_a_finished_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let file = root().join("tests/run/resume.nas");
+    run_ok(&["run", file.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--device", "cpu"]);
+    let s = read_json(&dir.join("summary.json"));
+    let acc = s["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "evaluate")
+        .unwrap()["test_accuracy"]
+        .as_f64()
+        .unwrap();
+    let out = run_ok(&["eval", dir.to_str().unwrap(), "--json", "--device", "cpu"]);
+    let r: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["images"], 10000);
+    assert!((r["accuracy"].as_f64().unwrap() - acc).abs() < 1e-9, "{r} vs {acc}");
+    let pt = dir.join("model/model.pt");
+    std::fs::remove_file(&pt).unwrap();
+    run_ok(&["export", dir.to_str().unwrap()]);
+    assert!(pt.is_file());
+    let o = nasl().args(["eval", tmp.path().to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nasl::model::missing"));
+}
+
+/// Starting a run in a folder that holds one is refused; resuming with a changed pipeline too.
+#[test]
+fn existing_runs_are_protected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let file = tmp.path().join("p.nas");
+    let text = std::fs::read_to_string(root().join("tests/run/diverge.nas"))
+        .unwrap()
+        .replace("lr: 1e30", "lr: 0.05")
+        .replace("epochs 3", "epochs 1");
+    std::fs::write(&file, &text).unwrap();
+    let args = ["run", file.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--device", "cpu"];
+    run_ok(&args);
+    let o = nasl().args(args).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nasl::run::exists"));
+    std::fs::write(&file, text.replace("epochs 1", "epochs 2")).unwrap();
+    let o = nasl()
+        .args(["run", file.to_str().unwrap(), "--resume", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nasl::run::resume"));
+}
