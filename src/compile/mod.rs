@@ -6,6 +6,9 @@
 //! A choice node is the set of candidate blocks under one decision, so a later mixed forward can
 //! weight them without a new design.
 
+pub mod export;
+pub mod model;
+
 use crate::catalog::OpKind;
 use crate::ir::graph::{Net, NetKind};
 use crate::ir::ops::{Act, Op, Shape, SkipImpl, mbconv_residual, se_channels, skip_impl};
