@@ -57,7 +57,10 @@ pub fn device(text: &str) -> Result<Device, ExecError> {
         "auto" => Ok(Device::cuda_if_available()),
         "cpu" => Ok(Device::Cpu),
         "cuda" if gpus > 0 => Ok(Device::Cuda(0)),
-        t => match t.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
+        t => match t
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
             Some(n) if (n as i64) < gpus => Ok(Device::Cuda(n)),
             _ => Err(bad()),
         },
@@ -74,7 +77,8 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
         (None, None) => {
             return Err(miette!(
                 code = "nasl::cli::no_file",
-                help = "write `nasl run pipelines/quickstart.nas`, or `nasl run --resume runs/NAME`",
+                help =
+                    "write `nasl run pipelines/quickstart.nas`, or `nasl run --resume runs/NAME`",
                 "no pipeline file given"
             ));
         }
@@ -122,7 +126,9 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
             if flag.swap(true, Ordering::SeqCst) {
                 std::process::exit(130);
             }
-            eprintln!("\ninterrupt: saving a checkpoint after this step (Ctrl-C again to stop now)");
+            eprintln!(
+                "\ninterrupt: saving a checkpoint after this step (Ctrl-C again to stop now)"
+            );
         });
     }
     let opts = RunOptions {
@@ -133,7 +139,11 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
         smoke: args.smoke,
         device,
         data_paths,
-        progress: if args.plain { Mode::Lines } else { Mode::detect() },
+        progress: if args.plain {
+            Mode::Lines
+        } else {
+            Mode::detect()
+        },
     };
     match exec::run(program, front.spaces, &text, opts, interrupted) {
         Ok(outcome) => {

@@ -138,10 +138,10 @@ impl Ctx {
     ) -> Result<T, ExecError> {
         let dir = self.dir.stage_dir(stage)?;
         let path = dir.join("parts.jsonl");
-        if let Some(v) = read_parts(&path).remove(tag) {
-            if let Ok(t) = serde_json::from_value(v) {
-                return Ok(t);
-            }
+        if let Some(v) = read_parts(&path).remove(tag)
+            && let Ok(t) = serde_json::from_value(v)
+        {
+            return Ok(t);
         }
         let value = compute(self)?;
         let line = json!({
@@ -238,11 +238,7 @@ impl Ctx {
                 std: s.clone(),
             },
         };
-        let augment = decl
-            .augment
-            .iter()
-            .filter_map(|c| augment_of(c))
-            .collect();
+        let augment = decl.augment.iter().filter_map(augment_of).collect();
         eprintln!(
             "data {name}: {} train, {} val, {} test images ({:.1}s)",
             splits.train.len(),
@@ -287,7 +283,9 @@ impl Ctx {
     }
 
     pub fn batch(&self, stage: &Stage, data: &StageData) -> usize {
-        let b = int(stage, "batch").map(|b| b as usize).unwrap_or(data.batch);
+        let b = int(stage, "batch")
+            .map(|b| b as usize)
+            .unwrap_or(data.batch);
         if self.info.smoke { b.min(32) } else { b }
     }
 
@@ -331,9 +329,7 @@ fn augment_of(c: &Call) -> Option<Augment> {
         None => d,
     };
     match c.name.as_str() {
-        "random_crop" => Some(Augment::RandomCrop {
-            pad: int("pad", 4),
-        }),
+        "random_crop" => Some(Augment::RandomCrop { pad: int("pad", 4) }),
         "hflip" => Some(Augment::HFlip),
         "cutout" => Some(Augment::Cutout {
             size: int("size", 16),
@@ -369,7 +365,8 @@ fn read_parts(path: &Path) -> BTreeMap<String, Json> {
     if let Ok(f) = fs::File::open(path) {
         for line in std::io::BufReader::new(f).lines().map_while(Result::ok) {
             if let Ok(v) = serde_json::from_str::<Json>(&line)
-                && let (Some(tag), Some(result)) = (v.get("tag").and_then(Json::as_str), v.get("result"))
+                && let (Some(tag), Some(result)) =
+                    (v.get("tag").and_then(Json::as_str), v.get("result"))
             {
                 out.insert(tag.to_string(), result.clone());
             }
@@ -391,14 +388,20 @@ fn durable_metrics_len(root: &Path, state: &RunState) -> u64 {
         };
         for f in files.flatten() {
             let p = f.path();
-            let name = p.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
             let text = if name.ends_with(".ckpt.json") || name == "parts.jsonl" {
                 fs::read_to_string(&p).unwrap_or_default()
             } else {
                 continue;
             };
             let values: Vec<Json> = if name == "parts.jsonl" {
-                text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+                text.lines()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect()
             } else {
                 serde_json::from_str(&text).into_iter().collect()
             };
@@ -561,7 +564,9 @@ pub fn run(
                 m.insert("ignored_settings".into(), json!(ig));
             }
         }
-        ctx.dir.log(json!({"stage": stage.name, "event": "done", "result": summary_of(stage, &result)}))?;
+        ctx.dir.log(
+            json!({"stage": stage.name, "event": "done", "result": summary_of(stage, &result)}),
+        )?;
         state.done.push(DoneStage {
             name: stage.name.clone(),
             result: result.clone(),
@@ -638,7 +643,10 @@ fn summary_of(stage: &Stage, result: &Json) -> Json {
     if let Json::Object(r) = result {
         for (k, v) in r {
             // Long lists stay in state.json; the summary keeps the headline figures.
-            if matches!(k.as_str(), "history" | "candidates" | "samples") {
+            if matches!(
+                k.as_str(),
+                "history" | "candidates" | "samples" | "train" | "finetune" | "parts" | "models"
+            ) {
                 continue;
             }
             m.insert(k.clone(), v.clone());
@@ -677,10 +685,7 @@ pub fn evaluate_set(
 ) -> (f64, f64) {
     let (mut loss, mut correct, mut n) = (0.0, 0i64, 0i64);
     tch::no_grad(|| {
-        for (x, y) in loader
-            .epoch(set, 0)
-            .take(max_batches.unwrap_or(usize::MAX))
-        {
+        for (x, y) in loader.epoch(set, 0).take(max_batches.unwrap_or(usize::MAX)) {
             let logits = forward(&x);
             let b = y.size()[0];
             let (l, c) = train::loss_and_correct(&logits, &y, 0.0);

@@ -82,8 +82,20 @@ pub fn input_shape(space: &SearchSpace) -> Vec<i64> {
 }
 
 /// Trains one model per seed of `arch` and saves each.
-fn train_models(ctx: &mut Ctx, stage: &Stage, space_name: &str, arch: Arch) -> Result<Json, ExecError> {
-    for key in ["drop_path", "auxiliary", "distill", "dropout", "warmup", "latency"] {
+fn train_models(
+    ctx: &mut Ctx,
+    stage: &Stage,
+    space_name: &str,
+    arch: Arch,
+) -> Result<Json, ExecError> {
+    for key in [
+        "drop_path",
+        "auxiliary",
+        "distill",
+        "dropout",
+        "warmup",
+        "latency",
+    ] {
         ctx.ignore(stage, key);
     }
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
@@ -121,7 +133,7 @@ fn train_models(ctx: &mut Ctx, stage: &Stage, space_name: &str, arch: Arch) -> R
                 train: summary,
                 val_accuracy: val,
                 params: net.num_params(),
-                macs: cost.macs as u64,
+                macs: cost.macs,
             })
         })?;
         models.push(run);
@@ -131,7 +143,13 @@ fn train_models(ctx: &mut Ctx, stage: &Stage, space_name: &str, arch: Arch) -> R
         let src = ctx.dir.root.join(&first.dir);
         let dst = ctx.dir.root.join("model");
         fs::create_dir_all(&dst).map_err(|e| ExecError::io(&dst, e))?;
-        for f in ["space.json", "arch.yaml", "weights.safetensors", "preprocess.json", "model.pt"] {
+        for f in [
+            "space.json",
+            "arch.yaml",
+            "weights.safetensors",
+            "preprocess.json",
+            "model.pt",
+        ] {
             if let Ok(bytes) = fs::read(src.join(f)) {
                 super::rundir::atomic_write(&dst.join(f), &bytes)?;
             }
@@ -190,7 +208,9 @@ pub fn retrain(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
                 return Err(ExecError::Unsupported {
                     stage: stage.name.clone(),
                     kind: format!("retrain of `{input}.{f}`"),
-                    help: format!("retrain `{input}.best`; retraining every member of `{f}` is not implemented yet"),
+                    help: format!(
+                        "retrain `{input}.best`; retraining every member of `{f}` is not implemented yet"
+                    ),
                 });
             }
             let found: SearchOut = ctx.result(input, &stage.name)?;
@@ -210,7 +230,11 @@ pub fn train_fixed(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
 /// `evaluate(model, dataset.split)`: accuracy of each trained model on a split.
 pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let (input, _) = stage_input(stage).ok_or_else(|| {
-        ExecError::setting(&stage.name, "evaluate needs a trained model as input", "write `evaluate(final, fmnist.test)`")
+        ExecError::setting(
+            &stage.name,
+            "evaluate needs a trained model as input",
+            "write `evaluate(final, fmnist.test)`",
+        )
     })?;
     let models: ModelsOut = ctx.result(input, &stage.name)?;
     let (dataset, split) = stage
@@ -222,7 +246,11 @@ pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         })
         .or_else(|| stage.data.clone().map(|d| (d, "test".to_string())))
         .ok_or_else(|| {
-            ExecError::setting(&stage.name, "evaluate needs a dataset split", "write `evaluate(final, fmnist.test)`")
+            ExecError::setting(
+                &stage.name,
+                "evaluate needs a dataset split",
+                "write `evaluate(final, fmnist.test)`",
+            )
         })?;
     let data = ctx.dataset(&dataset)?;
     let set = match split.as_str() {
@@ -240,7 +268,12 @@ pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
             &ctx.eval_loader(&data),
             ctx.eval_batches(),
         );
-        eprintln!("{}: seed {} {split} accuracy {:.2}%", stage.name, m.seed, 100.0 * acc);
+        eprintln!(
+            "{}: seed {} {split} accuracy {:.2}%",
+            stage.name,
+            m.seed,
+            100.0 * acc
+        );
         accs.push(acc);
         losses.push(loss);
     }
@@ -301,12 +334,19 @@ pub fn eval_saved(
     let source = source.unwrap_or(&pre.source).to_string();
     let path = path.map(Path::to_path_buf).or(pre.path.clone());
     let ds = crate::data::open(&source, path.as_deref())?.load()?;
-    let raw = if split == "train" { &ds.train } else { &ds.test };
+    let raw = if split == "train" {
+        &ds.train
+    } else {
+        &ds.test
+    };
     let shape = vec![raw.channels as i64, raw.height as i64, raw.width as i64];
     if shape != pre.input {
         return Err(ExecError::setting(
             "eval",
-            format!("the model takes {:?} images but {source} has {:?}", pre.input, shape),
+            format!(
+                "the model takes {:?} images but {source} has {:?}",
+                pre.input, shape
+            ),
             "evaluate on a dataset of the same image shape",
         ));
     }

@@ -50,10 +50,9 @@ impl Rule {
     pub fn from_call(call: &Call) -> (Rule, f64) {
         let lr = num(call, "lr", 0.1);
         let betas = match call.get("betas") {
-            Some(Value::Tuple(v)) if v.len() == 2 => (
-                v[0].as_f64().unwrap_or(0.9),
-                v[1].as_f64().unwrap_or(0.999),
-            ),
+            Some(Value::Tuple(v)) if v.len() == 2 => {
+                (v[0].as_f64().unwrap_or(0.9), v[1].as_f64().unwrap_or(0.999))
+            }
             _ => (0.9, 0.999),
         };
         let rule = match call.name.as_str() {
@@ -165,7 +164,10 @@ impl Optimizer {
             return 0.0;
         }
         let norm = tch::no_grad(|| {
-            let sq: Vec<Tensor> = grads.iter().map(|g| g.pow_tensor_scalar(2).sum(None)).collect();
+            let sq: Vec<Tensor> = grads
+                .iter()
+                .map(|g| g.pow_tensor_scalar(2).sum(None))
+                .collect();
             Tensor::stack(&sq, 0).sum(None).sqrt().double_value(&[])
         });
         if norm > max && norm.is_finite() {
@@ -240,7 +242,10 @@ impl Optimizer {
                         }
                         let m = self.buffer(name, "m", &p);
                         let v = self.buffer(name, "v", &p);
-                        let _ = m.shallow_clone().g_mul_scalar_(b1).g_add_(&(&g * (1.0 - b1)));
+                        let _ = m
+                            .shallow_clone()
+                            .g_mul_scalar_(b1)
+                            .g_add_(&(&g * (1.0 - b1)));
                         let _ = v
                             .shallow_clone()
                             .g_mul_scalar_(b2)
@@ -374,7 +379,10 @@ mod tests {
                 nesterov: false,
                 wd: 0.5,
             },
-            vec![("a".into(), a.shallow_clone()), ("b".into(), b.shallow_clone())],
+            vec![
+                ("a".into(), a.shallow_clone()),
+                ("b".into(), b.shallow_clone()),
+            ],
         );
         (&a + &b).sum(Kind::Float).backward();
         opt.step(0.1, Some(&|n: &str| n == "a"));

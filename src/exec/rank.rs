@@ -27,7 +27,11 @@ pub struct RankSample {
 
 pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let (input, _) = stage_input(stage).ok_or_else(|| {
-        ExecError::setting(&stage.name, "rank needs a trained supernet as input", "write `rank(supernet) { samples 10 epochs 2 }`")
+        ExecError::setting(
+            &stage.name,
+            "rank needs a trained supernet as input",
+            "write `rank(supernet) { samples 10 epochs 2 }`",
+        )
     })?;
     let supernet: SupernetOut = ctx.result(input, &stage.name)?;
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
@@ -101,8 +105,10 @@ pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     eprintln!(
         "{}: Kendall tau {} Spearman rho {} over {} architectures",
         stage.name,
-        tau.map(|t| format!("{t:.4}")).unwrap_or_else(|| "undefined".into()),
-        rho.map(|t| format!("{t:.4}")).unwrap_or_else(|| "undefined".into()),
+        tau.map(|t| format!("{t:.4}"))
+            .unwrap_or_else(|| "undefined".into()),
+        rho.map(|t| format!("{t:.4}"))
+            .unwrap_or_else(|| "undefined".into()),
         samples.len()
     );
     Ok(json!({

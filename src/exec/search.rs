@@ -20,8 +20,8 @@ use crate::compile::{Subnet, Supernet};
 use crate::cost::arch_cost;
 use crate::data::loader::Loader;
 use crate::ir::{Arch, SearchSpace};
-use crate::sema::hir::{Stage, StageKind, Value};
 use crate::search;
+use crate::sema::hir::{Stage, StageKind, Value};
 
 /// One evaluated architecture.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -158,7 +158,9 @@ impl Scorer<'_> {
             .supernet
             .parts
             .iter()
-            .position(|p| genome.len() >= p.prefix.len() && genome[..p.prefix.len()] == p.prefix[..])
+            .position(|p| {
+                genome.len() >= p.prefix.len() && genome[..p.prefix.len()] == p.prefix[..]
+            })
             .ok_or_else(|| {
                 ExecError::setting(
                     &self.stage,
@@ -179,12 +181,7 @@ impl Scorer<'_> {
                 ctx.device(),
             );
             let n = images.div_ceil(loader.batch.max(1));
-            sub.recalibrate_bn(
-                loader
-                    .epoch(&data.splits.train, 0)
-                    .take(n)
-                    .map(|(x, _)| x),
-            );
+            sub.recalibrate_bn(loader.epoch(&data.splits.train, 0).take(n).map(|(x, _)| x));
         }
         let (loss, accuracy) = evaluate_set(
             &|x| sub.forward_t(x, false),
@@ -197,8 +194,8 @@ impl Scorer<'_> {
             arch,
             accuracy,
             loss,
-            params: cost.params as u64,
-            macs: cost.macs as u64,
+            params: cost.params,
+            macs: cost.macs,
             score: accuracy,
         })
     }
@@ -208,7 +205,10 @@ fn require_val(stage: &Stage, data: &StageData) -> Result<(), ExecError> {
     if data.splits.val.is_empty() {
         return Err(ExecError::setting(
             &stage.name,
-            format!("dataset `{}` has no validation split to score candidates on", data.name),
+            format!(
+                "dataset `{}` has no validation split to score candidates on",
+                data.name
+            ),
             "carve one: `split train: 50000, val: 10000`",
         ));
     }
@@ -225,7 +225,11 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
         ctx.ignore(stage, key);
     }
     let (input, _) = stage_input(stage).ok_or_else(|| {
-        ExecError::setting(&stage.name, "a supernet search needs a trained supernet as input", "write `evolution(supernet)`")
+        ExecError::setting(
+            &stage.name,
+            "a supernet search needs a trained supernet as input",
+            "write `evolution(supernet)`",
+        )
     })?;
     let supernet: SupernetOut = ctx.result(input, &stage.name)?;
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
@@ -343,19 +347,28 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
             }
         }
     }
-    finish_search(ctx, stage, None, evaluated, front, &objective, t0, |ctx, best| {
-        // Report what recalibration changes on the best architecture.
-        let Some(images) = recal else {
-            return Ok(None);
-        };
-        let genome = arch_genome(&space, &best.arch)?;
-        let without = scorer.score(ctx, &data, &genome, None)?;
-        Ok(Some(json!({
-            "images": images,
-            "best_accuracy_without": without.accuracy,
-            "best_accuracy_with": best.accuracy,
-        })))
-    })
+    finish_search(
+        ctx,
+        stage,
+        None,
+        evaluated,
+        front,
+        &objective,
+        t0,
+        |ctx, best| {
+            // Report what recalibration changes on the best architecture.
+            let Some(images) = recal else {
+                return Ok(None);
+            };
+            let genome = arch_genome(&space, &best.arch)?;
+            let without = scorer.score(ctx, &data, &genome, None)?;
+            Ok(Some(json!({
+                "images": images,
+                "best_accuracy_without": without.accuracy,
+                "best_accuracy_with": best.accuracy,
+            })))
+        },
+    )
 }
 
 /// Turns a search algorithm's error into the stage's.
@@ -479,7 +492,11 @@ pub fn train_standalone(
     };
     let _ = (space, arch);
     let smoothing = float(stage, "label_smoothing").unwrap_or(0.0);
-    let mut step = |x: &tch::Tensor, y: &tch::Tensor, _rng: &mut ChaCha8Rng, _t: f64| -> Result<StepOut, ExecError> {
+    let mut step = |x: &tch::Tensor,
+                    y: &tch::Tensor,
+                    _rng: &mut ChaCha8Rng,
+                    _t: f64|
+     -> Result<StepOut, ExecError> {
         let logits = net.forward_t(x, true);
         let (loss, correct) = loss_and_correct(&logits, y, smoothing);
         loss.backward();
@@ -491,7 +508,14 @@ pub fn train_standalone(
             active: None,
         })
     };
-    super::train::fit(ctx, &stage.name, fit, &net.vs, &data.splits.train, &mut step)
+    super::train::fit(
+        ctx,
+        &stage.name,
+        fit,
+        &net.vs,
+        &data.splits.train,
+        &mut step,
+    )
 }
 
 /// Random search with early stopping: successive halving of stand-alone networks trained from
@@ -518,45 +542,57 @@ pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let mut evaluated: Vec<Candidate> = Vec::new();
     let t0 = std::time::Instant::now();
     let valid = |g: &Vec<usize>| meets(&space, g, &cs);
-    let result = search::halving::successive_halving(&cfg, &ch, &mut rng, valid, |g, epochs, rung| {
-        let arch = Arch::from_indices(&space, g)?;
-        let key = serde_json::to_string(&arch).unwrap_or_default();
-        let tag = format!("cand{:016x}", super::hash_str(&key));
-        let c = ctx.part(&name, &format!("{tag}@{epochs}"), |ctx| {
-            let seed = super::mix(ctx.stage_seed(&name), super::hash_str(&key));
-            tch::manual_seed(seed as i64 & i64::MAX);
-            let net = Subnet::new(&space, &arch, ctx.device())?;
-            let summary = train_standalone(ctx, stage, &space, &arch, &net, &tag, epochs, max_epochs, seed)?;
-            let (loss, accuracy) = evaluate_set(
-                &|x| net.forward_t(x, false),
-                &data.splits.val,
-                &ctx.eval_loader(&data),
-                ctx.eval_batches(),
-            );
-            let cost = arch_cost(&space, &arch)?;
-            ctx.dir.log(json!({
-                "stage": name, "event": "candidate", "rung": rung, "epochs": epochs,
-                "arch": arch, "accuracy": accuracy, "loss": loss,
-                "train_loss": summary.final_loss,
-            }))?;
-            Ok(Candidate {
-                arch: arch.clone(),
-                accuracy,
-                loss,
-                params: cost.params as u64,
-                macs: cost.macs as u64,
-                score: accuracy,
-            })
-        })?;
-        evaluated.retain(|e| e.arch != c.arch);
-        evaluated.push(c.clone());
-        Ok::<f64, ExecError>(metric_value(&c, &objective))
-    })
-    .map_err(search_err(&stage.name))?;
+    let result =
+        search::halving::successive_halving(&cfg, &ch, &mut rng, valid, |g, epochs, rung| {
+            let arch = Arch::from_indices(&space, g)?;
+            let key = serde_json::to_string(&arch).unwrap_or_default();
+            let tag = format!("cand{:016x}", super::hash_str(&key));
+            let c = ctx.part(&name, &format!("{tag}@{epochs}"), |ctx| {
+                let seed = super::mix(ctx.stage_seed(&name), super::hash_str(&key));
+                tch::manual_seed(seed as i64 & i64::MAX);
+                let net = Subnet::new(&space, &arch, ctx.device())?;
+                let summary = train_standalone(
+                    ctx, stage, &space, &arch, &net, &tag, epochs, max_epochs, seed,
+                )?;
+                let (loss, accuracy) = evaluate_set(
+                    &|x| net.forward_t(x, false),
+                    &data.splits.val,
+                    &ctx.eval_loader(&data),
+                    ctx.eval_batches(),
+                );
+                let cost = arch_cost(&space, &arch)?;
+                ctx.dir.log(json!({
+                    "stage": name, "event": "candidate", "rung": rung, "epochs": epochs,
+                    "arch": arch, "accuracy": accuracy, "loss": loss,
+                    "train_loss": summary.final_loss,
+                }))?;
+                Ok(Candidate {
+                    arch: arch.clone(),
+                    accuracy,
+                    loss,
+                    params: cost.params,
+                    macs: cost.macs,
+                    score: accuracy,
+                })
+            })?;
+            evaluated.retain(|e| e.arch != c.arch);
+            evaluated.push(c.clone());
+            Ok::<f64, ExecError>(metric_value(&c, &objective))
+        })
+        .map_err(search_err(&stage.name))?;
     // The winner is the best of the last rung, not the best score seen at any budget.
     let winner = match &result.best {
         Some((g, _)) => Some(Arch::from_indices(&space, g)?),
         None => None,
     };
-    finish_search(ctx, stage, winner, evaluated, vec![], &objective, t0, |_, _| Ok(None))
+    finish_search(
+        ctx,
+        stage,
+        winner,
+        evaluated,
+        vec![],
+        &objective,
+        t0,
+        |_, _| Ok(None),
+    )
 }

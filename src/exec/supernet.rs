@@ -18,8 +18,8 @@ use super::{Ctx, call, float, int, space_of, stage_input};
 use crate::compile::Supernet;
 use crate::cost::arch_cost;
 use crate::ir::{Arch, SearchSpace};
-use crate::sema::hir::{Call, Stage, Value};
 use crate::search::sample;
+use crate::sema::hir::{Call, Stage, Value};
 
 /// The samplers supernet training runs.
 pub const SAMPLERS: &[&str] = &["uniform", "constrained", "fair"];
@@ -102,7 +102,9 @@ impl Sampler {
             g
         };
         Ok(match self {
-            Sampler::Uniform => vec![sample::with_prefix(prefix, &ch, rng).unwrap_or_else(|| sample::uniform(&ch, rng))],
+            Sampler::Uniform => vec![
+                sample::with_prefix(prefix, &ch, rng).unwrap_or_else(|| sample::uniform(&ch, rng)),
+            ],
             Sampler::Fair => sample::fair(&ch, rng).into_iter().map(fix).collect(),
             Sampler::Constrained {
                 flops,
@@ -156,12 +158,18 @@ pub fn optimizer_of(stage: &Stage, key: &str, epochs: usize) -> (Rule, f64, Sche
     };
     let opt = call(stage, key).unwrap_or(&default);
     let (rule, lr) = Rule::from_call(opt);
-    (rule, lr, Schedule::from_call(call(stage, "schedule"), epochs))
+    (
+        rule,
+        lr,
+        Schedule::from_call(call(stage, "schedule"), epochs),
+    )
 }
 
 /// Epochs of a training stage (one in smoke runs).
 pub fn epochs_of(ctx: &Ctx, stage: &Stage, key: &str, default: usize) -> usize {
-    let e = int(stage, key).map(|e| e.max(0) as usize).unwrap_or(default);
+    let e = int(stage, key)
+        .map(|e| e.max(0) as usize)
+        .unwrap_or(default);
     if ctx.info.smoke { e.min(1) } else { e }
 }
 
@@ -197,30 +205,38 @@ fn train_supernet(
     let sampler = Sampler::from_call(sampler_call);
     let smoothing = float(stage, "label_smoothing").unwrap_or(0.0);
     let name = stage.name.clone();
-    let mut step = |x: &Tensor, y: &Tensor, rng: &mut ChaCha8Rng, _t: f64| -> Result<StepOut, ExecError> {
-        let genomes = sampler.draw(space, prefix, rng, &name)?;
-        let mut out = StepOut {
-            loss: 0.0,
-            correct: 0,
-            n: 0,
-            active: Some(Vec::new()),
-        };
-        for g in genomes {
-            let arch = Arch::from_indices(space, &g)?;
-            let logits = net.forward_t(x, &arch, true)?;
-            let (loss, correct) = loss_and_correct(&logits, y, smoothing);
-            loss.backward();
-            let b = y.size()[0];
-            out.loss += loss.double_value(&[]) * b as f64;
-            out.correct += correct;
-            out.n += b;
-            if let Some(a) = &mut out.active {
-                a.extend(active_paths(space, &arch)?);
+    let mut step =
+        |x: &Tensor, y: &Tensor, rng: &mut ChaCha8Rng, _t: f64| -> Result<StepOut, ExecError> {
+            let genomes = sampler.draw(space, prefix, rng, &name)?;
+            let mut out = StepOut {
+                loss: 0.0,
+                correct: 0,
+                n: 0,
+                active: Some(Vec::new()),
+            };
+            for g in genomes {
+                let arch = Arch::from_indices(space, &g)?;
+                let logits = net.forward_t(x, &arch, true)?;
+                let (loss, correct) = loss_and_correct(&logits, y, smoothing);
+                loss.backward();
+                let b = y.size()[0];
+                out.loss += loss.double_value(&[]) * b as f64;
+                out.correct += correct;
+                out.n += b;
+                if let Some(a) = &mut out.active {
+                    a.extend(active_paths(space, &arch)?);
+                }
             }
-        }
-        Ok(out)
-    };
-    super::train::fit(ctx, &stage.name, fit, &net.vs, &data.splits.train, &mut step)
+            Ok(out)
+        };
+    super::train::fit(
+        ctx,
+        &stage.name,
+        fit,
+        &net.vs,
+        &data.splits.train,
+        &mut step,
+    )
 }
 
 fn save_weights(ctx: &Ctx, stage: &str, file: &str, net: &Supernet) -> Result<String, ExecError> {
@@ -257,7 +273,14 @@ pub fn load_supernet(
 
 /// `train` on a space with decisions: a supernet.
 pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
-    for key in ["drop_path", "auxiliary", "distill", "dropout", "warmup", "latency"] {
+    for key in [
+        "drop_path",
+        "auxiliary",
+        "distill",
+        "dropout",
+        "warmup",
+        "latency",
+    ] {
         ctx.ignore(stage, key);
     }
     let space_name = stage.space.clone().unwrap_or_default();
@@ -266,7 +289,16 @@ pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     tch::manual_seed(ctx.stage_seed(&stage.name) as i64 & i64::MAX);
     let net = Supernet::new(&space, ctx.device())?;
     let sampler = call(stage, "sampler").cloned();
-    let summary = train_supernet(ctx, stage, &space, &net, &[], "supernet", epochs, sampler.as_ref())?;
+    let summary = train_supernet(
+        ctx,
+        stage,
+        &space,
+        &net,
+        &[],
+        &stage.name,
+        epochs,
+        sampler.as_ref(),
+    )?;
     let weights = save_weights(ctx, &stage.name, "supernet.safetensors", &net)?;
     let out = SupernetOut {
         space: space_name,
@@ -291,7 +323,11 @@ pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
 /// fine-tuned with the stage's sampler restricted to its part.
 pub fn few_shot(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let (input, _) = stage_input(stage).ok_or_else(|| {
-        ExecError::setting(&stage.name, "few_shot needs a trained supernet as input", "write `few_shot(supernet)`")
+        ExecError::setting(
+            &stage.name,
+            "few_shot needs a trained supernet as input",
+            "write `few_shot(supernet)`",
+        )
     })?;
     let parent: SupernetOut = ctx.result(input, &stage.name)?;
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
@@ -300,7 +336,10 @@ pub fn few_shot(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     if split_on > ch.len() {
         return Err(ExecError::setting(
             &stage.name,
-            format!("`split_on {split_on}` but the space has {} decisions", ch.len()),
+            format!(
+                "`split_on {split_on}` but the space has {} decisions",
+                ch.len()
+            ),
             "split on fewer decisions",
         ));
     }
@@ -313,7 +352,10 @@ pub fn few_shot(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     if prefixes.len() > 64 {
         return Err(ExecError::setting(
             &stage.name,
-            format!("`split_on {split_on}` makes {} sub-supernets", prefixes.len()),
+            format!(
+                "`split_on {split_on}` makes {} sub-supernets",
+                prefixes.len()
+            ),
             "split on fewer decisions (few-shot NAS uses a handful of sub-supernets)",
         ));
     }
@@ -322,14 +364,27 @@ pub fn few_shot(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let mut parts = Vec::new();
     let mut finetune = Vec::new();
     let base = parent.parts.first().cloned().ok_or_else(|| {
-        ExecError::setting(&stage.name, "the input supernet has no weights", "train it first")
+        ExecError::setting(
+            &stage.name,
+            "the input supernet has no weights",
+            "train it first",
+        )
     })?;
     for (i, prefix) in prefixes.iter().enumerate() {
         let tag = format!("part{i}");
         let stage_name = stage.name.clone();
         let (part, summary) = ctx.part(&stage.name, &tag, |ctx| {
             let net = load_supernet(ctx, &space, &base, &stage_name)?;
-            let summary = train_supernet(ctx, stage, &space, &net, prefix, &tag, epochs, sampler.as_ref())?;
+            let summary = train_supernet(
+                ctx,
+                stage,
+                &space,
+                &net,
+                prefix,
+                &tag,
+                epochs,
+                sampler.as_ref(),
+            )?;
             let weights = save_weights(ctx, &stage_name, &format!("{tag}.safetensors"), &net)?;
             Ok((
                 Part {

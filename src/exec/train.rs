@@ -31,6 +31,10 @@ pub struct StepOut {
     pub active: Option<Vec<String>>,
 }
 
+/// A training step: batch images, labels, the batch's random stream, training progress in [0, 1].
+pub type StepFn<'a> =
+    dyn FnMut(&Tensor, &Tensor, &mut ChaCha8Rng, f64) -> Result<StepOut, ExecError> + 'a;
+
 /// How a training runs.
 pub struct Fit {
     /// Names this training in checkpoints and metric lines (`supernet`, `final.seed1`, ...).
@@ -206,9 +210,9 @@ pub fn named_trainable(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
 
 /// Whether parameter `name` belongs to one of the op paths in `active`.
 fn is_active(active: &[String], name: &str) -> bool {
-    active
-        .iter()
-        .any(|p| name.len() > p.len() && name.starts_with(p.as_str()) && name.as_bytes()[p.len()] == b'.')
+    active.iter().any(|p| {
+        name.len() > p.len() && name.starts_with(p.as_str()) && name.as_bytes()[p.len()] == b'.'
+    })
 }
 
 /// Trains: runs `step` on every batch of every epoch from the last checkpoint on.
@@ -218,7 +222,7 @@ pub fn fit(
     mut fit: Fit,
     vs: &nn::VarStore,
     train: &TensorSet,
-    step: &mut dyn FnMut(&Tensor, &Tensor, &mut ChaCha8Rng, f64) -> Result<StepOut, ExecError>,
+    step: &mut StepFn,
 ) -> Result<TrainSummary, ExecError> {
     let mut start = (0usize, 0usize);
     let mut history = Vec::new();
@@ -238,7 +242,11 @@ pub fn fit(
         let t0 = Instant::now();
         let mut bar = Progress::new(
             &ctx.progress_mode(),
-            &format!("{} epoch {}/{}", fit.tag, epoch + 1, fit.epochs),
+            &if fit.tag == stage {
+                format!("{stage} epoch {}/{}", epoch + 1, fit.epochs)
+            } else {
+                format!("{stage} {} epoch {}/{}", fit.tag, epoch + 1, fit.epochs)
+            },
             per_epoch,
             first,
         );
@@ -266,7 +274,9 @@ pub fn fit(
                 fit.optimizer.clip_grad_norm(max);
             }
             match &out.active {
-                Some(a) => fit.optimizer.step(lr, Some(&|name: &str| is_active(a, name))),
+                Some(a) => fit
+                    .optimizer
+                    .step(lr, Some(&|name: &str| is_active(a, name))),
                 None => fit.optimizer.step(lr, None),
             }
             loss_sum += out.loss;

@@ -14,5 +14,5 @@ space net = chain(input: [1, 28, 28], classes: 10) {
 stage supernet = train(net) {
   sampler uniform
   epochs 3
-  optimizer sgd(lr: 1e30)
+  optimizer sgd(lr: 1e15)
 }

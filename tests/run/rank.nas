@@ -7,22 +7,22 @@ dataset fmnist = fashion_mnist {
 }
 
 space net = chain(input: [1, 28, 28], classes: 10) {
-  stem conv(3, out: 8, stride: 2) bn relu
-  stage out: 8, stride: 1, repeat: 3, choose [conv(3) bn relu, skip]
-  stage out: 16, stride: 2, repeat: 2, choose [conv(3) bn relu, skip]
+  stem conv(3, out: 16, stride: 2) bn relu
+  stage out: 16, stride: 1, repeat: 3, choose [conv(3) bn relu, skip]
+  stage out: 32, stride: 2, repeat: 2, choose [conv(3) bn relu, skip]
   head global_avg_pool linear(out: classes)
 }
 
 stage supernet = train(net) {
   sampler uniform
-  epochs 3
+  epochs 10
   optimizer sgd(lr: 0.1, momentum: 0.9, wd: 1e-4)
   schedule cosine
 }
 
 stage ranking = rank(supernet) {
-  samples 6
-  epochs 2
+  samples 8
+  epochs 5
   optimizer sgd(lr: 0.1, momentum: 0.9, wd: 1e-4)
   schedule cosine
   recalibrate bn(images: 500)
