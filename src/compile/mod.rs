@@ -161,11 +161,13 @@ fn act(x: &Tensor, a: Act) -> Tensor {
     }
 }
 
+/// Channel shuffle; the batch size is left to `-1` so that a traced (TorchScript) network accepts any
+/// batch.
 fn channel_shuffle(x: &Tensor, g: i64) -> Tensor {
     let s = x.size();
-    x.reshape([s[0], g, s[1] / g, s[2], s[3]])
+    x.reshape([-1, g, s[1] / g, s[2], s[3]])
         .transpose(1, 2)
-        .reshape([s[0], s[1], s[2], s[3]])
+        .reshape([-1, s[1], s[2], s[3]])
 }
 
 /// One op's module.
@@ -408,7 +410,7 @@ impl Block {
                 let (proj, main_in) = if op.stride == 1 {
                     let s = x.size();
                     let y = x
-                        .reshape([s[0] * s[1] / 2, 2, s[2] * s[3]])
+                        .reshape([-1, 2, s[2] * s[3]])
                         .permute([1, 0, 2])
                         .reshape([2, -1, s[1] / 2, s[2], s[3]]);
                     (y.get(0), y.get(1))
@@ -486,20 +488,17 @@ impl Block {
                 )
             }
             OpKind::Zero => {
+                // Zeros shaped from the input (not from its sizes), so traces accept any batch.
                 let s = x.size();
+                let one = x.narrow(1, 0, 1);
                 if s.len() == 4 {
                     let st = op.stride as i64;
-                    Tensor::zeros(
-                        [
-                            s[0],
-                            op.out as i64,
-                            (s[2] + st - 1) / st,
-                            (s[3] + st - 1) / st,
-                        ],
-                        (x.kind(), x.device()),
-                    )
+                    one.slice(2, 0, s[2], st)
+                        .slice(3, 0, s[3], st)
+                        .zeros_like()
+                        .expand([-1, op.out as i64, -1, -1], false)
                 } else {
-                    Tensor::zeros([s[0], op.out as i64], (x.kind(), x.device()))
+                    one.zeros_like().expand([-1, op.out as i64], false)
                 }
             }
             OpKind::GlobalAvgPool => x.mean_dim([2i64, 3].as_slice(), false, Kind::Float),

@@ -73,6 +73,13 @@ pub enum ExecError {
     )]
     Exists { dir: PathBuf },
 
+    #[error("another `nasl run` is using {}", dir.display())]
+    #[diagnostic(
+        code(nasl::run::busy),
+        help("wait for it to finish (or stop it with Ctrl-C), or use another `--out` folder")
+    )]
+    Busy { dir: PathBuf },
+
     #[error("cannot write {}: {message}", path.display())]
     #[diagnostic(
         code(nasl::run::io),

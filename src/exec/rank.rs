@@ -26,6 +26,8 @@ pub struct RankSample {
 }
 
 pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+    // Repeating over seeds is implemented for retrain, fixed-network train and evaluate.
+    ctx.ignore(stage, "seeds");
     let (input, _) = stage_input(stage).ok_or_else(|| {
         ExecError::setting(
             &stage.name,

@@ -61,6 +61,26 @@ pub struct DoneStage {
 pub struct RunDir {
     pub root: PathBuf,
     metrics: File,
+    /// Held while this process uses the directory, so two runs never write into one folder.
+    _lock: File,
+}
+
+/// Takes the run directory's lock (`run.lock`), or says which folder is busy.
+fn lock(root: &Path) -> Result<File, ExecError> {
+    let path = root.join("run.lock");
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| ExecError::io(&path, e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ExecError::Busy {
+            dir: root.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(ExecError::io(&path, e)),
+    }
 }
 
 impl RunDir {
@@ -72,15 +92,26 @@ impl RunDir {
             });
         }
         fs::create_dir_all(root.join("stages")).map_err(|e| ExecError::io(root, e))?;
-        Self::open_metrics(root, Some(0))
+        let lock = lock(root)?;
+        if root.join("run.json").exists() {
+            return Err(ExecError::Exists {
+                dir: root.to_path_buf(),
+            });
+        }
+        Self::open_metrics(root, Some(0), lock)
     }
 
     /// Opens an existing run directory, cutting `metrics.jsonl` back to `metrics_len` bytes.
     pub fn reopen(root: &Path, metrics_len: u64) -> Result<RunDir, ExecError> {
-        Self::open_metrics(root, Some(metrics_len))
+        let lock = lock(root)?;
+        Self::open_metrics(root, Some(metrics_len), lock)
     }
 
-    fn open_metrics(root: &Path, truncate_to: Option<u64>) -> Result<RunDir, ExecError> {
+    fn open_metrics(
+        root: &Path,
+        truncate_to: Option<u64>,
+        lock: File,
+    ) -> Result<RunDir, ExecError> {
         let path = root.join("metrics.jsonl");
         let metrics = OpenOptions::new()
             .create(true)
@@ -96,6 +127,7 @@ impl RunDir {
         Ok(RunDir {
             root: root.to_path_buf(),
             metrics,
+            _lock: lock,
         })
     }
 

@@ -221,6 +221,8 @@ fn cap(ctx: &Ctx, n: usize, smoke: usize) -> usize {
 
 /// Evolution, random search or NSGA-II over a trained supernet.
 pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+    // Repeating over seeds is implemented for retrain, fixed-network train and evaluate.
+    ctx.ignore(stage, "seeds");
     for key in ["penalty", "predictor", "latency"] {
         ctx.ignore(stage, key);
     }
@@ -521,6 +523,7 @@ pub fn train_standalone(
 /// Random search with early stopping: successive halving of stand-alone networks trained from
 /// scratch, each rung continuing the survivors' training.
 pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+    ctx.ignore(stage, "seeds");
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
     let data = ctx.data(stage)?;
     require_val(stage, &data)?;

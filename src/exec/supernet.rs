@@ -273,6 +273,8 @@ pub fn load_supernet(
 
 /// `train` on a space with decisions: a supernet.
 pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+    // Repeating over seeds is implemented for retrain, fixed-network train and evaluate.
+    ctx.ignore(stage, "seeds");
     for key in [
         "drop_path",
         "auxiliary",
@@ -322,6 +324,7 @@ pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
 /// per combination of their options (Zhao et al. 2021), each initialised from the supernet and
 /// fine-tuned with the stage's sampler restricted to its part.
 pub fn few_shot(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+    ctx.ignore(stage, "seeds");
     let (input, _) = stage_input(stage).ok_or_else(|| {
         ExecError::setting(
             &stage.name,
