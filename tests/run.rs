@@ -13,7 +13,9 @@ use serde_json::Value as Json;
 
 fn nasl() -> Command {
     let mut c = Command::cargo_bin("nasl").unwrap();
-    c.env("CI", "1");
+    // One libtorch thread per run: the test harness already runs tests side by side, and
+    // oversubscribed cores make libtorch's thread pool crawl.
+    c.env("CI", "1").env("OMP_NUM_THREADS", "1");
     c
 }
 

@@ -15,14 +15,14 @@ use super::error::ExecError;
 use super::optim::{Optimizer, Rule, Schedule};
 use super::train::{Fit, StepOut, TrainSummary, copy_into, loss_and_correct};
 use super::{Ctx, call, float, int, space_of, stage_input};
-use crate::compile::Supernet;
+use crate::compile::{Mix, Supernet, drop_paths};
 use crate::cost::arch_cost;
 use crate::ir::{Arch, SearchSpace};
 use crate::search::sample;
 use crate::sema::hir::{Call, Stage, Value};
 
 /// The samplers supernet training runs.
-pub const SAMPLERS: &[&str] = &["uniform", "constrained", "fair"];
+pub const SAMPLERS: &[&str] = &["uniform", "constrained", "fair", "path_dropout"];
 
 /// A trained supernet: one weight file, or one per few-shot part (the option indices its first
 /// decisions are fixed to).
@@ -66,6 +66,22 @@ enum Sampler {
         tries: usize,
     },
     Fair,
+    /// OneShot (Bender et al. 2018): every candidate of a layer dropped independently with a rate that
+    /// follows a schedule over training, at least `keep` kept; kept candidates are summed.
+    PathDropout {
+        rate: (f64, f64, String),
+        keep: usize,
+    },
+}
+
+/// A scheduled value at training progress `t` in [0, 1]: `(from, to, shape)`.
+fn scheduled((from, to, shape): &(f64, f64, String), t: f64) -> f64 {
+    let t = t.clamp(0.0, 1.0);
+    match shape.as_str() {
+        "cosine" => to + (from - to) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()),
+        "constant" => *from,
+        _ => from + (to - from) * t,
+    }
 }
 
 impl Sampler {
@@ -84,12 +100,51 @@ impl Sampler {
                 },
             },
             Some("fair") => Sampler::Fair,
+            Some("path_dropout") => Sampler::PathDropout {
+                rate: match c.and_then(|c| c.get("rate")) {
+                    Some(Value::Schedule(s)) => (s.from, s.to, s.shape.clone()),
+                    Some(v) => {
+                        let r = v.as_f64().unwrap_or(0.0);
+                        (r, r, "constant".into())
+                    }
+                    None => (0.0, 0.0, "constant".into()),
+                },
+                keep: match c.and_then(|c| c.get("keep")) {
+                    Some(Value::Int(n)) => (*n).max(1) as usize,
+                    _ => 1,
+                },
+            },
             _ => Sampler::Uniform,
         }
     }
 
-    /// The genomes of one step; `prefix` fixes the leading decisions (few-shot parts).
+    /// The paths of one step, each as per-decision option lists (one option per decision, except
+    /// path dropout's layers); `prefix` fixes the leading decisions (few-shot parts).
     fn draw(
+        &self,
+        space: &SearchSpace,
+        prefix: &[usize],
+        rng: &mut ChaCha8Rng,
+        stage: &str,
+        t: f64,
+    ) -> Result<Vec<Vec<Vec<usize>>>, ExecError> {
+        if let Sampler::PathDropout { rate, keep } = self {
+            let mut options = drop_paths(space, scheduled(rate, t), *keep, rng);
+            for (d, &o) in prefix.iter().enumerate() {
+                options[d] = vec![o];
+            }
+            return Ok(vec![options]);
+        }
+        let single = |g: Vec<usize>| g.into_iter().map(|o| vec![o]).collect::<Vec<_>>();
+        Ok(self
+            .draw_single(space, prefix, rng, stage)?
+            .into_iter()
+            .map(single)
+            .collect())
+    }
+
+    /// The single-path samplers: one option index per decision, per path.
+    fn draw_single(
         &self,
         space: &SearchSpace,
         prefix: &[usize],
@@ -102,7 +157,7 @@ impl Sampler {
             g
         };
         Ok(match self {
-            Sampler::Uniform => vec![
+            Sampler::Uniform | Sampler::PathDropout { .. } => vec![
                 sample::with_prefix(prefix, &ch, rng).unwrap_or_else(|| sample::uniform(&ch, rng)),
             ],
             Sampler::Fair => sample::fair(&ch, rng).into_iter().map(fix).collect(),
@@ -139,15 +194,13 @@ impl Sampler {
     }
 }
 
-/// The op paths (weight prefixes) an architecture uses.
-pub fn active_paths(space: &SearchSpace, arch: &Arch) -> Result<Vec<String>, ExecError> {
-    Ok(space
-        .net(arch)?
-        .nodes
+/// The op paths (weight prefixes) a network uses.
+pub fn op_paths(net: &crate::ir::Net) -> Vec<String> {
+    net.nodes
         .iter()
         .filter(|n| matches!(n.kind, crate::ir::NetKind::Op(_)))
         .map(|n| n.path.clone())
-        .collect())
+        .collect()
 }
 
 /// The optimizer, schedule and clipping of a training stage.
@@ -206,17 +259,16 @@ fn train_supernet(
     let smoothing = float(stage, "label_smoothing").unwrap_or(0.0);
     let name = stage.name.clone();
     let mut step =
-        |x: &Tensor, y: &Tensor, rng: &mut ChaCha8Rng, _t: f64| -> Result<StepOut, ExecError> {
-            let genomes = sampler.draw(space, prefix, rng, &name)?;
+        |x: &Tensor, y: &Tensor, rng: &mut ChaCha8Rng, t: f64| -> Result<StepOut, ExecError> {
+            let paths = sampler.draw(space, prefix, rng, &name, t)?;
             let mut out = StepOut {
                 loss: 0.0,
                 correct: 0,
                 n: 0,
                 active: Some(Vec::new()),
             };
-            for g in genomes {
-                let arch = Arch::from_indices(space, &g)?;
-                let logits = net.forward_t(x, &arch, true)?;
+            for options in paths {
+                let logits = net.forward_mix(x, &Mix::from_options(&options), true)?;
                 let (loss, correct) = loss_and_correct(&logits, y, smoothing);
                 loss.backward();
                 let b = y.size()[0];
@@ -224,7 +276,7 @@ fn train_supernet(
                 out.correct += correct;
                 out.n += b;
                 if let Some(a) = &mut out.active {
-                    a.extend(active_paths(space, &arch)?);
+                    a.extend(op_paths(&space.net_from_mix(&options)?.0));
                 }
             }
             Ok(out)
