@@ -3,8 +3,12 @@
 //! train)` runs only the chosen candidates (elastic MBConvs slice their largest weights: leading
 //! channels, centre kernel), and standalone subnets that copy the supernet's weights by path.
 //! Blocks are built once; a forward only resolves the arch to its network and runs existing blocks.
-//! A choice node is the set of candidate blocks under one decision, so a later mixed forward can
-//! weight them without a new design.
+//! A choice node is the set of candidate blocks under one decision: `forward_mix` runs several
+//! candidates of a layer or edge and sums their (weighted) outputs (see `mix`).
+
+pub mod mix;
+
+pub use mix::{Mix, drop_paths};
 
 pub mod export;
 pub mod model;
@@ -536,9 +540,37 @@ fn build_blocks(vs: &nn::VarStore, net: &Net) -> HashMap<String, Block> {
     blocks
 }
 
-fn run(net: &Net, blocks: &HashMap<String, Block>, x: &Tensor, train: bool) -> Tensor {
-    let mut vals: Vec<Option<Tensor>> = Vec::with_capacity(net.nodes.len());
+/// The nodes whose value leaves their candidate: a node of choice (d, o) read by a node that is not of
+/// the same choice (the next layer, the head, a sum). A mix weight scales such a node's output.
+fn branch_exits(net: &Net) -> Vec<bool> {
+    let mut exit = vec![false; net.nodes.len()];
     for n in &net.nodes {
+        for &i in &n.inputs {
+            let c = net.nodes[i].choice;
+            if c.is_some() && n.choice != c {
+                exit[i] = true;
+            }
+        }
+    }
+    exit
+}
+
+/// Runs a network; the output of a candidate (decision, option) with an entry in `weights` is scaled
+/// by it where it leaves the candidate. No entries: exactly the plain forward.
+fn run(
+    net: &Net,
+    blocks: &HashMap<String, Block>,
+    x: &Tensor,
+    train: bool,
+    weights: &HashMap<(usize, usize), Tensor>,
+) -> Tensor {
+    let exits = if weights.is_empty() {
+        vec![]
+    } else {
+        branch_exits(net)
+    };
+    let mut vals: Vec<Option<Tensor>> = Vec::with_capacity(net.nodes.len());
+    for (idx, n) in net.nodes.iter().enumerate() {
         let v = match &n.kind {
             NetKind::Input => x.shallow_clone(),
             NetKind::Op(op) => {
@@ -566,6 +598,14 @@ fn run(net: &Net, blocks: &HashMap<String, Block>, x: &Tensor, train: bool) -> T
             }
             NetKind::Output => vals[n.inputs[0]].as_ref().expect("input").shallow_clone(),
         };
+        let w = match n.choice {
+            Some(c) if exits.get(idx).copied().unwrap_or(false) => weights.get(&c),
+            _ => None,
+        };
+        let v = match w {
+            Some(w) => v * w,
+            None => v,
+        };
         vals.push(Some(v));
     }
     vals.pop().flatten().unwrap_or_else(|| x.shallow_clone())
@@ -591,7 +631,18 @@ impl Supernet {
     /// Runs the architecture's path only.
     pub fn forward_t(&self, x: &Tensor, arch: &Arch, train: bool) -> Result<Tensor, IrError> {
         let net = self.space.net(arch)?;
-        Ok(run(&net, &self.blocks, x, train))
+        Ok(run(&net, &self.blocks, x, train, &HashMap::new()))
+    }
+    /// Runs a mix: for a layer or edge decision with several options every listed candidate runs on
+    /// the same input and their outputs, each times its weight if it has one, are summed; a weight also
+    /// scales a lone candidate. With one unweighted option per decision this is exactly `forward_t`.
+    /// Errors: a decision the network needs with no option, an option out of range or listed twice,
+    /// several options of a channels/depth/elastic/resolution decision, a weight that is not one
+    /// number on `x`'s device.
+    pub fn forward_mix(&self, x: &Tensor, mix: &Mix, train: bool) -> Result<Tensor, IrError> {
+        let (net, _) = self.space.net_from_mix(&mix.options())?;
+        let weights = mix.scalar_weights(&self.space, x.device())?;
+        Ok(run(&net, &self.blocks, x, train, &weights))
     }
     pub fn to(&mut self, device: Device) {
         self.vs.set_device(device);
@@ -646,7 +697,7 @@ impl Subnet {
         Ok(Subnet { vs, net, blocks })
     }
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        run(&self.net, &self.blocks, x, train)
+        run(&self.net, &self.blocks, x, train, &HashMap::new())
     }
     pub fn to(&mut self, device: Device) {
         self.vs.set_device(device);

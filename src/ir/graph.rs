@@ -1,8 +1,9 @@
 //! Lowering of a `SpaceSpec` into the IR: a petgraph DAG of the space (stem, stage layers or cell
 //! edges with their candidates, sums, concats, head) with every decision named and counted, and the
-//! concrete network (`Net`) of one architecture, or of every candidate at once (the supernet's
-//! instances). Graph invariants (acyclic, all nodes reach the output, consistent shapes for every
-//! reachable configuration) are checked when a `SearchSpace` is built.
+//! concrete network (`Net`) of one architecture, of a mix (several candidates of a layer or edge
+//! summed), or of every candidate at once (the supernet's instances). Graph invariants (acyclic, all
+//! nodes reach the output, consistent shapes for every reachable configuration) are checked when a
+//! `SearchSpace` is built.
 
 use super::IrError;
 use super::ops::{Ctx, Op, Shape, out_shape};
@@ -24,6 +25,17 @@ pub enum DecisionKind {
     Layer,
     Elastic,
     Edge,
+}
+
+fn kind_name(kind: DecisionKind) -> &'static str {
+    match kind {
+        DecisionKind::Resolution => "resolution",
+        DecisionKind::Channels => "channels",
+        DecisionKind::Depth => "depth",
+        DecisionKind::Layer => "layer",
+        DecisionKind::Elastic => "elastic",
+        DecisionKind::Edge => "edge",
+    }
 }
 
 /// One decision: a stable path name and its options' labels.
@@ -315,7 +327,21 @@ pub fn combos<T: Clone>(lists: &[Vec<T>]) -> Vec<Vec<T>> {
     out
 }
 
-type Picker<'a> = dyn FnMut(usize) -> Result<usize, IrError> + 'a;
+/// Gives the options a network takes of a decision: exactly one, except that a mixed network
+/// (`net_from_mix`) may take several of a layer or edge decision.
+type Picker<'a> = dyn FnMut(usize) -> Result<Vec<usize>, IrError> + 'a;
+
+/// The single option of a decision that cannot be mixed.
+fn pick_one(pick: &mut Picker, d: usize) -> Result<usize, IrError> {
+    match pick(d)?.as_slice() {
+        [o] => Ok(*o),
+        _ => Err(spec_err(
+            "mix",
+            format!("decision {d} needs exactly one option"),
+            "only layer and edge decisions take several options",
+        )),
+    }
+}
 
 impl SearchSpace {
     /// Lowers a spec and checks its invariants for every reachable configuration.
@@ -997,7 +1023,7 @@ impl SearchSpace {
             .ok_or_else(|| spec_err("space", "not a chain", ""))?;
         let (h, w) = match info.res_dec {
             Some(d) => {
-                let r = info.res[pick(d)?];
+                let r = info.res[pick_one(pick, d)?];
                 (r, r)
             }
             None if spec.resolutions.len() == 1 => (info.res[0], info.res[0]),
@@ -1011,27 +1037,37 @@ impl SearchSpace {
         let mut cur = Self::stem_head(&mut net, &spec.stem, "stem", spec.classes, 0)?;
         for st in &info.stages {
             let cout = match st.out_dec {
-                Some(d) => st.outs[pick(d)?],
+                Some(d) => st.outs[pick_one(pick, d)?],
                 None => st.outs[0],
             };
             let depth = match st.depth_dec {
-                Some(d) => st.depths[pick(d)?],
+                Some(d) => st.depths[pick_one(pick, d)?],
                 None => st.depths[0],
             };
             for l in 0..depth {
                 let layer = &st.layers[l];
-                let (j, choice) = match layer.cand_dec {
-                    Some(d) => {
-                        let j = pick(d)?;
-                        (j, Some((d, j)))
-                    }
-                    None => (0, None),
+                let cands: Vec<(usize, Option<(usize, usize)>)> = match layer.cand_dec {
+                    Some(d) => pick(d)?.into_iter().map(|j| (j, Some((d, j)))).collect(),
+                    None => vec![(0, None)],
                 };
-                let mut vals = vec![];
-                for e in layer.elastic.iter().filter(|e| e.cand == j) {
-                    vals.push((e.cand, e.op, e.arg.clone(), e.values[pick(e.decision)?]));
+                // Several candidates (a mixed network) run on the same input into a sum; their output
+                // shapes agree (`validate_chain`).
+                let from = cur;
+                let mut ends = vec![];
+                for (j, choice) in cands {
+                    let mut vals = vec![];
+                    for e in layer.elastic.iter().filter(|e| e.cand == j) {
+                        let v = e.values[pick_one(pick, e.decision)?];
+                        vals.push((e.cand, e.op, e.arg.clone(), v));
+                    }
+                    ends.push(Self::push_layer(
+                        &mut net, st, l, j, from, cout, &vals, choice,
+                    )?);
                 }
-                cur = Self::push_layer(&mut net, st, l, j, cur, cout, &vals, choice)?;
+                cur = match ends.as_slice() {
+                    [one] => *one,
+                    _ => net.push_sum(format!("{}.layer{l}", st.name), ends)?,
+                };
             }
         }
         let cin = net.nodes[cur].shape.channels();
@@ -1215,8 +1251,10 @@ impl SearchSpace {
                     CellType::Search(nodes) => {
                         for (from, &d) in nodes[n].iter().enumerate() {
                             let stride = if red && from < 2 { 2 } else { 1 };
+                            // Several options of an edge (every one for the supernet) all feed the
+                            // node's sum.
                             let opts: Vec<usize> = match pick.as_mut() {
-                                Some(pk) => vec![pk(d)?],
+                                Some(pk) => pk(d)?,
                                 None => (0..spec.candidates.len()).collect(),
                             };
                             for j in opts {
@@ -1259,11 +1297,11 @@ impl SearchSpace {
     /// if the network needs it). Also returns which decisions the network used.
     pub fn net_from_choices(&self, choices: &[Option<usize>]) -> Result<(Net, Vec<bool>), IrError> {
         let mut used = vec![false; self.decisions.len()];
-        let mut pick = |d: usize| -> Result<usize, IrError> {
+        let mut pick = |d: usize| -> Result<Vec<usize>, IrError> {
             used[d] = true;
             let dec = &self.decisions[d];
             match choices.get(d).copied().flatten() {
-                Some(o) if o < dec.labels.len() => Ok(o),
+                Some(o) if o < dec.labels.len() => Ok(vec![o]),
                 Some(o) => Err(IrError::BadOption {
                     name: dec.path.clone(),
                     pick: o.to_string(),
@@ -1279,10 +1317,80 @@ impl SearchSpace {
                 }),
             }
         };
-        let net = match self.spec {
-            SpaceSpec::Chain(_) => self.chain_net(&mut pick)?,
-            SpaceSpec::Cell(_) => self.cell_net(Some(&mut pick))?,
+        let net = self.build_net(&mut pick)?;
+        Ok((net, used))
+    }
+
+    fn build_net(&self, pick: &mut Picker) -> Result<Net, IrError> {
+        match self.spec {
+            SpaceSpec::Chain(_) => self.chain_net(pick),
+            SpaceSpec::Cell(_) => self.cell_net(Some(pick)),
+        }
+    }
+
+    /// The concrete network of a mix: per decision the options it takes (empty = not chosen; an error
+    /// if the network needs it). A layer or edge decision may take several options: each candidate
+    /// runs on the layer's (edge's) input and their outputs are summed (chains: one `Sum` node named
+    /// after the layer; cells: the candidates feed the node's sum). Each candidate's op nodes carry
+    /// `choice: Some((decision, option))`. Every other decision takes exactly one option. With one
+    /// option everywhere the network is `net_from_choices`'s. Also returns which decisions were used.
+    pub fn net_from_mix(&self, options: &[Vec<usize>]) -> Result<(Net, Vec<bool>), IrError> {
+        if let Some(d) = (self.decisions.len()..options.len()).find(|&d| !options[d].is_empty()) {
+            return Err(IrError::UnknownDecision {
+                name: format!("#{d}"),
+                help: format!(
+                    "this space has {} decisions (0..{})",
+                    self.decisions.len(),
+                    self.decisions.len()
+                ),
+            });
+        }
+        let mut used = vec![false; self.decisions.len()];
+        let mut pick = |d: usize| -> Result<Vec<usize>, IrError> {
+            used[d] = true;
+            let dec = &self.decisions[d];
+            let given = options.get(d).map(Vec::as_slice).unwrap_or(&[]);
+            if given.is_empty() {
+                return Err(IrError::MissingDecision {
+                    name: dec.path.clone(),
+                    help: format!("take at least one of: {}", dec.labels.join(" | ")),
+                });
+            }
+            let mut opts = given.to_vec();
+            opts.sort_unstable();
+            if let Some(&o) = opts.iter().find(|&&o| o >= dec.labels.len()) {
+                return Err(IrError::BadOption {
+                    name: dec.path.clone(),
+                    pick: o.to_string(),
+                    help: format!(
+                        "options are 0..{} ({})",
+                        dec.labels.len(),
+                        dec.labels.join(" | ")
+                    ),
+                });
+            }
+            if let Some(w) = opts.windows(2).find(|w| w[0] == w[1]) {
+                return Err(IrError::BadOption {
+                    name: dec.path.clone(),
+                    pick: format!("{} twice", w[0]),
+                    help: "list each option of a decision once".into(),
+                });
+            }
+            let mixable = matches!(dec.kind, DecisionKind::Layer | DecisionKind::Edge);
+            if opts.len() > 1 && !mixable {
+                let list: Vec<String> = opts.iter().map(|o| o.to_string()).collect();
+                return Err(IrError::BadOption {
+                    name: dec.path.clone(),
+                    pick: format!("{{{}}}", list.join(", ")),
+                    help: format!(
+                        "a {} decision takes exactly one option; only layer and edge decisions mix several",
+                        kind_name(dec.kind)
+                    ),
+                });
+            }
+            Ok(opts)
         };
+        let net = self.build_net(&mut pick)?;
         Ok((net, used))
     }
 
