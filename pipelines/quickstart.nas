@@ -7,13 +7,14 @@
 dataset fmnist = fashion_mnist {
   split train: 55000, val: 5000 // carved from the official train set; test = official test set
   batch 128
+  augment [hflip] // mirrored clothes are still the same class; narrows the train/test gap
 }
 
 space net = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 32, stride: 2) bn relu
   stage out: 32, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu, skip]
   stage out: 64, stride: 2, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu, skip]
-  head global_avg_pool linear(out: classes)
+  head conv(1, out: 256) bn relu global_avg_pool linear(out: classes) // a wide 1x1 before pooling, as MobileNets
 }
 
 stage supernet = train(net) {
@@ -29,14 +30,14 @@ stage search = evolution(supernet) {
   keep 4
   mutate 5, p: 0.25
   crossover 5
-  constraint flops <= 7M // multiply-accumulates; all-3x3 is 6.4M, so a 5x5 layer must be paid for with a skip
+  constraint flops <= 8M // multiply-accumulates; all-3x3 is 7.2M, so a 5x5 layer must be paid for with a skip
   recalibrate bn(images: 1024)
   objective val.accuracy
 }
 
 stage final = retrain(search.best) {
   epochs 10
-  optimizer sgd(lr: 0.1, momentum: 0.9, nesterov, wd: 4e-5)
+  optimizer sgd(lr: 0.1, momentum: 0.9, nesterov, wd: 5e-4)
   schedule cosine
 }
 

@@ -51,9 +51,9 @@ fn darts_v2_genotype_network_has_the_published_param_count() {
 
 #[test]
 fn search_space_cardinality_is_exact() {
-    // quickstart: 5 searchable layers with 3 candidates each.
+    // quickstart: 4 searchable layers with 3 candidates each.
     let v = inspect_json(&["pipelines/quickstart.nas"]);
-    assert_eq!(v[0]["cardinality"], "243");
+    assert_eq!(v[0]["cardinality"], "81");
     // DARTS: 14 edges per cell, normal and reduction, 8 ops each: 8^28, beyond u64.
     let v = inspect_json(&["pipelines/darts_1st.nas"]);
     assert_eq!(v[0]["decisions"], 28);
@@ -154,11 +154,15 @@ fn errors_are_diagnostics_with_codes() {
 
 #[test]
 fn hard_constraints_are_judged_by_the_exact_cost_range() {
-    // quickstart's architectures have 33,114 to 72,666 params (see `nasl inspect`).
+    // quickstart's architectures have 21,994 to 225,002 params (see `nasl inspect`).
     let base = std::fs::read_to_string("pipelines/quickstart.nas").unwrap();
-    assert!(base.contains("constraint params <= 60K"));
+    let line = base
+        .lines()
+        .find(|l| l.trim_start().starts_with("constraint "))
+        .expect("quickstart has a hard constraint")
+        .to_string();
     let check = |constraint: &str| {
-        let text = base.replace("constraint params <= 60K", constraint);
+        let text = base.replace(&line, &format!("  {constraint}"));
         let front = driver::check_text("quickstart.nas", &text);
         front
             .checked
@@ -167,21 +171,29 @@ fn hard_constraints_are_judged_by_the_exact_cost_range() {
             .map(|d| (d.code.as_str(), d.label.clone()))
             .collect::<Vec<_>>()
     };
+    assert!(
+        check(line.trim()).is_empty(),
+        "the pipeline's own constraint"
+    );
     assert!(check("constraint params <= 60K").is_empty());
     assert!(
-        check("constraint params <= 33114").is_empty(),
+        check("constraint params <= 21994").is_empty(),
         "the smallest architecture meets it exactly"
     );
-    let below = check("constraint params <= 33113");
+    let below = check("constraint params <= 21993");
     assert_eq!(below.len(), 1);
     assert_eq!(below[0].0, "nasl::sema::unsatisfiable_constraint");
-    assert!(below[0].1.contains("from 33114 to 72666"), "{}", below[0].1);
+    assert!(
+        below[0].1.contains("from 21994 to 225002"),
+        "{}",
+        below[0].1
+    );
     assert_eq!(
-        check("constraint params > 72666")[0].0,
+        check("constraint params > 225002")[0].0,
         "nasl::sema::unsatisfiable_constraint"
     );
     assert_eq!(
-        check("constraint params <= 72666")[0].0,
+        check("constraint params <= 225002")[0].0,
         "nasl::sema::suspicious_value"
     );
     assert_eq!(

@@ -3,6 +3,8 @@
 //! the rank stage's Kendall tau, `nasl eval` and `nasl export` on a finished run, and a clear refusal
 //! of methods the executor does not run yet.
 
+#![cfg(feature = "torch")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

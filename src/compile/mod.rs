@@ -413,10 +413,13 @@ impl Block {
             OpKind::Shuffle | OpKind::ShuffleXception => {
                 let (proj, main_in) = if op.stride == 1 {
                     let s = x.size();
-                    let y = x
-                        .reshape([-1, 2, s[2] * s[3]])
-                        .permute([1, 0, 2])
-                        .reshape([2, -1, s[1] / 2, s[2], s[3]]);
+                    let y = x.reshape([-1, 2, s[2] * s[3]]).permute([1, 0, 2]).reshape([
+                        2,
+                        -1,
+                        s[1] / 2,
+                        s[2],
+                        s[3],
+                    ]);
                     (y.get(0), y.get(1))
                 } else {
                     let p = self.b("proj_bn1").fwd(&self.c("proj_dw").fwd(x), t);
