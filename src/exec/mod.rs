@@ -160,6 +160,13 @@ impl Ctx {
         Ok(value)
     }
 
+    /// Notes the settings of `keys` the stage has but the executor does not apply yet.
+    pub fn ignore_all(&mut self, stage: &Stage, keys: &[&str]) {
+        for key in keys {
+            self.ignore(stage, key);
+        }
+    }
+
     /// Notes a setting the stage has that is not applied yet.
     pub fn ignore(&mut self, stage: &Stage, key: &str) {
         if stage.settings.contains_key(key) {
@@ -610,6 +617,31 @@ fn run_stage(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         }
     };
     Ok(out)
+}
+
+/// Settings of training stages the executor does not apply yet.
+pub const TRAINING_NOT_YET: &[&str] = &[
+    "drop_path",
+    "auxiliary",
+    "distill",
+    "dropout",
+    "warmup",
+    "latency",
+];
+
+/// The validation split, or an error saying the stage needs one.
+pub fn require_val(stage: &Stage, data: &StageData) -> Result<(), ExecError> {
+    if data.splits.val.is_empty() {
+        return Err(ExecError::setting(
+            &stage.name,
+            format!(
+                "dataset `{}` has no validation split to score architectures on",
+                data.name
+            ),
+            "carve one: `split train: 50000, val: 10000`",
+        ));
+    }
+    Ok(())
 }
 
 /// The space a stage works on (traced by sema through its inputs).

@@ -88,16 +88,7 @@ fn train_models(
     space_name: &str,
     arch: Arch,
 ) -> Result<Json, ExecError> {
-    for key in [
-        "drop_path",
-        "auxiliary",
-        "distill",
-        "dropout",
-        "warmup",
-        "latency",
-    ] {
-        ctx.ignore(stage, key);
-    }
+    ctx.ignore_all(stage, super::TRAINING_NOT_YET);
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
     space.net(&arch)?;
     let data = ctx.data(stage)?;

@@ -12,11 +12,12 @@ use serde_json::{Value as Json, json};
 
 use super::error::ExecError;
 use super::search::{Scorer, recal_images, train_standalone};
-use super::supernet::{SupernetOut, choices, epochs_of};
-use super::{Ctx, evaluate_set, int, space_of, stage_input};
+use super::supernet::{choices, epochs_of, supernet_input};
+use super::{Ctx, evaluate_set, int, require_val};
 use crate::compile::Subnet;
-use crate::ir::{Arch, SearchSpace};
+use crate::ir::Arch;
 use crate::search::{rank, sample};
+use crate::sema::hir::Stage;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RankSample {
@@ -28,23 +29,9 @@ pub struct RankSample {
 pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     // Repeating over seeds is implemented for retrain, fixed-network train and evaluate.
     ctx.ignore(stage, "seeds");
-    let (input, _) = stage_input(stage).ok_or_else(|| {
-        ExecError::setting(
-            &stage.name,
-            "rank needs a trained supernet as input",
-            "write `rank(supernet) { samples 10 epochs 2 }`",
-        )
-    })?;
-    let supernet: SupernetOut = ctx.result(input, &stage.name)?;
-    let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
+    let (supernet, space) = supernet_input(ctx, stage, "rank(supernet) { samples 10 epochs 2 }")?;
     let data = ctx.data(stage)?;
-    if data.splits.val.is_empty() {
-        return Err(ExecError::setting(
-            &stage.name,
-            format!("dataset `{}` has no validation split", data.name),
-            "carve one: `split train: 50000, val: 10000`",
-        ));
-    }
+    require_val(stage, &data)?;
     let k = int(stage, "samples").unwrap_or(10).max(2) as usize;
     let k = if ctx.info.smoke { k.min(3) } else { k };
     let epochs = epochs_of(ctx, stage, "epochs", 1).max(1);
@@ -122,5 +109,3 @@ pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         "samples": samples,
     }))
 }
-
-use crate::sema::hir::Stage;

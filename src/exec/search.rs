@@ -13,9 +13,11 @@ use serde_json::{Value as Json, json};
 
 use super::error::ExecError;
 use super::optim::Optimizer;
-use super::supernet::{SupernetOut, choices, epochs_of, load_supernet, optimizer_of};
+use super::supernet::{
+    SupernetOut, choices, epochs_of, load_supernet, optimizer_of, supernet_input,
+};
 use super::train::{Fit, StepOut, loss_and_correct};
-use super::{Ctx, StageData, call, evaluate_set, float, int, space_of, stage_input};
+use super::{Ctx, StageData, call, evaluate_set, float, int, require_val, space_of};
 use crate::compile::{Subnet, Supernet};
 use crate::cost::arch_cost;
 use crate::data::loader::Loader;
@@ -201,20 +203,6 @@ impl Scorer<'_> {
     }
 }
 
-fn require_val(stage: &Stage, data: &StageData) -> Result<(), ExecError> {
-    if data.splits.val.is_empty() {
-        return Err(ExecError::setting(
-            &stage.name,
-            format!(
-                "dataset `{}` has no validation split to score candidates on",
-                data.name
-            ),
-            "carve one: `split train: 50000, val: 10000`",
-        ));
-    }
-    Ok(())
-}
-
 fn cap(ctx: &Ctx, n: usize, smoke: usize) -> usize {
     if ctx.info.smoke { n.min(smoke) } else { n }
 }
@@ -223,18 +211,8 @@ fn cap(ctx: &Ctx, n: usize, smoke: usize) -> usize {
 pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     // Repeating over seeds is implemented for retrain, fixed-network train and evaluate.
     ctx.ignore(stage, "seeds");
-    for key in ["penalty", "predictor", "latency"] {
-        ctx.ignore(stage, key);
-    }
-    let (input, _) = stage_input(stage).ok_or_else(|| {
-        ExecError::setting(
-            &stage.name,
-            "a supernet search needs a trained supernet as input",
-            "write `evolution(supernet)`",
-        )
-    })?;
-    let supernet: SupernetOut = ctx.result(input, &stage.name)?;
-    let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
+    ctx.ignore_all(stage, &["penalty", "predictor", "latency"]);
+    let (supernet, space) = supernet_input(ctx, stage, "evolution(supernet)")?;
     let data = ctx.data(stage)?;
     require_val(stage, &data)?;
     let cs = constraints(stage)?;

@@ -52,6 +52,25 @@ impl SupernetOut {
     }
 }
 
+/// The trained supernet a stage reads (its only stage input) and the stage's space; `usage` shows
+/// how to write the stage when the input is missing.
+pub fn supernet_input(
+    ctx: &Ctx,
+    stage: &Stage,
+    usage: &str,
+) -> Result<(SupernetOut, SearchSpace), ExecError> {
+    let (input, _) = stage_input(stage).ok_or_else(|| {
+        ExecError::setting(
+            &stage.name,
+            "the stage needs a trained supernet as input",
+            format!("write `{usage}`"),
+        )
+    })?;
+    let supernet: SupernetOut = ctx.result(input, &stage.name)?;
+    let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
+    Ok((supernet, space))
+}
+
 /// Number of options of each decision.
 pub fn choices(space: &SearchSpace) -> Vec<usize> {
     space.decisions.iter().map(|d| d.labels.len()).collect()
@@ -327,16 +346,7 @@ pub fn load_supernet(
 pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     // Repeating over seeds is implemented for retrain, fixed-network train and evaluate.
     ctx.ignore(stage, "seeds");
-    for key in [
-        "drop_path",
-        "auxiliary",
-        "distill",
-        "dropout",
-        "warmup",
-        "latency",
-    ] {
-        ctx.ignore(stage, key);
-    }
+    ctx.ignore_all(stage, super::TRAINING_NOT_YET);
     let space_name = stage.space.clone().unwrap_or_default();
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
     let epochs = epochs_of(ctx, stage, "epochs", 1);
@@ -377,15 +387,7 @@ pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
 /// fine-tuned with the stage's sampler restricted to its part.
 pub fn few_shot(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     ctx.ignore(stage, "seeds");
-    let (input, _) = stage_input(stage).ok_or_else(|| {
-        ExecError::setting(
-            &stage.name,
-            "few_shot needs a trained supernet as input",
-            "write `few_shot(supernet)`",
-        )
-    })?;
-    let parent: SupernetOut = ctx.result(input, &stage.name)?;
-    let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
+    let (parent, space) = supernet_input(ctx, stage, "few_shot(supernet)")?;
     let ch = choices(&space);
     let split_on = int(stage, "split_on").unwrap_or(1).max(0) as usize;
     if split_on > ch.len() {
