@@ -460,6 +460,28 @@ fn eval_and_export_work_on_a_finished_run() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("nasl::model::missing"));
 }
 
+/// `--data` must name a dataset of the pipeline.
+#[test]
+fn data_overrides_name_a_declared_dataset() {
+    let file = root().join("tests/run/diverge.nas");
+    let o = nasl()
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--smoke",
+            "--data",
+            "cifar=/nowhere",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("nasl::cli::data") && err.contains("fmnist"),
+        "{err}"
+    );
+}
+
 /// Starting a run in a folder that holds one is refused; resuming with a changed pipeline too.
 #[test]
 fn existing_runs_are_protected() {

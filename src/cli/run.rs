@@ -117,6 +117,21 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
         eprintln!("{}: not run, the pipeline has errors", file.display());
         return Ok(ExitCode::FAILURE);
     };
+    if let Some(name) = data_paths
+        .keys()
+        .find(|n| !program.datasets.iter().any(|d| &d.name == *n))
+    {
+        let names: Vec<&str> = program.datasets.iter().map(|d| d.name.as_str()).collect();
+        return Err(miette!(
+            code = "nasl::cli::data",
+            help = format!(
+                "the datasets of {} are: {}",
+                file.display(),
+                names.join(", ")
+            ),
+            "`--data {name}=...` names no dataset of the pipeline"
+        ));
+    }
     let text = std::fs::read_to_string(&file).unwrap_or_default();
     let interrupted = Arc::new(AtomicBool::new(false));
     {

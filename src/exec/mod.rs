@@ -92,6 +92,8 @@ pub struct Ctx {
     pub info: RunInfo,
     pub interrupted: Arc<AtomicBool>,
     data: HashMap<String, Rc<StageData>>,
+    /// Each stage's `parts.jsonl`, read once per run and kept in step with the file.
+    parts: HashMap<String, BTreeMap<String, Json>>,
     pub results: BTreeMap<String, Json>,
     /// Settings a stage has but the executor does not apply yet, by stage (reported, never silent).
     pub ignored: BTreeMap<String, Vec<String>>,
@@ -138,15 +140,20 @@ impl Ctx {
     ) -> Result<T, ExecError> {
         let dir = self.dir.stage_dir(stage)?;
         let path = dir.join("parts.jsonl");
-        if let Some(v) = read_parts(&path).remove(tag)
-            && let Ok(t) = serde_json::from_value(v)
+        let done = self
+            .parts
+            .entry(stage.to_string())
+            .or_insert_with(|| read_parts(&path));
+        if let Some(v) = done.get(tag)
+            && let Ok(t) = serde_json::from_value(v.clone())
         {
             return Ok(t);
         }
         let value = compute(self)?;
+        let result = serde_json::to_value(&value).map_err(|e| ExecError::io(&path, e))?;
         let line = json!({
             "tag": tag,
-            "result": serde_json::to_value(&value).map_err(|e| ExecError::io(&path, e))?,
+            "result": result,
             "metrics_len": self.dir.metrics_len(),
         });
         let mut f = fs::OpenOptions::new()
@@ -157,6 +164,9 @@ impl Ctx {
         writeln!(f, "{line}")
             .and_then(|_| f.sync_data())
             .map_err(|e| ExecError::io(&path, e))?;
+        if let Some(done) = self.parts.get_mut(stage) {
+            done.insert(tag.to_string(), line["result"].clone());
+        }
         Ok(value)
     }
 
@@ -549,6 +559,7 @@ pub fn run(
         info,
         interrupted,
         data: HashMap::new(),
+        parts: HashMap::new(),
         results: BTreeMap::new(),
         ignored: BTreeMap::new(),
     };
@@ -591,9 +602,6 @@ pub fn run(
 }
 
 fn run_stage(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
-    if ctx.info.smoke {
-        // Smoke runs repeat nothing: one seed is enough to exercise the stage.
-    }
     let out = match stage.kind {
         StageKind::Train => {
             let space = space_of(ctx, stage)?;
