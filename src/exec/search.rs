@@ -12,10 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
 use super::error::ExecError;
-use super::optim::Optimizer;
-use super::supernet::{
-    SupernetOut, choices, epochs_of, load_supernet, optimizer_of, supernet_input,
-};
+use super::supernet::{SupernetOut, choices, epochs_of, load_supernet, supernet_input};
 use super::train::{Fit, StepOut, loss_and_correct};
 use super::{Ctx, StageData, call, evaluate_set, float, int, require_val, space_of};
 use crate::compile::{Subnet, Supernet};
@@ -264,13 +261,7 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
     let t0 = std::time::Instant::now();
     match stage.kind {
         StageKind::Evolution => {
-            let mutate = match stage.settings.get("mutate") {
-                Some(Value::Call(c)) => (
-                    c.get("count").and_then(Value::as_f64).unwrap_or(10.0) as usize,
-                    c.get("p").and_then(Value::as_f64).unwrap_or(0.1),
-                ),
-                _ => (10, 0.1),
-            };
+            let mutate = mutate_of(stage);
             let population = cap(ctx, int(stage, "population").unwrap_or(50) as usize, 4);
             let cfg = search::evolution::EvolutionConfig {
                 population,
@@ -294,13 +285,7 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
             .map_err(search_err(&stage.name))?;
         }
         _ => {
-            let mutate = match stage.settings.get("mutate") {
-                Some(Value::Call(c)) => (
-                    c.get("count").and_then(Value::as_f64).unwrap_or(10.0) as usize,
-                    c.get("p").and_then(Value::as_f64).unwrap_or(0.1),
-                ),
-                _ => (10, 0.1),
-            };
+            let mutate = mutate_of(stage);
             let population = cap(ctx, int(stage, "population").unwrap_or(50) as usize, 4);
             let objectives = if pareto.is_empty() {
                 vec![objective.clone(), "flops".into()]
@@ -349,6 +334,17 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
             })))
         },
     )
+}
+
+/// `mutate N, p: P`: mutants per generation and per-gene resampling probability.
+fn mutate_of(stage: &Stage) -> (usize, f64) {
+    match stage.settings.get("mutate") {
+        Some(Value::Call(c)) => (
+            c.get("count").and_then(Value::as_f64).unwrap_or(10.0) as usize,
+            c.get("p").and_then(Value::as_f64).unwrap_or(0.1),
+        ),
+        _ => (10, 0.1),
+    }
 }
 
 /// Turns a search algorithm's error into the stage's.
@@ -456,20 +452,7 @@ pub fn train_standalone(
     seed: u64,
 ) -> Result<super::train::TrainSummary, ExecError> {
     let data = ctx.data(stage)?;
-    let (rule, lr, schedule) = optimizer_of(stage, "optimizer", horizon);
-    let fit = Fit {
-        tag: tag.to_string(),
-        epochs,
-        horizon,
-        optimizer: Optimizer::new(rule, super::train::named_trainable(&net.vs)),
-        lr,
-        schedule,
-        grad_clip: float(stage, "grad_clip"),
-        loader: ctx.train_loader(stage, &data, seed),
-        max_batches: ctx.info.smoke.then_some(2),
-        dir: ctx.dir.stage_dir(&stage.name)?,
-        seed,
-    };
+    let fit = Fit::for_stage(ctx, stage, &data, &net.vs, tag, epochs, horizon, seed)?;
     let _ = (space, arch);
     let smoothing = float(stage, "label_smoothing").unwrap_or(0.0);
     let mut step = |x: &tch::Tensor,

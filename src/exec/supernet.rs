@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 use tch::Tensor;
 
 use super::error::ExecError;
-use super::optim::{Optimizer, Rule, Schedule};
+use super::optim::{Rule, Schedule};
 use super::train::{Fit, StepOut, TrainSummary, copy_into, loss_and_correct};
 use super::{Ctx, call, float, int, space_of, stage_input};
 use crate::compile::{Mix, Supernet, drop_paths};
@@ -259,21 +259,7 @@ fn train_supernet(
 ) -> Result<TrainSummary, ExecError> {
     let data = ctx.data(stage)?;
     let seed = super::mix(ctx.stage_seed(&stage.name), super::hash_str(tag));
-    let (rule, lr, schedule) = optimizer_of(stage, "optimizer", epochs);
-    let params = super::train::named_trainable(&net.vs);
-    let fit = Fit {
-        tag: tag.to_string(),
-        epochs,
-        horizon: epochs,
-        optimizer: Optimizer::new(rule, params),
-        lr,
-        schedule,
-        grad_clip: float(stage, "grad_clip"),
-        loader: ctx.train_loader(stage, &data, seed),
-        max_batches: ctx.info.smoke.then_some(2),
-        dir: ctx.dir.stage_dir(&stage.name)?,
-        seed,
-    };
+    let fit = Fit::for_stage(ctx, stage, &data, &net.vs, tag, epochs, epochs, seed)?;
     let sampler = Sampler::from_call(sampler_call);
     let smoothing = float(stage, "label_smoothing").unwrap_or(0.0);
     let name = stage.name.clone();

@@ -56,6 +56,37 @@ pub struct Fit {
     pub seed: u64,
 }
 
+impl Fit {
+    /// A training of stage `stage` with its optimizer, schedule, clipping and loader, over the
+    /// trainable variables of `vs`, for `epochs` of a `horizon`-epoch schedule.
+    #[allow(clippy::too_many_arguments)]
+    pub fn for_stage(
+        ctx: &Ctx,
+        stage: &crate::sema::hir::Stage,
+        data: &super::StageData,
+        vs: &nn::VarStore,
+        tag: &str,
+        epochs: usize,
+        horizon: usize,
+        seed: u64,
+    ) -> Result<Fit, ExecError> {
+        let (rule, lr, schedule) = super::supernet::optimizer_of(stage, "optimizer", horizon);
+        Ok(Fit {
+            tag: tag.to_string(),
+            epochs,
+            horizon,
+            optimizer: Optimizer::new(rule, named_trainable(vs)),
+            lr,
+            schedule,
+            grad_clip: super::float(stage, "grad_clip"),
+            loader: ctx.train_loader(stage, data, seed),
+            max_batches: ctx.info.smoke.then_some(2),
+            dir: ctx.dir.stage_dir(&stage.name)?,
+            seed,
+        })
+    }
+}
+
 /// Per-epoch figures.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EpochLog {
