@@ -220,24 +220,26 @@ fn a_killed_run_resumes_to_the_same_artifacts() {
     let file = root().join("tests/run/resume.nas");
     let clean = tmp.path().join("clean");
     let killed = tmp.path().join("killed");
-    let common = ["--device", "cpu", "--threads", "1", "--seed", "3"];
-    let mut args = vec![
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        clean.to_str().unwrap(),
-    ];
-    args.extend(common);
-    run_ok(&args);
+    // The same command for both runs, only the folder differs.
+    let run_into = |out: &Path| {
+        let mut c = nasl();
+        c.args([
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--device", "cpu", "--threads", "1", "--seed", "3"]);
+        c
+    };
+    let out = run_into(&clean).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let mut args = vec![
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        killed.to_str().unwrap(),
-    ];
-    args.extend(common);
-    let mut child = nasl().args(&args).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = run_into(&killed).stderr(Stdio::null()).spawn().unwrap();
     // Kill after the first epoch's checkpoint, in the middle of the second epoch.
     wait_for(
         &killed.join("stages/supernet/supernet.e1b0.safetensors"),
