@@ -289,6 +289,15 @@ enum Lowered {
     Cell(CellInfo),
 }
 
+/// One searchable edge of a cell space (see `SearchSpace::cell_edges`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellEdge {
+    pub cell: &'static str,
+    pub node: usize,
+    pub from: usize,
+    pub decision: usize,
+}
+
 /// A lowered search space.
 pub struct SearchSpace {
     pub spec: SpaceSpec,
@@ -877,6 +886,32 @@ impl SearchSpace {
             }
         }
         Ok(())
+    }
+
+    /// The searchable edges of a cell space (empty for chains and fixed cells), in decision order:
+    /// which cell type, which intermediate node (0-based) and which source node (0 and 1 are the
+    /// cell inputs, 2.. the intermediate nodes) each edge decision belongs to.
+    pub fn cell_edges(&self) -> Vec<CellEdge> {
+        let Some((_, info)) = self.cell() else {
+            return vec![];
+        };
+        let mut out = vec![];
+        for (cell, t) in [("normal", &info.normal), ("reduce", &info.reduce)] {
+            if let CellType::Search(nodes) = t {
+                for (node, froms) in nodes.iter().enumerate() {
+                    for (from, &decision) in froms.iter().enumerate() {
+                        out.push(CellEdge {
+                            cell,
+                            node,
+                            from,
+                            decision,
+                        });
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|e| e.decision);
+        out
     }
 
     fn chain(&self) -> Option<(&ChainSpec, &ChainInfo)> {

@@ -11,7 +11,7 @@ pub mod ops;
 pub mod spec;
 
 pub use arch::{Arch, Pick};
-pub use graph::{Decision, DecisionKind, Net, NetKind, NetNode, SearchSpace, SpaceNode};
+pub use graph::{CellEdge, Decision, DecisionKind, Net, NetKind, NetNode, SearchSpace, SpaceNode};
 pub use ops::{Op, Shape};
 pub use spec::{
     ArgValue, CellSpec, ChainSpec, GenoEdge, Genotype, LayerSpec, OneOrMany, OpCall, SpaceSpec,

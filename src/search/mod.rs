@@ -9,6 +9,7 @@
 //!
 //! Scores are maximised; a NaN score ranks below every number.
 
+pub mod derive;
 pub mod evolution;
 pub mod halving;
 pub mod nsga2;
