@@ -5,11 +5,14 @@
 //! `search` (evolution, random, NSGA-II, successive halving), `model` (retraining, evaluation, the
 //! exported model) and `rank` (supernet ranking quality).
 
+pub mod diff;
 pub mod error;
 pub mod model;
 pub mod optim;
+pub mod plot;
 pub mod progress;
 pub mod rank;
+pub mod relax;
 pub mod rundir;
 pub mod search;
 pub mod supernet;
@@ -442,9 +445,6 @@ fn supported(stage: &Stage) -> Result<(), ExecError> {
         })
     };
     match stage.kind {
-        StageKind::Differentiable => unsupported(
-            "differentiable search (DARTS, SNAS, GDAS, FBNet, ProxylessNAS) is being built; `nasl check` validates the pipeline meanwhile",
-        ),
         StageKind::Rl => unsupported(
             "the RL controller (ENAS, MnasNet) is not implemented yet; `nasl check` validates the pipeline meanwhile",
         ),
@@ -505,6 +505,11 @@ pub fn run(
 ) -> Result<RunOutcome, ExecError> {
     for stage in &program.stages {
         supported(stage)?;
+        if stage.kind == StageKind::Differentiable
+            && let Some((_, space)) = spaces.iter().find(|(n, _)| Some(n) == stage.space.as_ref())
+        {
+            diff::check(stage, space)?;
+        }
     }
     let resolved = serde_yaml::to_string(&program).unwrap_or_default();
     let hash = format!("{:016x}", hash_str(&resolved));
@@ -619,7 +624,8 @@ fn run_stage(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         StageKind::Retrain => model::retrain(ctx, stage)?,
         StageKind::Evaluate => model::evaluate(ctx, stage)?,
         StageKind::Rank => rank::rank(ctx, stage)?,
-        StageKind::Differentiable | StageKind::Rl | StageKind::ProgressiveShrinking => {
+        StageKind::Differentiable => diff::search(ctx, stage)?,
+        StageKind::Rl | StageKind::ProgressiveShrinking => {
             supported(stage)?;
             Json::Null
         }

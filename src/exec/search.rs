@@ -370,7 +370,7 @@ pub fn arch_genome(space: &SearchSpace, arch: &Arch) -> Result<Vec<usize>, ExecE
 
 /// Picks the best, writes `best.arch.yaml`, builds the stage result.
 #[allow(clippy::too_many_arguments)]
-fn finish_search(
+pub(super) fn finish_search(
     ctx: &mut Ctx,
     stage: &Stage,
     winner: Option<Arch>,

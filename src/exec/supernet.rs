@@ -296,7 +296,12 @@ fn train_supernet(
     )
 }
 
-fn save_weights(ctx: &Ctx, stage: &str, file: &str, net: &Supernet) -> Result<String, ExecError> {
+pub(super) fn save_weights(
+    ctx: &Ctx,
+    stage: &str,
+    file: &str,
+    net: &Supernet,
+) -> Result<String, ExecError> {
     let dir = ctx.dir.stage_dir(stage)?;
     let path = dir.join(file);
     let mut named: Vec<(String, Tensor)> = net.vs.variables().into_iter().collect();

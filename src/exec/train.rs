@@ -1,19 +1,22 @@
 //! The one training loop every stage uses (supernets with any sampler, standalone networks, few-shot
 //! parts, successive-halving candidates): epochs of batches, a caller-given step that runs forward and
 //! backward, gradient clipping, the optimizer update of the active weights, the learning-rate
-//! schedule, progress, NaN detection, metric lines, and a checkpoint (weights + optimizer state) after
-//! every epoch and on Ctrl-C, from which an interrupted training resumes at the exact batch.
+//! schedule, progress, NaN detection, metric lines, and a checkpoint (weights + optimizer state, and a
+//! second parameter group such as architecture parameters with its own optimizer) after every epoch
+//! and on Ctrl-C, from which an interrupted training resumes at the exact batch.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value as Json, json};
 use tch::{Kind, Tensor, nn};
 
 use super::error::ExecError;
@@ -54,6 +57,17 @@ pub struct Fit {
     /// Folder of the checkpoints.
     pub dir: PathBuf,
     pub seed: u64,
+    /// A second parameter group the step updates itself (architecture parameters and their
+    /// optimizer), saved in and restored from the same checkpoints.
+    pub extra: Option<ParamGroup>,
+    /// Called after every epoch (1-based); what it returns is logged as an `arch` metric line.
+    pub on_epoch: Option<Box<dyn FnMut(usize) -> Json>>,
+}
+
+/// Parameters outside the VarStore with their own optimizer (shared with the step that updates them).
+pub struct ParamGroup {
+    pub params: Vec<(String, Tensor)>,
+    pub optimizer: Rc<RefCell<Optimizer>>,
 }
 
 impl Fit {
@@ -83,6 +97,8 @@ impl Fit {
             max_batches: ctx.info.smoke.then_some(2),
             dir: ctx.dir.stage_dir(&stage.name)?,
             seed,
+            extra: None,
+            on_epoch: None,
         })
     }
 }
@@ -143,6 +159,20 @@ fn save_checkpoint(
             .into_iter()
             .map(|(k, v)| (format!("o:{k}"), v)),
     );
+    if let Some(g) = &fit.extra {
+        named.extend(
+            g.params
+                .iter()
+                .map(|(k, v)| (format!("x:{k}"), v.detach().copy())),
+        );
+        named.extend(
+            g.optimizer
+                .borrow()
+                .state()
+                .into_iter()
+                .map(|(k, v)| (format!("xo:{k}"), v)),
+        );
+    }
     named.sort_by(|a, b| a.0.cmp(&b.0));
     let tmp = super::rundir::tmp_path(&path);
     Tensor::write_safetensors(&named, &tmp).map_err(|e| ExecError::io(&path, e))?;
@@ -184,15 +214,37 @@ fn load_checkpoint(
     })?;
     let mut weights: HashMap<String, Tensor> = HashMap::new();
     let mut opt = Vec::new();
+    let mut extra: HashMap<String, Tensor> = HashMap::new();
+    let mut extra_opt = Vec::new();
     for (k, v) in tensors {
         if let Some(w) = k.strip_prefix("w:") {
             weights.insert(w.to_string(), v);
         } else if let Some(o) = k.strip_prefix("o:") {
             opt.push((o.to_string(), v));
+        } else if let Some(x) = k.strip_prefix("x:") {
+            extra.insert(x.to_string(), v);
+        } else if let Some(o) = k.strip_prefix("xo:") {
+            extra_opt.push((o.to_string(), v));
         }
     }
     copy_into(vs, &weights, stage)?;
     fit.optimizer.load_state(opt);
+    if let Some(g) = &fit.extra {
+        tch::no_grad(|| {
+            for (name, t) in &g.params {
+                let Some(src) = extra.get(name) else {
+                    return Err(ExecError::setting(
+                        stage,
+                        format!("the checkpoint has no tensor `{name}`"),
+                        "the checkpoint belongs to another search; delete the stage's folder to redo it",
+                    ));
+                };
+                t.shallow_clone().copy_(&src.to_device(t.device()));
+            }
+            Ok(())
+        })?;
+        g.optimizer.borrow_mut().load_state(extra_opt);
+    }
     Ok(Some(ck))
 }
 
@@ -354,6 +406,14 @@ pub fn fit(
             "stage": stage, "event": "epoch", "tag": fit.tag, "epoch": log.epoch,
             "loss": log.loss, "accuracy": log.accuracy, "lr": lr,
         }))?;
+        if let Some(hook) = fit.on_epoch.as_mut() {
+            let mut line =
+                json!({"stage": stage, "event": "arch", "tag": fit.tag, "epoch": log.epoch});
+            if let (Json::Object(m), Json::Object(extra)) = (&mut line, hook(log.epoch)) {
+                m.extend(extra);
+            }
+            ctx.dir.log(line)?;
+        }
         history.push(log);
         let ck = Checkpoint {
             epoch: epoch + 1,

@@ -70,7 +70,9 @@ pub fn top_k_edges(
     }
     let mut genome = argmax(space, probs)?;
     let none_of = |d: usize| space.decisions[d].labels.iter().position(|l| l == "none");
-    let mut groups: Vec<((&str, usize), Vec<(usize, usize, f64)>)> = Vec::new();
+    // Per (cell, node): its edges as (decision, best non-none op, that op's probability).
+    type Edges = Vec<(usize, usize, f64)>;
+    let mut groups: Vec<((&str, usize), Edges)> = Vec::new();
     for e in &edges {
         let Some(none) = none_of(e.decision) else {
             return Err(ConfigError::Invalid(format!(

@@ -1,0 +1,840 @@
+//! `differentiable` stages (DARTS, SNAS, GDAS, FBNet, ProxylessNAS): architecture parameters learned
+//! together with the supernet's weights — single-level (one loss, one backward) or bi-level on a
+//! weights/architecture split of the training set with alternating updates, first or second order
+//! (one unrolled step, Hessian-vector product by central differences); warm-up epochs of weights
+//! only; FLOPs/params/latency penalties; derivation of the final architecture; the trajectory of
+//! the architecture distribution per epoch (JSON and SVG).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::rc::Rc;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value as Json, json};
+use tch::{Kind, Tensor};
+
+use super::error::ExecError;
+use super::optim::{Optimizer, Rule};
+use super::relax::{ArchParams, For, Relax, Sched, log_prob, relaxed, rescale_drawn};
+use super::search::{Candidate, Scorer, finish_search};
+use super::supernet::{Part, SupernetOut, epochs_of, op_paths, optimizer_of, save_weights};
+use super::train::{Fit, ParamGroup, StepOut, loss_and_correct, named_trainable};
+use super::{Ctx, call, float, int, space_of};
+use crate::compile::{Mix, Supernet};
+use crate::data::loader::{Loader, TensorSet};
+use crate::ir::{Arch, DecisionKind, SearchSpace};
+use crate::sema::hir::{Call, Stage, Value};
+
+/// Optimisation level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Level {
+    Single,
+    Bilevel { order: usize, split: f64 },
+}
+
+fn level_of(stage: &Stage) -> Level {
+    match call(stage, "level") {
+        Some(c) if c.name == "bilevel" => Level::Bilevel {
+            order: c.get("order").and_then(Value::as_f64).unwrap_or(1.0) as usize,
+            split: c.get("split").and_then(Value::as_f64).unwrap_or(0.5),
+        },
+        Some(_) => Level::Single,
+        None => Level::Bilevel {
+            order: 1,
+            split: 0.5,
+        },
+    }
+}
+
+/// How the architecture is read off the learned distribution.
+#[derive(Debug, Clone, PartialEq)]
+enum Derive {
+    Argmax,
+    TopK(usize),
+    Sample(usize),
+}
+
+fn derive_of(stage: &Stage, space: &SearchSpace) -> Derive {
+    let n = |c: &Call, k: &str, d: f64| c.get(k).and_then(Value::as_f64).unwrap_or(d) as usize;
+    match call(stage, "derive") {
+        Some(c) if c.name == "top_k_edges" => Derive::TopK(n(c, "k", 2.0)),
+        Some(c) if c.name == "sample" => Derive::Sample(n(c, "n", 8.0).max(1)),
+        Some(_) => Derive::Argmax,
+        None if !space.cell_edges().is_empty() => Derive::TopK(2),
+        None => Derive::Argmax,
+    }
+}
+
+/// A soft constraint: `metric` (flops, params, latency) in a loss term of the expected cost.
+pub struct Penalty {
+    pub metric: String,
+    pub form: String,
+    pub weight: f64,
+    pub exponent: f64,
+    pub target: Option<f64>,
+    /// Fixed part and per (decision, option) cost, in the metric's unit (MACs and parameters in
+    /// millions, latency in milliseconds).
+    pub fixed: f64,
+    pub options: Vec<Vec<f64>>,
+}
+
+impl Penalty {
+    /// The expected cost under softmax(alpha): differentiable in alpha.
+    pub fn expected(&self, arch: &ArchParams) -> Tensor {
+        let device = arch.alphas[0].device();
+        let mut total = Tensor::from(self.fixed).to_device(device);
+        for (a, c) in arch.alphas.iter().zip(&self.options) {
+            let c = Tensor::from_slice(c).to_kind(Kind::Float).to_device(device);
+            total += (a.softmax(0, Kind::Float) * c).sum(Kind::Float);
+        }
+        total
+    }
+
+    /// The loss with the penalty: `linear` adds weight * (E / target)^exponent (E^exponent without a
+    /// target); `log` multiplies by weight * ln(1 + E)^exponent (FBNet's CE * a * log(LAT)^b, with
+    /// 1 + E so that the factor stays positive for costs below one unit); `mnas` multiplies by
+    /// (E / target)^exponent.
+    pub fn apply(&self, ce: Tensor, arch: &ArchParams) -> Tensor {
+        let e = self.expected(arch);
+        match self.form.as_str() {
+            "log" => ce * ((e + 1.0).log().pow_tensor_scalar(self.exponent) * self.weight),
+            "mnas" => ce * (e / self.target.unwrap_or(1.0)).pow_tensor_scalar(self.exponent),
+            _ => {
+                ce + (e / self.target.unwrap_or(1.0)).pow_tensor_scalar(self.exponent) * self.weight
+            }
+        }
+    }
+}
+
+/// Reads the stage's `penalty`, with the cost table of its metric.
+fn penalty_of(ctx: &Ctx, stage: &Stage, space: &SearchSpace) -> Result<Option<Penalty>, ExecError> {
+    let Some(c) = call(stage, "penalty") else {
+        return Ok(None);
+    };
+    let f = |k: &str| c.get(k).and_then(Value::as_f64);
+    let costs = option_costs(ctx, stage, space, &c.name)?;
+    Ok(Some(Penalty {
+        metric: c.name.clone(),
+        form: match c.get("form") {
+            Some(Value::Name(n)) => n.clone(),
+            _ => "linear".into(),
+        },
+        weight: f("weight").unwrap_or(1.0),
+        exponent: f("exponent").unwrap_or(1.0),
+        target: f("target"),
+        fixed: costs.0,
+        options: costs.1,
+    }))
+}
+
+/// Checks what a differentiable stage needs before any work.
+pub fn check(stage: &Stage, space: &SearchSpace) -> Result<(), ExecError> {
+    let unsupported = |kind: String, help: String| ExecError::Unsupported {
+        stage: stage.name.clone(),
+        kind,
+        help,
+    };
+    if let Some(r) = call(stage, "relax")
+        && !super::relax::RELAXATIONS.contains(&r.name.as_str())
+    {
+        return Err(unsupported(
+            format!("relaxation `{}`", r.name),
+            format!(
+                "differentiable search runs {}",
+                super::relax::RELAXATIONS.join(", ")
+            ),
+        ));
+    }
+    if let Some(d) = space
+        .decisions
+        .iter()
+        .find(|d| !matches!(d.kind, DecisionKind::Layer | DecisionKind::Edge))
+    {
+        return Err(unsupported(
+            "differentiable search over this space".into(),
+            format!(
+                "relaxations weight the candidates of layer and edge decisions; `{}` is another kind of decision (channels, depth, resolution or elastic): search it with a supernet and evolution",
+                d.path
+            ),
+        ));
+    }
+    if space.decisions.is_empty() {
+        return Err(ExecError::setting(
+            &stage.name,
+            "the space has no decisions to search",
+            "give the stage a space with `choose [...]` layers or a cell",
+        ));
+    }
+    let relax = Relax::from_call(call(stage, "relax"));
+    if let Level::Bilevel { order: 2, .. } = level_of(stage)
+        && matches!(relax, Relax::BinaryGates { .. })
+    {
+        return Err(unsupported(
+            "second-order binary gates".into(),
+            "binary gates learn from sampled paths; use `level bilevel(order: 1)`".into(),
+        ));
+    }
+    if let Derive::TopK(_) = derive_of(stage, space)
+        && let Err(e) = crate::search::derive::top_k_edges(space, &vec_probs(space), 2)
+    {
+        return Err(ExecError::setting(
+            &stage.name,
+            e.to_string(),
+            "write `derive argmax` for chains",
+        ));
+    }
+    Ok(())
+}
+
+fn vec_probs(space: &SearchSpace) -> Vec<Vec<f64>> {
+    space
+        .decisions
+        .iter()
+        .map(|d| vec![1.0 / d.labels.len() as f64; d.labels.len()])
+        .collect()
+}
+
+/// One batch of `batch` images drawn at random from `set`, prepared like training batches.
+fn random_batch(loader: &Loader, set: &TensorSet, rng: &mut ChaCha8Rng) -> (Tensor, Tensor) {
+    let n = set.len();
+    let b = loader.batch.min(n).max(1);
+    let idx: Vec<i64> = rand::seq::index::sample(rng, n, b)
+        .into_iter()
+        .map(|i| i as i64)
+        .collect();
+    let sel = set.select(&idx);
+    let x = loader.prepare(&sel.images, rng);
+    (x, sel.labels.to_device(loader.device))
+}
+
+/// Gradients of `loss` with respect to `inputs` (zeros where the input was not used).
+fn grads(loss: &Tensor, inputs: &[Tensor]) -> Vec<Tensor> {
+    Tensor::run_backward(&[loss], inputs, false, false)
+        .into_iter()
+        .zip(inputs)
+        .map(|(g, x)| if g.defined() { g } else { x.zeros_like() })
+        .collect()
+}
+
+/// The mixed second derivative `∇_a ∇_w L · v` by central differences (DARTS, eq. 8):
+/// `(∇_a L(w + eps v) - ∇_a L(w - eps v)) / (2 eps)`, where `grad_a` computes `∇_a L` at the current
+/// `w`. `w` is restored afterwards.
+pub fn hvp_central(
+    w: &[Tensor],
+    v: &[Tensor],
+    eps: f64,
+    grad_a: &mut dyn FnMut() -> Vec<Tensor>,
+) -> Vec<Tensor> {
+    let backup: Vec<Tensor> = w.iter().map(|p| p.detach().copy()).collect();
+    let set = |s: f64| {
+        tch::no_grad(|| {
+            for ((p, b), d) in w.iter().zip(&backup).zip(v) {
+                p.shallow_clone().copy_(&(b + d * s));
+            }
+        })
+    };
+    set(eps);
+    let plus = grad_a();
+    set(-eps);
+    let minus = grad_a();
+    set(0.0);
+    plus.iter()
+        .zip(&minus)
+        .map(|(p, m)| (p - m) / (2.0 * eps))
+        .collect()
+}
+
+/// What the step closure needs.
+struct Search<'a> {
+    net: &'a Supernet,
+    space: &'a SearchSpace,
+    arch: Rc<ArchParams>,
+    arch_opt: Rc<RefCell<Optimizer>>,
+    arch_lr: Sched,
+    relax: Relax,
+    level: Level,
+    /// Progress (fraction of training) before which only the weights learn.
+    warmup: f64,
+    penalty: Option<Penalty>,
+    smoothing: f64,
+    /// The architecture half of a bi-level split and how its batches are prepared.
+    arch_set: Option<TensorSet>,
+    loader: Loader,
+    /// The weight optimizer's base rate, schedule and decay (second order's virtual step).
+    weight_lr: (f64, super::optim::Schedule, usize, f64),
+    /// REINFORCE's moving-average baseline.
+    baseline: RefCell<Option<f64>>,
+}
+
+impl Search<'_> {
+    fn ce(&self, x: &Tensor, y: &Tensor, mix: &Mix) -> Result<(Tensor, i64), ExecError> {
+        let logits = self.net.forward_mix(x, mix, true)?;
+        Ok(loss_and_correct(&logits, y, self.smoothing))
+    }
+
+    fn with_penalty(&self, ce: Tensor) -> Tensor {
+        match &self.penalty {
+            Some(p) => p.apply(ce, &self.arch),
+            None => ce,
+        }
+    }
+
+    fn weights(&self) -> Vec<Tensor> {
+        named_trainable(&self.net.vs)
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect()
+    }
+
+    fn zero_weight_grads(&self) {
+        for (_, t) in self.net.vs.variables() {
+            let mut g = t.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
+    }
+
+    /// One architecture update on an architecture batch (bi-level).
+    fn arch_step(
+        &self,
+        train: (&Tensor, &Tensor),
+        rng: &mut ChaCha8Rng,
+        t: f64,
+    ) -> Result<(), ExecError> {
+        let set = self
+            .arch_set
+            .as_ref()
+            .expect("bi-level has an architecture split");
+        let (xv, yv) = random_batch(&self.loader, set, rng);
+        self.arch.zero_grad();
+        let before: Vec<Tensor> = self.arch.alphas.iter().map(|a| a.detach().copy()).collect();
+        let mut drawn = vec![];
+        match (&self.relax, self.level) {
+            (
+                Relax::BinaryGates {
+                    reinforce: true, ..
+                },
+                _,
+            ) => {
+                let r = relaxed(&self.relax, &self.arch, t, For::Arch, rng);
+                let logits = tch::no_grad(|| self.net.forward_mix(&xv, &r.mix, false))?;
+                let acc = logits
+                    .argmax(-1, false)
+                    .eq_tensor(&yv)
+                    .to_kind(Kind::Float)
+                    .mean(Kind::Float)
+                    .double_value(&[]);
+                // Reward: accuracy, times the penalty's factor on a multiplicative form.
+                let reward = match &self.penalty {
+                    Some(p) => {
+                        let cost = p.fixed
+                            + r.drawn
+                                .iter()
+                                .zip(&p.options)
+                                .map(|(s, c)| s.first().map(|&k| c[k]).unwrap_or(0.0))
+                                .sum::<f64>();
+                        match p.form.as_str() {
+                            "linear" => {
+                                acc - p.weight * (cost / p.target.unwrap_or(1.0)).powf(p.exponent)
+                            }
+                            _ => acc * (cost / p.target.unwrap_or(cost)).powf(-p.exponent.abs()),
+                        }
+                    }
+                    None => acc,
+                };
+                let mut base = self.baseline.borrow_mut();
+                let b = base.unwrap_or(reward);
+                let advantage = reward - b;
+                *base = Some(0.9 * b + 0.1 * reward);
+                (log_prob(&self.arch, &r.drawn) * (-advantage)).backward();
+            }
+            (_, Level::Bilevel { order: 2, .. }) => {
+                let g = self.unrolled_grads(train, (&xv, &yv), rng, t)?;
+                for (a, g) in self.arch.alphas.iter().zip(g) {
+                    let mut ag = a.grad();
+                    if ag.defined() {
+                        ag.copy_(&g);
+                    } else {
+                        // Define the gradient by a backward of <a, g>, which is exactly g.
+                        (a * g.detach()).sum(Kind::Float).backward();
+                    }
+                }
+            }
+            _ => {
+                let r = relaxed(&self.relax, &self.arch, t, For::Arch, rng);
+                let (ce, _) = self.ce(&xv, &yv, &r.mix)?;
+                self.with_penalty(ce).backward();
+                drawn = r.drawn;
+            }
+        }
+        self.arch_opt.borrow_mut().step(self.arch_lr.at(t), None);
+        if let Relax::BinaryGates {
+            reinforce: false, ..
+        } = self.relax
+        {
+            rescale_drawn(&self.arch, &before, &drawn);
+        }
+        self.zero_weight_grads();
+        Ok(())
+    }
+
+    /// DARTS' second-order architecture gradient: `∇_a L_val(w', a) - xi ∇²_{a,w} L_train(w, a)
+    /// ∇_w' L_val(w', a)` with `w' = w - xi (∇_w L_train(w, a) + wd w)` one virtual SGD step at the
+    /// current weight rate `xi`.
+    fn unrolled_grads(
+        &self,
+        (xt, yt): (&Tensor, &Tensor),
+        (xv, yv): (&Tensor, &Tensor),
+        rng: &mut ChaCha8Rng,
+        t: f64,
+    ) -> Result<Vec<Tensor>, ExecError> {
+        let (lr, schedule, horizon, wd) = &self.weight_lr;
+        let xi = schedule.lr(*lr, t, *horizon);
+        let w = self.weights();
+        let alphas: Vec<Tensor> = self.arch.alphas.iter().map(Tensor::shallow_clone).collect();
+        // The same relaxation noise for every evaluation of the training loss.
+        let noise = rng.clone();
+        let train_mix = || relaxed(&self.relax, &self.arch, t, For::Arch, &mut noise.clone());
+        let (lt, _) = self.ce(xt, yt, &train_mix().mix)?;
+        let gw = grads(&lt, &w);
+        let backup: Vec<Tensor> = w.iter().map(|p| p.detach().copy()).collect();
+        tch::no_grad(|| {
+            for (p, g) in w.iter().zip(&gw) {
+                let step = g + p * *wd;
+                let _ = p.shallow_clone().g_sub_(&(step * xi));
+            }
+        });
+        let r = relaxed(&self.relax, &self.arch, t, For::Arch, rng);
+        let (lv, _) = self.ce(xv, yv, &r.mix)?;
+        let lv = self.with_penalty(lv);
+        let mut inputs: Vec<Tensor> = alphas.iter().map(Tensor::shallow_clone).collect();
+        inputs.extend(w.iter().map(Tensor::shallow_clone));
+        let all = grads(&lv, &inputs);
+        let (da, dw) = all.split_at(alphas.len());
+        // Back to w, then the finite-difference Hessian-vector product around it.
+        tch::no_grad(|| {
+            for (p, b) in w.iter().zip(&backup) {
+                p.shallow_clone().copy_(b);
+            }
+        });
+        let norm = dw
+            .iter()
+            .map(|g| g.square().sum(Kind::Double).double_value(&[]))
+            .sum::<f64>()
+            .sqrt();
+        let eps = 0.01 / norm.max(1e-12);
+        let mut err = None;
+        let hvp = hvp_central(
+            &w,
+            dw,
+            eps,
+            &mut || match self.ce(xt, yt, &train_mix().mix) {
+                Ok((l, _)) => grads(&l, &alphas),
+                Err(e) => {
+                    err = Some(e);
+                    alphas.iter().map(Tensor::zeros_like).collect()
+                }
+            },
+        );
+        if let Some(e) = err {
+            return Err(e);
+        }
+        Ok(da.iter().zip(&hvp).map(|(a, h)| a - h * xi).collect())
+    }
+
+    fn step(
+        &self,
+        x: &Tensor,
+        y: &Tensor,
+        rng: &mut ChaCha8Rng,
+        t: f64,
+    ) -> Result<StepOut, ExecError> {
+        let learn_arch = t >= self.warmup;
+        if learn_arch && let Level::Bilevel { .. } = self.level {
+            self.arch_step((x, y), rng, t)?;
+        }
+        self.arch.zero_grad();
+        let r = relaxed(&self.relax, &self.arch, t, For::Weights, rng);
+        let (ce, correct) = self.ce(x, y, &r.mix)?;
+        let b = y.size()[0];
+        let value = ce.double_value(&[]);
+        let single = self.level == Level::Single && learn_arch;
+        let loss = if single { self.with_penalty(ce) } else { ce };
+        loss.backward();
+        if single {
+            self.arch_opt.borrow_mut().step(self.arch_lr.at(t), None);
+        }
+        let active = if self.relax.runs_every_candidate() {
+            None
+        } else {
+            Some(op_paths(&self.space.net_from_mix(&r.mix.options())?.0))
+        };
+        Ok(StepOut {
+            loss: value * b as f64,
+            correct,
+            n: b,
+            active,
+        })
+    }
+}
+
+/// The architecture distribution per decision path.
+fn probs_by_path(space: &SearchSpace, probs: &[Vec<f64>]) -> BTreeMap<String, Vec<f64>> {
+    space
+        .decisions
+        .iter()
+        .zip(probs)
+        .map(|(d, p)| (d.path.clone(), p.clone()))
+        .collect()
+}
+
+/// `differentiable(space)`: search, then derive and score the architecture.
+pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+    ctx.ignore(stage, "seeds");
+    ctx.ignore_all(
+        stage,
+        &["drop_path", "auxiliary", "distill", "dropout", "constraint"],
+    );
+    let t0 = std::time::Instant::now();
+    let space_name = stage.space.clone().unwrap_or_default();
+    let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
+    check(stage, &space)?;
+    let data = ctx.data(stage)?;
+    let epochs = epochs_of(ctx, stage, "epochs", 1);
+    let seed = ctx.stage_seed(&stage.name);
+    tch::manual_seed(seed as i64 & i64::MAX);
+    let net = Supernet::new(&space, ctx.device())?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let arch = Rc::new(ArchParams::new(&space, ctx.device(), &mut rng));
+    let relax = Relax::from_call(call(stage, "relax"));
+    let level = level_of(stage);
+    // Bi-level: the weights learn on the first part of the training split, the architecture on the
+    // rest.
+    let (w_set, arch_set) = match level {
+        Level::Bilevel { split, .. } => {
+            let n = data.splits.train.len();
+            let k = ((split * n as f64).round() as usize).clamp(1, n.saturating_sub(1).max(1));
+            let first: Vec<i64> = (0..k as i64).collect();
+            let rest: Vec<i64> = (k as i64..n as i64).collect();
+            if rest.is_empty() {
+                return Err(ExecError::setting(
+                    &stage.name,
+                    "the bi-level split leaves no images for the architecture",
+                    "use a split below 1, e.g. `level bilevel(split: 0.5)`",
+                ));
+            }
+            (
+                Some(data.splits.train.select(&first)),
+                Some(data.splits.train.select(&rest)),
+            )
+        }
+        Level::Single => (None, None),
+    };
+    let key = if stage.settings.contains_key("weights") {
+        "weights"
+    } else {
+        "optimizer"
+    };
+    let (rule, lr, schedule) = optimizer_of(stage, key, epochs);
+    let wd = match rule {
+        Rule::Sgd { wd, .. } | Rule::Adam { wd, .. } | Rule::RmsProp { wd, .. } => wd,
+    };
+    let arch_call = call(stage, "arch").cloned().unwrap_or(Call {
+        name: "adam".into(),
+        args: [
+            ("lr".to_string(), Value::Float(3e-4)),
+            (
+                "betas".to_string(),
+                Value::Tuple(vec![Value::Float(0.5), Value::Float(0.999)]),
+            ),
+            ("wd".to_string(), Value::Float(1e-3)),
+        ]
+        .into(),
+    });
+    let (arch_rule, _) = Rule::from_call(&arch_call);
+    let arch_opt = Rc::new(RefCell::new(Optimizer::new(arch_rule, arch.named())));
+    let mut fit = Fit::for_stage(
+        ctx,
+        stage,
+        &data,
+        &net.vs,
+        &stage.name,
+        epochs,
+        epochs,
+        seed,
+    )?;
+    fit.optimizer = Optimizer::new(rule, named_trainable(&net.vs));
+    fit.lr = lr;
+    fit.schedule = schedule.clone();
+    fit.extra = Some(ParamGroup {
+        params: arch.named(),
+        optimizer: arch_opt.clone(),
+    });
+    let hook_arch = arch.clone();
+    let hook_relax = relax.clone();
+    let paths: Vec<String> = space.decisions.iter().map(|d| d.path.clone()).collect();
+    fit.on_epoch = Some(Box::new(move |e| {
+        let probs = hook_arch.probs();
+        let map: BTreeMap<&String, &Vec<f64>> = paths.iter().zip(&probs).collect();
+        let mut line = json!({ "probs": map });
+        if let Some(tau) = hook_relax.tau(e as f64 / epochs.max(1) as f64) {
+            line["tau"] = json!(tau);
+        }
+        line
+    }));
+    let warmup = int(stage, "warmup").unwrap_or(0).max(0) as f64 / epochs.max(1) as f64;
+    let penalty = penalty_of(ctx, stage, &space)?;
+    let loader = fit.loader.clone();
+    let search = Search {
+        net: &net,
+        space: &space,
+        arch: arch.clone(),
+        arch_opt,
+        arch_lr: Sched::of(arch_call.get("lr"), 3e-4),
+        relax: relax.clone(),
+        level,
+        warmup: if ctx.info.smoke { 0.0 } else { warmup },
+        penalty,
+        smoothing: float(stage, "label_smoothing").unwrap_or(0.0),
+        arch_set,
+        loader,
+        weight_lr: (lr, schedule, epochs, wd),
+        baseline: RefCell::new(None),
+    };
+    let mut step = |x: &Tensor, y: &Tensor, rng: &mut ChaCha8Rng, t: f64| search.step(x, y, rng, t);
+    let name = stage.name.clone();
+    let summary = super::train::fit(
+        ctx,
+        &name,
+        fit,
+        &net.vs,
+        w_set.as_ref().unwrap_or(&data.splits.train),
+        &mut step,
+    )?;
+    let probs = arch.probs();
+    let stage_dir = ctx.dir.stage_dir(&stage.name)?;
+    tch::no_grad(|| {
+        let named: Vec<(String, Tensor)> = arch
+            .named()
+            .into_iter()
+            .map(|(k, v)| (k, v.detach()))
+            .collect();
+        Tensor::write_safetensors(&named, stage_dir.join("alphas.safetensors"))
+    })
+    .map_err(|e| ExecError::io(&stage_dir.join("alphas.safetensors"), e))?;
+    let trajectory = write_trajectory(ctx, stage, &space, &stage_dir)?;
+    // Derive and score on the validation split with the trained supernet (BN re-estimated).
+    let weights = save_weights(ctx, &stage.name, "supernet.safetensors", &net)?;
+    drop(net);
+    let supernet = SupernetOut {
+        space: space_name.clone(),
+        parts: vec![Part {
+            prefix: vec![],
+            weights,
+        }],
+        sampler: format!("{relax:?}"),
+        train: Some(summary.clone()),
+        finetune: vec![],
+    };
+    let rule = derive_of(stage, &space);
+    let genomes: Vec<Vec<usize>> = match &rule {
+        Derive::Argmax => crate::search::derive::argmax(&space, &probs).map(|g| vec![g]),
+        Derive::TopK(k) => crate::search::derive::top_k_edges(&space, &probs, *k).map(|g| vec![g]),
+        Derive::Sample(n) => crate::search::derive::sample(&space, &probs, *n, &mut rng),
+    }
+    .map_err(|e| ExecError::setting(&stage.name, e.to_string(), "check the stage's `derive`"))?;
+    let recal = Some(if ctx.info.smoke { 64 } else { 2000 });
+    let mut scorer = Scorer {
+        space: &space,
+        supernet: &supernet,
+        loaded: HashMap::new(),
+        recal,
+        stage: stage.name.clone(),
+    };
+    let mut evaluated: Vec<Candidate> = vec![];
+    let has_val = !data.splits.val.is_empty();
+    for g in &genomes {
+        let c = if has_val {
+            scorer.score(ctx, &data, g, recal)?
+        } else {
+            let arch = Arch::from_indices(&space, g)?;
+            let cost = crate::cost::arch_cost(&space, &arch)?;
+            Candidate {
+                arch,
+                accuracy: f64::NAN,
+                loss: f64::NAN,
+                params: cost.params,
+                macs: cost.macs,
+                score: f64::NAN,
+            }
+        };
+        evaluated.push(c);
+    }
+    let winner = match rule {
+        Derive::Sample(_) => None,
+        _ => evaluated.first().map(|c| c.arch.clone()),
+    };
+    let mut v = finish_search(
+        ctx,
+        stage,
+        winner,
+        evaluated,
+        vec![],
+        "val.accuracy",
+        t0,
+        |_, _| Ok(None),
+    )?;
+    v["relax"] = json!(format!("{relax:?}"));
+    v["level"] = json!(format!("{level:?}"));
+    v["derive"] = json!(format!("{rule:?}"));
+    v["final_probs"] = json!(probs_by_path(&space, &probs));
+    v["trajectory"] = json!(trajectory);
+    v["search_seconds"] = json!(summary.seconds);
+    v["final_loss"] = json!(summary.final_loss);
+    v["final_accuracy"] = json!(summary.final_accuracy);
+    v["train"] = json!(summary);
+    Ok(v)
+}
+
+/// Collects the stage's `arch` metric lines into `arch_trajectory.json` and draws them in
+/// `arch_trajectory.svg`; returns the two paths relative to the run directory.
+fn write_trajectory(
+    ctx: &Ctx,
+    stage: &Stage,
+    space: &SearchSpace,
+    dir: &Path,
+) -> Result<Json, ExecError> {
+    let metrics = ctx.dir.root.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&metrics).map_err(|e| ExecError::io(&metrics, e))?;
+    let mut epochs: BTreeMap<u64, Json> = BTreeMap::new();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<Json>(line) else {
+            continue;
+        };
+        if v["stage"] == json!(stage.name)
+            && v["event"] == "arch"
+            && let Some(e) = v["epoch"].as_u64()
+        {
+            epochs.insert(e, v);
+        }
+    }
+    let series: Vec<Json> = epochs.into_values().collect();
+    let json_path = dir.join("arch_trajectory.json");
+    super::rundir::atomic_write(
+        &json_path,
+        serde_json::to_string_pretty(&series)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    let svg_path = dir.join("arch_trajectory.svg");
+    let svg = super::plot::trajectory_svg(space, &series, &stage.name);
+    super::rundir::atomic_write(&svg_path, svg.as_bytes())?;
+    let rel = |p: &Path| {
+        p.strip_prefix(&ctx.dir.root)
+            .unwrap_or(p)
+            .display()
+            .to_string()
+    };
+    Ok(json!({"json": rel(&json_path), "svg": rel(&svg_path)}))
+}
+
+/// Per-(decision, option) costs of a penalty's metric: (fixed, options), in millions of MACs or
+/// parameters, or milliseconds.
+fn option_costs(
+    ctx: &Ctx,
+    stage: &Stage,
+    space: &SearchSpace,
+    metric: &str,
+) -> Result<(f64, Vec<Vec<f64>>), ExecError> {
+    let _ = (ctx, space);
+    Err(ExecError::Unsupported {
+        stage: stage.name.clone(),
+        kind: format!("{metric} penalty"),
+        help: "cost tables are being built".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// L(w, a) = sum_i a_i^2 * sum_j sin(w_ij) x_j + (a . (w x))^2, in double precision.
+    fn loss(w: &Tensor, a: &Tensor) -> Tensor {
+        let x = Tensor::from_slice(&[0.5f64, -1.0, 2.0, 0.25]);
+        let wx = w.matmul(&x);
+        (a.square() * w.sin().matmul(&x)).sum(Kind::Double) + (a * wx).sum(Kind::Double).square()
+    }
+
+    #[test]
+    fn central_difference_hvp_matches_autograd() {
+        let w = Tensor::from_slice(&[
+            0.1f64, -0.3, 0.7, 0.2, 1.1, -0.5, 0.05, 0.4, -0.9, 0.6, 0.3, -0.2,
+        ])
+        .view([3, 4])
+        .set_requires_grad(true);
+        let a = Tensor::from_slice(&[0.4f64, -0.8, 1.3]).set_requires_grad(true);
+        let v = Tensor::from_slice(&[
+            0.2f64, -0.1, 0.5, 0.3, -0.4, 0.1, 0.9, -0.2, 0.05, 0.3, -0.6, 0.7,
+        ])
+        .view([3, 4]);
+        // Autograd: d/da (grad_w L . v), through a graph of the first gradient.
+        let gw = Tensor::run_backward(&[loss(&w, &a)], &[&w], true, true);
+        let dot = (&gw[0] * &v).sum(Kind::Double);
+        let exact = Tensor::run_backward(&[dot], &[&a], false, false).remove(0);
+        let w_before = w.detach().copy();
+        let mut grad_a = || Tensor::run_backward(&[loss(&w, &a)], &[&a], false, false);
+        let fd = hvp_central(
+            &[w.shallow_clone()],
+            &[v.shallow_clone()],
+            1e-4,
+            &mut grad_a,
+        )
+        .remove(0);
+        let (e, f) = (
+            Vec::<f64>::try_from(&exact).unwrap(),
+            Vec::<f64>::try_from(&fd).unwrap(),
+        );
+        for (e, f) in e.iter().zip(&f) {
+            assert!((e - f).abs() < 1e-6 * (1.0 + e.abs()), "{e} vs {f}");
+        }
+        assert!(
+            e.iter().any(|x| x.abs() > 0.1),
+            "a non-trivial product: {e:?}"
+        );
+        assert!(
+            w.detach().allclose(&w_before, 0.0, 0.0, false),
+            "w is restored"
+        );
+    }
+
+    #[test]
+    fn penalties_follow_their_forms() {
+        let arch = ArchParams {
+            alphas: vec![Tensor::from_slice(&[0.0f32, 0.0]).set_requires_grad(true)],
+        };
+        let p = |form: &str, target| Penalty {
+            metric: "latency".into(),
+            form: form.into(),
+            weight: 0.2,
+            exponent: 0.5,
+            target,
+            fixed: 1.0,
+            options: vec![vec![2.0, 4.0]],
+        };
+        // E = 1 + 0.5 * 2 + 0.5 * 4 = 4.
+        let ce = || Tensor::from(2.0f32);
+        let e = p("linear", None).expected(&arch).double_value(&[]);
+        assert!((e - 4.0).abs() < 1e-6);
+        let lin = p("linear", Some(16.0)).apply(ce(), &arch).double_value(&[]);
+        assert!((lin - (2.0 + 0.2 * 0.5)).abs() < 1e-6, "{lin}");
+        let log = p("log", None).apply(ce(), &arch).double_value(&[]);
+        assert!((log - 2.0 * 0.2 * 5f64.ln().sqrt()).abs() < 1e-5, "{log}");
+        // The penalty pushes probability towards the cheaper option.
+        p("linear", None).apply(ce(), &arch).backward();
+        let g = Vec::<f32>::try_from(arch.alphas[0].grad()).unwrap();
+        assert!(g[1] > 0.0 && g[0] < 0.0, "{g:?}");
+    }
+}
