@@ -264,8 +264,9 @@ struct Search<'a> {
     loader: Loader,
     /// The weight optimizer's base rate, schedule and decay (second order's virtual step).
     weight_lr: (f64, super::optim::Schedule, usize, f64),
-    /// REINFORCE's moving-average baseline.
-    baseline: RefCell<Option<f64>>,
+    /// REINFORCE's moving-average baseline (NaN until the first reward), checkpointed with the
+    /// architecture parameters.
+    baseline: Tensor,
 }
 
 impl Search<'_> {
@@ -345,10 +346,15 @@ impl Search<'_> {
                     }
                     None => acc,
                 };
-                let mut base = self.baseline.borrow_mut();
-                let b = base.unwrap_or(reward);
+                let b = match self.baseline.double_value(&[]) {
+                    b if b.is_nan() => reward,
+                    b => b,
+                };
                 let advantage = reward - b;
-                *base = Some(0.9 * b + 0.1 * reward);
+                let _ = self
+                    .baseline
+                    .shallow_clone()
+                    .fill_(0.9 * b + 0.1 * reward);
                 (log_prob(&self.arch, &r.drawn) * (-advantage)).backward();
             }
             (_, Level::Bilevel { order: 2, .. }) => {
@@ -569,8 +575,11 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     fit.optimizer = Optimizer::new(rule, named_trainable(&net.vs));
     fit.lr = lr;
     fit.schedule = schedule.clone();
+    let baseline = Tensor::from(f64::NAN);
+    let mut group = arch.named();
+    group.push(("reinforce.baseline".into(), baseline.shallow_clone()));
     fit.extra = Some(ParamGroup {
-        params: arch.named(),
+        params: group,
         optimizer: arch_opt.clone(),
     });
     let hook_arch = arch.clone();
@@ -602,7 +611,7 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         arch_set,
         loader,
         weight_lr: (lr, schedule, epochs, wd),
-        baseline: RefCell::new(None),
+        baseline,
     };
     let mut step = |x: &Tensor, y: &Tensor, rng: &mut ChaCha8Rng, t: f64| search.step(x, y, rng, t);
     let name = stage.name.clone();

@@ -692,6 +692,7 @@ fn summary_of(stage: &Stage, result: &Json) -> Json {
             if matches!(
                 k.as_str(),
                 "history" | "candidates" | "samples" | "train" | "finetune" | "parts" | "models"
+                    | "final_probs"
             ) {
                 continue;
             }

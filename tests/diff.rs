@@ -1,0 +1,245 @@
+//! `nasl run` on the differentiable family: smoke runs of the DARTS (first and second order), SNAS,
+//! GDAS, FBNet and ProxylessNAS pipelines (search, derive, retrain, evaluate) with their artifacts
+//! (architecture-parameter trajectory as JSON and SVG, derived architecture, latency table), and a
+//! differentiable search killed with SIGKILL and resumed to exactly the clean run's result.
+
+#![cfg(feature = "torch")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use nasl::data::{Cifar, CifarVariant, RawImages};
+use serde_json::Value as Json;
+
+fn nasl() -> Command {
+    let mut c = Command::cargo_bin("nasl").unwrap();
+    c.env("CI", "1").env("OMP_NUM_THREADS", "1");
+    c
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read_json(p: &Path) -> Json {
+    serde_json::from_str(
+        &std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+    )
+    .unwrap()
+}
+
+/// A small CIFAR-10 folder (800 train, 100 test images).
+fn fake_cifar(dir: &Path) {
+    let inner = dir.join("cifar-10-batches-bin");
+    std::fs::create_dir_all(&inner).unwrap();
+    let images = |n: usize, salt: usize| RawImages {
+        channels: 3,
+        height: 32,
+        width: 32,
+        pixels: (0..n * 3 * 32 * 32)
+            .map(|i| ((i * 31 + salt) % 253) as u8)
+            .collect(),
+        labels: (0..n).map(|i| (i % 10) as u16).collect(),
+    };
+    for i in 0..5 {
+        Cifar::write_batch(
+            CifarVariant::Cifar10,
+            &inner.join(format!("data_batch_{}.bin", i + 1)),
+            &images(160, i),
+        )
+        .unwrap();
+    }
+    Cifar::write_batch(
+        CifarVariant::Cifar10,
+        &inner.join("test_batch.bin"),
+        &images(100, 9),
+    )
+    .unwrap();
+}
+
+/// The labels of a derived cell architecture that are not `none`, per (cell, node).
+fn kept_edges(best: &Json) -> std::collections::BTreeMap<String, usize> {
+    let mut kept = std::collections::BTreeMap::new();
+    for (path, label) in best.as_object().unwrap() {
+        let node = path.rsplit_once('.').unwrap().0.to_string();
+        let e = kept.entry(node).or_insert(0);
+        if label != "none" {
+            *e += 1;
+        }
+    }
+    kept
+}
+
+#[test]
+fn every_differentiable_pipeline_passes_a_smoke_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cifar = tmp.path().join("cifar");
+    fake_cifar(&cifar);
+    let cifar_arg = format!("cifar={}", cifar.display());
+    for name in [
+        "darts_1st",
+        "darts_2nd",
+        "snas",
+        "gdas",
+        "fbnet",
+        "proxylessnas",
+    ] {
+        let out = tmp.path().join(name);
+        let file = root().join(format!("pipelines/{name}.nas"));
+        let mut args = vec![
+            "run",
+            file.to_str().unwrap(),
+            "--smoke",
+            "--out",
+            out.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ];
+        if std::fs::read_to_string(&file).unwrap().contains("cifar10") {
+            args.extend(["--data", cifar_arg.as_str()]);
+        }
+        let o = nasl().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{name}:\n{err}");
+        assert!(
+            !err.contains("not implemented"),
+            "{name}: a setting was ignored:\n{err}"
+        );
+        let summary = read_json(&out.join("summary.json"));
+        assert_eq!(summary["complete"], true, "{name}");
+        let stages = summary["stages"].as_array().unwrap();
+        let search = stages
+            .iter()
+            .find(|s| s["kind"] == "differentiable")
+            .unwrap();
+        assert!(search.get("ignored_settings").is_none(), "{name}: {search}");
+        let report = stages.iter().find(|s| s["kind"] == "evaluate").unwrap();
+        let acc = report["test_accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{name}: {acc}");
+        assert!(out.join("best.arch.yaml").is_file(), "{name}");
+        assert!(out.join("model/weights.safetensors").is_file(), "{name}");
+
+        // The trajectory: one line per epoch with a distribution over every decision's options.
+        let dir = out.join("stages/search");
+        let traj = read_json(&dir.join("arch_trajectory.json"));
+        let traj = traj.as_array().unwrap();
+        assert_eq!(traj.len(), 1, "{name}: one smoke epoch");
+        let probs = traj[0]["probs"].as_object().unwrap();
+        let best = &search["best"];
+        assert!(!probs.is_empty());
+        for (path, p) in probs {
+            let s: f64 = p.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).sum();
+            assert!((s - 1.0).abs() < 1e-6, "{name}: {path} sums to {s}");
+        }
+        let svg = std::fs::read_to_string(dir.join("arch_trajectory.svg")).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("polyline"), "{name}");
+        assert!(dir.join("alphas.safetensors").is_file(), "{name}");
+        let state = read_json(&out.join("state.json"));
+        let result = &state["done"][0]["result"];
+        assert_eq!(
+            result["final_probs"].as_object().unwrap().len(),
+            probs.len(),
+            "{name}"
+        );
+
+        match name {
+            // DARTS' rule: exactly two incoming edges per intermediate node survive.
+            "darts_1st" | "darts_2nd" | "gdas" => {
+                for (node, n) in kept_edges(best) {
+                    assert_eq!(n, 2, "{name}: {node} keeps {n} edges");
+                }
+            }
+            // The temperature is logged and annealed from its start value.
+            "snas" => {
+                let tau = traj[0]["tau"].as_f64().unwrap();
+                assert!((0.33..1.0).contains(&tau), "{name}: tau {tau}");
+            }
+            // Latency tables are measured into the run folder by smoke runs.
+            "fbnet" | "proxylessnas" => {
+                let lut = std::fs::read_dir(&dir)
+                    .unwrap()
+                    .flatten()
+                    .find(|e| e.file_name().to_string_lossy().contains("latency"))
+                    .unwrap_or_else(|| panic!("{name}: no latency table in {}", dir.display()));
+                let text = std::fs::read_to_string(lut.path()).unwrap();
+                assert!(text.contains("entries"), "{name}");
+                assert!(result["penalty"]["expected"].as_f64().unwrap() > 0.0, "{name}");
+            }
+            _ => {}
+        }
+        if name == "fbnet" {
+            assert!(search["evaluated"].as_u64().unwrap() >= 2, "sample(6) scores several");
+        }
+    }
+}
+
+fn wait_for(path: &Path, child: &mut std::process::Child, limit: Duration) {
+    let t0 = Instant::now();
+    while !path.exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the run ended ({status}) before {} appeared", path.display());
+        }
+        assert!(t0.elapsed() < limit, "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The architecture parameters and their optimizer are checkpointed with the weights: a search
+/// killed in its second epoch and resumed ends with the clean run's parameters, bit for bit.
+#[test]
+fn a_killed_differentiable_search_resumes_to_the_same_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = root().join("tests/run/diff_resume.nas");
+    let clean = tmp.path().join("clean");
+    let killed = tmp.path().join("killed");
+    let run_into = |out: &Path| {
+        let mut c = nasl();
+        c.args(["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .args(["--device", "cpu", "--threads", "1", "--seed", "5"]);
+        c
+    };
+    let o = run_into(&clean).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let mut child = run_into(&killed).stderr(Stdio::null()).spawn().unwrap();
+    wait_for(
+        &killed.join("stages/search/search.e1b0.safetensors"),
+        &mut child,
+        Duration::from_secs(300),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let o = nasl()
+        .args(["run", "--resume", killed.to_str().unwrap()])
+        .args(["--device", "cpu", "--threads", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("search epoch 1/4"), "epoch 1 was redone:\n{err}");
+    for f in [
+        "stages/search/alphas.safetensors",
+        "stages/search/arch_trajectory.json",
+        "best.arch.yaml",
+        "model/weights.safetensors",
+    ] {
+        assert_eq!(
+            std::fs::read(clean.join(f)).unwrap(),
+            std::fs::read(killed.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+    // The distribution moved away from its near-uniform start.
+    let traj = read_json(&clean.join("stages/search/arch_trajectory.json"));
+    let last = traj.as_array().unwrap().last().unwrap()["probs"].clone();
+    let spread = last
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|p| p.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()))
+        .fold(0.0f64, |m, v| m.max((v - 0.25).abs()));
+    assert!(spread > 0.01, "alphas barely moved: {spread}");
+}
