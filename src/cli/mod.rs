@@ -14,6 +14,8 @@ pub mod fmt;
 mod graph;
 mod inspect;
 #[cfg(feature = "torch")]
+mod latency;
+#[cfg(feature = "torch")]
 mod run;
 mod spaces;
 
@@ -36,6 +38,10 @@ pub enum Command {
     /// Exact size and cost of each search space: decisions, number of architectures, params and MACs
     /// (min, max, supernet), or of one architecture with --arch.
     Inspect(inspect::InspectArgs),
+    /// Measure each op of a space on a device into a latency lookup table and check how well the
+    /// table's sums predict measured whole-network latency.
+    #[cfg(feature = "torch")]
+    Latency(latency::LatencyArgs),
     /// A search space, or one architecture of it, as Graphviz DOT.
     Graph(graph::GraphArgs),
     /// Run a pipeline: train, search, retrain, evaluate, in a run directory (resumable).
@@ -58,6 +64,8 @@ pub fn main() -> ExitCode {
         Command::Fmt(args) => fmt::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Graph(args) => graph::run(args),
+        #[cfg(feature = "torch")]
+        Command::Latency(args) => latency::run(args),
         #[cfg(feature = "torch")]
         Command::Run(args) => run::run(args),
         #[cfg(feature = "torch")]

@@ -67,6 +67,21 @@ pub fn device(text: &str) -> Result<Device, ExecError> {
     }
 }
 
+/// Applies `--threads` (libtorch's CPU threads), refusing counts below 1.
+pub fn set_threads(threads: Option<i32>) -> miette::Result<()> {
+    if let Some(n) = threads {
+        if n < 1 {
+            return Err(miette!(
+                code = "nasl::cli::threads",
+                help = "give a positive number of threads",
+                "`--threads {n}` is not a thread count"
+            ));
+        }
+        tch::set_num_threads(n);
+    }
+    Ok(())
+}
+
 pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
     let file = match (&args.file, &args.resume) {
         (Some(f), _) => f.clone(),
@@ -95,16 +110,7 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
         data_paths.insert(name.to_string(), PathBuf::from(path));
     }
     let device = device(&args.device)?;
-    if let Some(n) = args.threads {
-        if n < 1 {
-            return Err(miette!(
-                code = "nasl::cli::threads",
-                help = "give a positive number of threads",
-                "`--threads {n}` is not a thread count"
-            ));
-        }
-        tch::set_num_threads(n);
-    }
+    set_threads(args.threads)?;
     let front = driver::check_file(&file, &FsLoader);
     let checked = front.checked;
     if !checked.diags.is_empty() {

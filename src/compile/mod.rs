@@ -11,6 +11,7 @@ pub mod mix;
 pub use mix::{Mix, drop_paths};
 
 pub mod export;
+pub mod latency;
 pub mod model;
 
 use crate::catalog::OpKind;

@@ -7,6 +7,7 @@
 //! learnable tensor, including batch-norm affine weight and bias and conv/linear biases; running
 //! statistics are not parameters.
 
+pub mod expected;
 pub mod inspect;
 
 pub use inspect::{Report, inspect};

@@ -216,6 +216,14 @@ impl Net {
         });
         self.last()
     }
+    /// A network of one op on `input` (input -> op `path` -> output), e.g. to time an op alone; a shape
+    /// error if the op does not fit the input.
+    pub fn single_op(path: &str, op: Op, input: Shape) -> Result<Net, IrError> {
+        let mut net = Net::new(input);
+        let end = net.push_op(path.to_string(), op, 0, None)?;
+        net.push_output(end);
+        Ok(net)
+    }
     /// The op nodes with their input shapes.
     pub fn ops(&self) -> impl Iterator<Item = (&NetNode, &Op, Shape)> {
         self.nodes.iter().filter_map(|n| match &n.kind {
