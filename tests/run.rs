@@ -148,11 +148,12 @@ fn every_one_shot_pipeline_passes_a_smoke_run() {
     }
 }
 
-/// Methods of the differentiable and RL families are refused up front, before any work, with a code.
+/// Methods the executor does not run yet (FBNetV2 masks, Single-Path NAS superkernels, RL, OFA) are
+/// refused up front, before any work, with a code.
 #[test]
 fn unsupported_methods_are_refused_before_running() {
     let tmp = tempfile::tempdir().unwrap();
-    for name in ["darts_1st", "gdas", "enas", "ofa"] {
+    for name in ["fbnetv2", "single_path_nas", "enas", "ofa"] {
         let out = tmp.path().join(name);
         let file = root().join(format!("pipelines/{name}.nas"));
         let o = nasl()

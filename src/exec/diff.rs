@@ -92,6 +92,28 @@ impl Penalty {
         total
     }
 
+    /// The cost of one architecture (option per decision; `None` counts nothing).
+    pub fn of(&self, choices: &[Option<usize>]) -> f64 {
+        self.fixed
+            + choices
+                .iter()
+                .zip(&self.options)
+                .map(|(i, c)| i.and_then(|i| c.get(i).copied()).unwrap_or(0.0))
+                .sum::<f64>()
+    }
+
+    /// A REINFORCE reward with this penalty on a sampled architecture of cost `cost`: `linear`
+    /// subtracts weight * (cost / target)^exponent; `log` divides by weight * ln(1 + cost)^exponent;
+    /// `mnas` multiplies by (cost / target)^-exponent (MnasNet's soft constraint).
+    pub fn reward(&self, reward: f64, cost: f64) -> f64 {
+        let t = self.target.unwrap_or(1.0);
+        match self.form.as_str() {
+            "log" => reward / (self.weight * (1.0 + cost).ln().powf(self.exponent)).max(1e-12),
+            "mnas" => reward * (cost / t).powf(-self.exponent),
+            _ => reward - self.weight * (cost / t).powf(self.exponent),
+        }
+    }
+
     /// The loss with the penalty: `linear` adds weight * (E / target)^exponent (E^exponent without a
     /// target); `log` multiplies by weight * ln(1 + E)^exponent (FBNet's CE * a * log(LAT)^b, with
     /// 1 + E so that the factor stays positive for costs below one unit); `mnas` multiplies by
@@ -108,25 +130,37 @@ impl Penalty {
     }
 }
 
-/// Reads the stage's `penalty`, with the cost table of its metric.
-fn penalty_of(ctx: &Ctx, stage: &Stage, space: &SearchSpace) -> Result<Option<Penalty>, ExecError> {
-    let Some(c) = call(stage, "penalty") else {
-        return Ok(None);
+/// Reads the stage's `penalty` settings (one per metric), each with the cost table of its metric.
+fn penalties_of(ctx: &Ctx, stage: &Stage, space: &SearchSpace) -> Result<Vec<Penalty>, ExecError> {
+    let calls: Vec<&Call> = match stage.settings.get("penalty") {
+        Some(Value::Call(c)) => vec![c],
+        Some(Value::List(l)) => l
+            .iter()
+            .filter_map(|v| match v {
+                Value::Call(c) => Some(c),
+                _ => None,
+            })
+            .collect(),
+        _ => vec![],
     };
-    let f = |k: &str| c.get(k).and_then(Value::as_f64);
-    let costs = option_costs(ctx, stage, space, &c.name)?;
-    Ok(Some(Penalty {
-        metric: c.name.clone(),
-        form: match c.get("form") {
-            Some(Value::Name(n)) => n.clone(),
-            _ => "linear".into(),
-        },
-        weight: f("weight").unwrap_or(1.0),
-        exponent: f("exponent").unwrap_or(1.0),
-        target: f("target"),
-        fixed: costs.0,
-        options: costs.1,
-    }))
+    let mut out = vec![];
+    for c in calls {
+        let f = |k: &str| c.get(k).and_then(Value::as_f64);
+        let costs = option_costs(ctx, stage, space, &c.name)?;
+        out.push(Penalty {
+            metric: c.name.clone(),
+            form: match c.get("form") {
+                Some(Value::Name(n)) => n.clone(),
+                _ => "linear".into(),
+            },
+            weight: f("weight").unwrap_or(1.0),
+            exponent: f("exponent").unwrap_or(1.0),
+            target: f("target"),
+            fixed: costs.0,
+            options: costs.1,
+        });
+    }
+    Ok(out)
 }
 
 /// Checks what a differentiable stage needs before any work.
@@ -257,7 +291,7 @@ struct Search<'a> {
     level: Level,
     /// Progress (fraction of training) before which only the weights learn.
     warmup: f64,
-    penalty: Option<Penalty>,
+    penalties: Vec<Penalty>,
     smoothing: f64,
     /// The architecture half of a bi-level split and how its batches are prepared.
     arch_set: Option<TensorSet>,
@@ -276,10 +310,9 @@ impl Search<'_> {
     }
 
     fn with_penalty(&self, ce: Tensor) -> Tensor {
-        match &self.penalty {
-            Some(p) => p.apply(ce, &self.arch),
-            None => ce,
-        }
+        self.penalties
+            .iter()
+            .fold(ce, |loss, p| p.apply(loss, &self.arch))
     }
 
     fn weights(&self) -> Vec<Tensor> {
@@ -328,33 +361,19 @@ impl Search<'_> {
                     .to_kind(Kind::Float)
                     .mean(Kind::Float)
                     .double_value(&[]);
-                // Reward: accuracy, times the penalty's factor on a multiplicative form.
-                let reward = match &self.penalty {
-                    Some(p) => {
-                        let cost = p.fixed
-                            + r.drawn
-                                .iter()
-                                .zip(&p.options)
-                                .map(|(s, c)| s.first().map(|&k| c[k]).unwrap_or(0.0))
-                                .sum::<f64>();
-                        match p.form.as_str() {
-                            "linear" => {
-                                acc - p.weight * (cost / p.target.unwrap_or(1.0)).powf(p.exponent)
-                            }
-                            _ => acc * (cost / p.target.unwrap_or(cost)).powf(-p.exponent.abs()),
-                        }
-                    }
-                    None => acc,
-                };
+                // Reward: accuracy with every penalty on the sampled path's cost.
+                let choices: Vec<Option<usize>> =
+                    r.drawn.iter().map(|s| s.first().copied()).collect();
+                let reward = self
+                    .penalties
+                    .iter()
+                    .fold(acc, |rw, p| p.reward(rw, p.of(&choices)));
                 let b = match self.baseline.double_value(&[]) {
                     b if b.is_nan() => reward,
                     b => b,
                 };
                 let advantage = reward - b;
-                let _ = self
-                    .baseline
-                    .shallow_clone()
-                    .fill_(0.9 * b + 0.1 * reward);
+                let _ = self.baseline.shallow_clone().fill_(0.9 * b + 0.1 * reward);
                 (log_prob(&self.arch, &r.drawn) * (-advantage)).backward();
             }
             (_, Level::Bilevel { order: 2, .. }) => {
@@ -595,7 +614,7 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         line
     }));
     let warmup = int(stage, "warmup").unwrap_or(0).max(0) as f64 / epochs.max(1) as f64;
-    let penalty = penalty_of(ctx, stage, &space)?;
+    let penalties = penalties_of(ctx, stage, &space)?;
     let loader = fit.loader.clone();
     let search = Search {
         net: &net,
@@ -606,7 +625,7 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         relax: relax.clone(),
         level,
         warmup: if ctx.info.smoke { 0.0 } else { warmup },
-        penalty,
+        penalties,
         smoothing: float(stage, "label_smoothing").unwrap_or(0.0),
         arch_set,
         loader,
@@ -637,7 +656,6 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let trajectory = write_trajectory(ctx, stage, &space, &stage_dir)?;
     // Derive and score on the validation split with the trained supernet (BN re-estimated).
     let weights = save_weights(ctx, &stage.name, "supernet.safetensors", &net)?;
-    drop(net);
     let supernet = SupernetOut {
         space: space_name.clone(),
         parts: vec![Part {
@@ -696,6 +714,21 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         t0,
         |_, _| Ok(None),
     )?;
+    let derived: Option<Vec<Option<usize>>> = serde_json::from_value::<Arch>(v["best"].clone())
+        .ok()
+        .and_then(|a| space.arch_indices(&a).ok());
+    v["penalties"] = search
+        .penalties
+        .iter()
+        .map(|p| {
+            json!({
+                "metric": p.metric, "form": p.form, "weight": p.weight, "exponent": p.exponent,
+                "unit": if p.metric == "latency" { "ms" } else { "millions" },
+                "expected": p.expected(&arch).double_value(&[]),
+                "derived": derived.as_ref().map(|d| p.of(d)),
+            })
+        })
+        .collect();
     v["relax"] = json!(format!("{relax:?}"));
     v["level"] = json!(format!("{level:?}"));
     v["derive"] = json!(format!("{rule:?}"));
@@ -750,20 +783,69 @@ fn write_trajectory(
     Ok(json!({"json": rel(&json_path), "svg": rel(&svg_path)}))
 }
 
-/// Per-(decision, option) costs of a penalty's metric: (fixed, options), in millions of MACs or
-/// parameters, or milliseconds.
+/// Per-(decision, option) costs of a penalty's metric: (fixed, options), in millions of MACs
+/// (`flops`) or parameters, or milliseconds of latency from the stage's lookup table.
 fn option_costs(
     ctx: &Ctx,
     stage: &Stage,
     space: &SearchSpace,
     metric: &str,
 ) -> Result<(f64, Vec<Vec<f64>>), ExecError> {
-    let _ = (ctx, space);
-    Err(ExecError::Unsupported {
-        stage: stage.name.clone(),
-        kind: format!("{metric} penalty"),
-        help: "cost tables are being built".into(),
-    })
+    let (table, scale) = match metric {
+        "flops" => (crate::cost::expected::macs_costs(space)?, 1e-6),
+        "params" => (crate::cost::expected::params_costs(space)?, 1e-6),
+        _ => (latency_table(ctx, stage, space)?.option_costs(space)?, 1.0),
+    };
+    Ok((
+        table.fixed * scale,
+        table
+            .options
+            .iter()
+            .map(|o| o.iter().map(|c| c * scale).collect())
+            .collect(),
+    ))
+}
+
+/// The stage's latency table: `lut("file")` (relative to the pipeline's folder; smoke runs measure
+/// into the run folder instead, leaving the sources untouched), or `measure(runs)` into the stage's
+/// folder; ops the table lacks are measured on this device and saved.
+fn latency_table(
+    ctx: &Ctx,
+    stage: &Stage,
+    space: &SearchSpace,
+) -> Result<crate::compile::latency::LatencyTable, ExecError> {
+    use crate::compile::latency::{MeasureOpts, load_or_measure};
+    let setting = call(stage, "latency");
+    let dir = ctx.dir.stage_dir(&stage.name)?;
+    let (path, repeats) = match setting {
+        Some(c) if c.name == "lut" => {
+            let file = match c.get("path") {
+                Some(Value::Str(s)) => s.clone(),
+                _ => "latency.yaml".into(),
+            };
+            let p = Path::new(&file);
+            let path = if ctx.info.smoke {
+                dir.join(p.file_name().unwrap_or(p.as_os_str()))
+            } else if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                ctx.info.file.parent().unwrap_or(Path::new(".")).join(p)
+            };
+            (path, 20)
+        }
+        Some(c) => (
+            dir.join("latency.yaml"),
+            c.get("runs").and_then(Value::as_f64).unwrap_or(20.0) as usize,
+        ),
+        None => (dir.join("latency.yaml"), 20),
+    };
+    let opts = MeasureOpts {
+        batch: 1,
+        warmup: if ctx.info.smoke { 1 } else { 5 },
+        repeats: if ctx.info.smoke { 3 } else { repeats.max(1) },
+    };
+    eprintln!("latency table {}", path.display());
+    Ok(load_or_measure(&path, space, ctx.device(), &opts)?)
 }
 
 #[cfg(test)]

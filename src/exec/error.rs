@@ -125,6 +125,10 @@ pub enum ExecError {
 
     #[error(transparent)]
     #[diagnostic(transparent)]
+    Latency(#[from] crate::compile::latency::LatencyError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
     Model(#[from] crate::compile::model::ModelError),
 }
 

@@ -691,7 +691,13 @@ fn summary_of(stage: &Stage, result: &Json) -> Json {
             // Long lists stay in state.json; the summary keeps the headline figures.
             if matches!(
                 k.as_str(),
-                "history" | "candidates" | "samples" | "train" | "finetune" | "parts" | "models"
+                "history"
+                    | "candidates"
+                    | "samples"
+                    | "train"
+                    | "finetune"
+                    | "parts"
+                    | "models"
                     | "final_probs"
             ) {
                 continue;

@@ -532,7 +532,7 @@ impl Cx<'_> {
                 ok = false;
             }
         }
-        self.stage_warnings(&settings, &spans);
+        self.stage_warnings(kind, &settings, &spans);
         let upstream: Vec<(String, f64, f64)> = match inputs.first() {
             Some(Input::Stage { stage, .. }) => {
                 self.sampler_ranges.get(stage).cloned().unwrap_or_default()
@@ -926,10 +926,15 @@ impl Cx<'_> {
 
     fn stage_warnings(
         &mut self,
+        kind: StageKind,
         settings: &BTreeMap<String, Value>,
         spans: &BTreeMap<String, crate::source::Span>,
     ) {
-        if let (Some(Value::Int(0)), Some(span)) = (settings.get("epochs"), spans.get("epochs")) {
+        // A differentiable search of 0 epochs derives from the untrained (random) architecture
+        // parameters: the random baseline of the DARTS paper.
+        if let (Some(Value::Int(0)), Some(span)) = (settings.get("epochs"), spans.get("epochs"))
+            && kind != StageKind::Differentiable
+        {
             self.err(
                 Diagnostic::new(
                     Code::SemaZeroEpochs,
