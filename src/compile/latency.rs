@@ -289,8 +289,8 @@ pub fn validate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use miette::Diagnostic;
     use crate::ir::examples::{small_cells, small_chain};
+    use miette::Diagnostic;
 
     fn quick() -> MeasureOpts {
         MeasureOpts {
@@ -314,6 +314,48 @@ mod tests {
         let v = validate(&space, &t, Device::Cpu, &quick(), 3, 0).unwrap();
         assert_eq!(v.rows.len(), 3);
         assert!(v.rows.iter().all(|r| r.1 > 0.0 && r.2 > 0.0));
+    }
+
+    #[test]
+    fn tables_of_another_device_are_measured_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cells.latency.json");
+        let space = SearchSpace::new(small_cells()).unwrap();
+        let all = space_ops(&space).unwrap().len();
+        let (t, n) = load_or_measure_counted(&path, &space, Device::Cpu, &quick()).unwrap();
+        assert_eq!((n, t.entries.len()), (all, all));
+        // JSON floats read back within an ulp (serde_json without `float_roundtrip`).
+        let back = LatencyTable::load(&path).unwrap();
+        assert_eq!(back.entries.len(), all);
+        for (k, v) in &t.entries {
+            assert!(
+                (back.entries[k] - v).abs() <= 1e-12 * v.abs().max(1.0),
+                "{k}"
+            );
+        }
+        let (_, n) = load_or_measure_counted(&path, &space, Device::Cpu, &quick()).unwrap();
+        assert_eq!(n, 0);
+        // Same device, one entry lost: only that one is measured.
+        let mut partial = t.clone();
+        let gone = partial.entries.keys().next().unwrap().clone();
+        partial.entries.remove(&gone);
+        partial.save(&path).unwrap();
+        let (t2, n) = load_or_measure_counted(&path, &space, Device::Cpu, &quick()).unwrap();
+        assert_eq!(n, 1);
+        assert!(t2.entries.contains_key(&gone));
+        // Another device (or batch): everything again.
+        let mut other = t.clone();
+        other.device = "cuda:7 (elsewhere)".into();
+        other.save(&path).unwrap();
+        let (t3, n) = load_or_measure_counted(&path, &space, Device::Cpu, &quick()).unwrap();
+        assert_eq!(n, all);
+        assert_eq!(t3.device, t.device);
+        let mut other = t;
+        other.batch = 8;
+        other.save(&path).unwrap();
+        let t4 = load_or_measure(&path, &space, Device::Cpu, &quick()).unwrap();
+        assert_eq!((t4.batch, t4.entries.len()), (1, all));
+        assert_eq!(LatencyTable::load(&path).unwrap().batch, 1);
     }
 
     #[test]

@@ -188,7 +188,8 @@ impl LatencyTable {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_else(|| "latency".into());
-        let tmp = path.with_file_name(format!(".{name}.tmp"));
+        // Per process, so that two writers of one table never share a temporary file.
+        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
         std::fs::write(&tmp, text).map_err(|e| io_err(path, "write", e))?;
         std::fs::rename(&tmp, path).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
