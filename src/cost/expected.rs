@@ -33,6 +33,19 @@ impl OptionCosts {
                 .map(|(o, &i)| o.get(i).copied().unwrap_or(0.0))
                 .sum::<f64>()
     }
+
+    /// The expected cost under independent per-decision option probabilities `probs[d][o]`
+    /// (ProxylessNAS's expected latency): `fixed + sum_d sum_o probs[d][o] * options[d][o]`. Missing
+    /// decisions or options count 0.
+    pub fn expected(&self, probs: &[Vec<f64>]) -> f64 {
+        self.fixed
+            + self
+                .options
+                .iter()
+                .zip(probs)
+                .map(|(o, p)| o.iter().zip(p).map(|(c, p)| c * p).sum::<f64>())
+                .sum::<f64>()
+    }
 }
 
 /// Checks that the cost of every architecture of `space` is a sum of per-option costs: every decision
@@ -190,6 +203,26 @@ mod tests {
     fn cell_costs_are_exact() {
         exact_on_random_archs(small_cells(), 200);
         exact_on_random_archs(darts_search(), 30);
+    }
+
+    #[test]
+    fn one_hot_probabilities_give_the_architecture_cost() {
+        let space = SearchSpace::new(layer_chain()).unwrap();
+        let macs = macs_costs(&space).unwrap();
+        let idx: Vec<usize> = (0..space.decisions.len()).map(|d| d % 4).collect();
+        let one_hot: Vec<Vec<f64>> = idx
+            .iter()
+            .map(|&i| (0..4).map(|o| if o == i { 1.0 } else { 0.0 }).collect())
+            .collect();
+        assert_eq!(macs.expected(&one_hot), macs.of_choices(&idx));
+        // Uniform: the mean option cost per decision.
+        let uniform = vec![vec![0.25; 4]; space.decisions.len()];
+        let mean: f64 = macs
+            .options
+            .iter()
+            .map(|o| o.iter().sum::<f64>() / 4.0)
+            .sum();
+        assert!((macs.expected(&uniform) - macs.fixed - mean).abs() < 1e-6);
     }
 
     #[test]

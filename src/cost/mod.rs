@@ -9,6 +9,7 @@
 
 pub mod expected;
 pub mod inspect;
+pub mod latency;
 
 pub use inspect::{Report, inspect};
 
