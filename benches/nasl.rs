@@ -4,7 +4,8 @@
 //! side is `bench/reference.py`, same rows, same flags, same JSON.
 //!
 //! Run: `cargo bench --bench nasl -- <row> [--batch N] [--steps N] [--warmup N] [--threads N]`
-//! Rows: spos, fairnas, darts, gdas, eval, path, standalone; `dump <chain|darts>` prints the networks
+//! Rows: spos, fairnas, darts, gdas, eval, path, standalone (and `overhead`: host-side costs
+//! per step); `dump <chain|darts>` prints the networks
 //! (as nasl's IR) the reference builds its modules from; `gen-check <lines> <file>` writes the large
 //! `.nas` file of row 6.
 
@@ -409,6 +410,45 @@ fn eval_row(a: &Args) -> Value {
     json!({"steps_per_s": cps, "peak_rss_mb": peak, "params": net.num_params(), "mean_acc": acc})
 }
 
+/// Host-side costs per step that PyTorch does not have (no row of the table; `overhead`): building
+/// the IR network of a mix (done by `forward_mix`, and once more by `supernet_step` for the active
+/// paths), and the executor's optimizer walking every parameter with the active-path filter.
+fn overhead_row(a: &Args) -> Value {
+    let reps = a.steps.max(1) * 10;
+    let per_call_us = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        for _ in 0..reps {
+            f();
+        }
+        t.elapsed().as_secs_f64() * 1e6 / reps as f64
+    };
+    let chain = load_space("chain");
+    let one = single(&fixed_genome(&chain));
+    let chain_net_us = per_call_us(&mut || {
+        std::hint::black_box(chain.net_from_mix(&one).expect("net"));
+    });
+    let darts = load_space("darts");
+    let all: Vec<Vec<usize>> = darts
+        .decisions
+        .iter()
+        .map(|d| (0..d.labels.len()).collect())
+        .collect();
+    let darts_net_us = per_call_us(&mut || {
+        std::hint::black_box(darts.net_from_mix(&all).expect("net"));
+    });
+    let net = Supernet::new(&chain, Device::Cpu).expect("supernet");
+    let mut opt = Optimizer::new(sgd(0.9, true, 4e-5), named_trainable(&net.vs));
+    let (x, y) = &batches(2, 1)[0];
+    let out = supernet_step(&net, &chain, &[one.clone()], x, y, 0.0).expect("step");
+    let active = out.active.clone().unwrap_or_default();
+    let opt_us = per_call_us(&mut || {
+        opt.step(0.0, Some(&|name: &str| is_active(&active, name)));
+    });
+    let zero_us = per_call_us(&mut || opt.zero_grad());
+    json!({"chain_net_from_mix_us": chain_net_us, "darts_net_from_mix_us": darts_net_us,
+           "optimizer_step_us": opt_us, "zero_grad_us": zero_us, "params": net.num_params()})
+}
+
 /// The networks the reference builds: every candidate of every decision (the supernet) and the fixed
 /// architecture alone, as nasl's IR nodes.
 fn dump(space_name: &str) -> Value {
@@ -493,6 +533,7 @@ fn main() {
         "darts" => relaxed_row(&a, false),
         "gdas" => relaxed_row(&a, true),
         "eval" => eval_row(&a),
+        "overhead" => overhead_row(&a),
         "dump" => {
             println!(
                 "{}",
@@ -512,7 +553,7 @@ fn main() {
         }
         other => {
             eprintln!(
-                "unknown row `{other}`; rows: spos fairnas darts gdas eval path standalone, dump <space>, gen-check <lines> <file>"
+                "unknown row `{other}`; rows: spos fairnas darts gdas eval path standalone overhead, dump <space>, gen-check <lines> <file>"
             );
             std::process::exit(2);
         }
