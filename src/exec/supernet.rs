@@ -266,25 +266,7 @@ fn train_supernet(
     let mut step =
         |x: &Tensor, y: &Tensor, rng: &mut ChaCha8Rng, t: f64| -> Result<StepOut, ExecError> {
             let paths = sampler.draw(space, prefix, rng, &name, t)?;
-            let mut out = StepOut {
-                loss: 0.0,
-                correct: 0,
-                n: 0,
-                active: Some(Vec::new()),
-            };
-            for options in paths {
-                let logits = net.forward_mix(x, &Mix::from_options(&options), true)?;
-                let (loss, correct) = loss_and_correct(&logits, y, smoothing);
-                loss.backward();
-                let b = y.size()[0];
-                out.loss += loss.double_value(&[]) * b as f64;
-                out.correct += correct;
-                out.n += b;
-                if let Some(a) = &mut out.active {
-                    a.extend(op_paths(&space.net_from_mix(&options)?.0));
-                }
-            }
-            Ok(out)
+            supernet_step(net, space, &paths, x, y, smoothing)
         };
     super::train::fit(
         ctx,
@@ -294,6 +276,38 @@ fn train_supernet(
         &data.splits.train,
         &mut step,
     )
+}
+
+/// One supernet training step without the update: forward and backward of every path (per decision
+/// its option list), gradients accumulated; the returned `active` lists the op paths the paths used,
+/// which the optimizer update is restricted to (`train::is_active`).
+pub fn supernet_step(
+    net: &Supernet,
+    space: &SearchSpace,
+    paths: &[Vec<Vec<usize>>],
+    x: &Tensor,
+    y: &Tensor,
+    smoothing: f64,
+) -> Result<StepOut, ExecError> {
+    let mut out = StepOut {
+        loss: 0.0,
+        correct: 0,
+        n: 0,
+        active: Some(Vec::new()),
+    };
+    for options in paths {
+        let logits = net.forward_mix(x, &Mix::from_options(options), true)?;
+        let (loss, correct) = loss_and_correct(&logits, y, smoothing);
+        loss.backward();
+        let b = y.size()[0];
+        out.loss += loss.double_value(&[]) * b as f64;
+        out.correct += correct;
+        out.n += b;
+        if let Some(a) = &mut out.active {
+            a.extend(op_paths(&space.net_from_mix(options)?.0));
+        }
+    }
+    Ok(out)
 }
 
 pub(super) fn save_weights(

@@ -291,8 +291,9 @@ pub fn named_trainable(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
     v
 }
 
-/// Whether parameter `name` belongs to one of the op paths in `active`.
-fn is_active(active: &[String], name: &str) -> bool {
+/// Whether parameter `name` belongs to one of the op paths in `active` (the optimizer's filter in a
+/// supernet step).
+pub fn is_active(active: &[String], name: &str) -> bool {
     active.iter().any(|p| {
         name.len() > p.len() && name.starts_with(p.as_str()) && name.as_bytes()[p.len()] == b'.'
     })

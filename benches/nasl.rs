@@ -1,0 +1,567 @@
+//! Benchmark (not a test): the nasl side of `bench/run.py`. Runs ONE workload in this process through
+//! nasl's library API exactly as `nasl run` does (Supernet/Subnet, the executor's optimizer with its
+//! active-parameter filter, `exec::supernet::supernet_step`) and prints one JSON line. The PyTorch
+//! side is `bench/reference.py`, same rows, same flags, same JSON.
+//!
+//! Run: `cargo bench --bench nasl -- <row> [--batch N] [--steps N] [--warmup N] [--threads N]`
+//! Rows: spos, fairnas, darts, gdas, eval, path, standalone (and `overhead`: host-side costs
+//! per step); `dump <chain|darts>` prints the networks
+//! (as nasl's IR) the reference builds its modules from; `gen-check <lines> <file>` writes the large
+//! `.nas` file of row 6.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use nasl::compile::{Mix, Subnet, Supernet};
+use nasl::data::loader::{Loader, Normalize, TensorSet};
+use nasl::data::{read_idx_images, read_idx_labels};
+use nasl::exec::optim::{Optimizer, Rule};
+use nasl::exec::supernet::{op_paths, supernet_step};
+use nasl::exec::train::{StepOut, is_active, loss_and_correct, named_trainable};
+use nasl::ir::{Arch, SearchSpace};
+use nasl::search::sample;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use tch::{Device, Kind, Tensor};
+
+/// Fashion-MNIST's pixel mean and standard deviation (both sides normalise with these).
+const MEAN: f64 = 0.2860;
+const STD: f64 = 0.3530;
+
+struct Args {
+    row: String,
+    rest: Vec<String>,
+    batch: i64,
+    steps: usize,
+    warmup: usize,
+    threads: Option<i32>,
+    seed: u64,
+}
+
+fn parse_args() -> Args {
+    // `cargo bench` passes `--bench` to harness-less targets: ignore it.
+    let argv: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let mut a = Args {
+        row: String::new(),
+        rest: vec![],
+        batch: 0,
+        steps: 0,
+        warmup: 0,
+        threads: None,
+        seed: 0,
+    };
+    let mut it = argv.into_iter();
+    while let Some(x) = it.next() {
+        let mut num = |name: &str| -> u64 {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} needs a number"))
+        };
+        match x.as_str() {
+            "--batch" => a.batch = num("--batch") as i64,
+            "--steps" => a.steps = num("--steps") as usize,
+            "--warmup" => a.warmup = num("--warmup") as usize,
+            "--threads" => a.threads = Some(num("--threads") as i32),
+            "--seed" => a.seed = num("--seed"),
+            "--json" => {}
+            _ if a.row.is_empty() => a.row = x,
+            _ => a.rest.push(x),
+        }
+    }
+    a
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A space of `bench/spaces/<name>.nas`, built through the driver as `nasl run` builds it.
+fn load_space(name: &str) -> SearchSpace {
+    let path = root().join("bench/spaces").join(format!("{name}.nas"));
+    let text = std::fs::read_to_string(&path).expect("read the bench space");
+    let front = nasl::driver::check_text(&path.display().to_string(), &text);
+    assert!(
+        !front.checked.has_errors(),
+        "{}: {:?}",
+        path.display(),
+        front.checked.diags.first()
+    );
+    front.spaces.into_iter().next().expect("one space").1
+}
+
+/// The first `n` Fashion-MNIST training images (u8, N x 1 x 28 x 28) and labels.
+fn fashion_mnist(n: usize) -> TensorSet {
+    let dir = std::env::var("NASL_FASHION_MNIST")
+        .unwrap_or_else(|_| "/usr/share/datasets/fashion-mnist".into());
+    let dir = Path::new(&dir);
+    let find = |stem: &str| {
+        let gz = dir.join(format!("{stem}.gz"));
+        if gz.exists() { gz } else { dir.join(stem) }
+    };
+    let mut raw = read_idx_images(&find("train-images-idx3-ubyte")).expect("Fashion-MNIST images");
+    raw.labels = read_idx_labels(&find("train-labels-idx1-ubyte")).expect("Fashion-MNIST labels");
+    let n = n.min(raw.labels.len());
+    raw.pixels.truncate(n * raw.image_size());
+    raw.labels.truncate(n);
+    TensorSet::from_raw(&raw)
+}
+
+fn normalize() -> Normalize {
+    Normalize {
+        mean: vec![MEAN],
+        std: vec![STD],
+    }
+}
+
+/// `k` batches of `b` prepared (float, normalised) images with labels; step i uses batch i % k.
+fn batches(b: i64, k: usize) -> Vec<(Tensor, Tensor)> {
+    let set = fashion_mnist(b as usize * k);
+    let loader = Loader::eval(b as usize, normalize(), Device::Cpu);
+    loader.epoch(&set, 0).collect()
+}
+
+fn status_kb(key: &str) -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// Peak-memory meter: resets the process's high-water mark (`clear_refs` 5) and remembers the RSS
+/// at that point; `peak_mb` is the growth of the peak over it.
+struct Mem {
+    base_kb: f64,
+}
+
+impl Mem {
+    fn start() -> Mem {
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        Mem {
+            base_kb: status_kb("VmRSS:"),
+        }
+    }
+    fn peak_mb(&self) -> f64 {
+        (status_kb("VmHWM:") - self.base_kb) / 1024.0
+    }
+}
+
+/// Runs `warmup` untimed then `steps` timed calls of `step`; returns (steps per second, peak MB).
+fn timed(warmup: usize, steps: usize, mut step: impl FnMut(usize)) -> (f64, f64) {
+    let mem = Mem::start();
+    for i in 0..warmup {
+        step(i);
+    }
+    let t = Instant::now();
+    for i in 0..steps {
+        step(warmup + i);
+    }
+    let secs = t.elapsed().as_secs_f64();
+    (steps as f64 / secs, mem.peak_mb())
+}
+
+fn sgd(momentum: f64, nesterov: bool, wd: f64) -> Rule {
+    Rule::Sgd {
+        momentum,
+        nesterov,
+        wd,
+    }
+}
+
+/// The optimizer update `exec::train::fit` does after a step.
+fn update(opt: &mut Optimizer, lr: f64, out: &StepOut) {
+    match &out.active {
+        Some(a) => opt.step(lr, Some(&|name: &str| is_active(a, name))),
+        None => opt.step(lr, None),
+    }
+}
+
+fn choices(space: &SearchSpace) -> Vec<usize> {
+    space.decisions.iter().map(|d| d.labels.len()).collect()
+}
+
+/// The fixed architecture of rows 5: conv3 and conv5 alternating (option i % 2 of layer i).
+fn fixed_genome(space: &SearchSpace) -> Vec<usize> {
+    (0..space.decisions.len()).map(|i| i % 2).collect()
+}
+
+/// The `k`-th architecture of the benchmark's sampling sequence: a 64-bit LCG seeded by `k`, one draw
+/// per decision. `bench/reference.py` draws the same sequence, so both sides train and score the same
+/// architectures (uniformly spread, like `search::sample::uniform`, whose cost is not what is timed).
+fn bench_genome(k: u64, choices: &[usize]) -> Vec<usize> {
+    let mut s = k.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
+    choices
+        .iter()
+        .map(|&n| {
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((s >> 33) % n as u64) as usize
+        })
+        .collect()
+}
+
+fn single(genome: &[usize]) -> Vec<Vec<usize>> {
+    genome.iter().map(|&o| vec![o]).collect()
+}
+
+/// Rows 1, 2 and 5 (path): supernet training steps as `exec::supernet::train_supernet` does them.
+fn supernet_row(a: &Args, sampler: &str) -> Value {
+    let space = load_space("chain");
+    let net = Supernet::new(&space, Device::Cpu).expect("supernet");
+    let data = batches(a.batch, 8);
+    let mut opt = Optimizer::new(sgd(0.9, true, 4e-5), named_trainable(&net.vs));
+    let ch = choices(&space);
+    let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
+    let fixed = fixed_genome(&space);
+    let (sps, peak) = timed(a.warmup, a.steps, |i| {
+        let paths: Vec<Vec<Vec<usize>>> = match sampler {
+            "fair" => sample::fair(&ch, &mut rng)
+                .iter()
+                .map(|g| single(g))
+                .collect(),
+            "fixed" => vec![single(&fixed)],
+            _ => vec![single(&bench_genome(a.seed + i as u64, &ch))],
+        };
+        let (x, y) = &data[i % data.len()];
+        opt.zero_grad();
+        let out = supernet_step(&net, &space, &paths, x, y, 0.0).expect("step");
+        update(&mut opt, 0.1, &out);
+    });
+    json!({"steps_per_s": sps, "peak_rss_mb": peak, "params": net.num_params(),
+           "paths_per_step": if sampler == "fair" { ch.iter().copied().max().unwrap_or(1) } else { 1 }})
+}
+
+/// Row 5 (standalone): the fixed architecture compiled alone, the same step and optimizer.
+fn standalone_row(a: &Args) -> Value {
+    let space = load_space("chain");
+    let arch = Arch::from_indices(&space, &fixed_genome(&space)).expect("arch");
+    let net = Subnet::new(&space, &arch, Device::Cpu).expect("subnet");
+    let data = batches(a.batch, 8);
+    let mut opt = Optimizer::new(sgd(0.9, true, 4e-5), named_trainable(&net.vs));
+    let (sps, peak) = timed(a.warmup, a.steps, |i| {
+        let (x, y) = &data[i % data.len()];
+        opt.zero_grad();
+        let logits = net.forward_t(x, true);
+        let (loss, _correct) = loss_and_correct(&logits, y, 0.0);
+        loss.backward();
+        let _ = loss.double_value(&[]);
+        opt.step(0.1, None);
+    });
+    json!({"steps_per_s": sps, "peak_rss_mb": peak, "params": net.num_params()})
+}
+
+/// Per edge decision, the weighted options of a relaxed step: DARTS weights every option by
+/// softmax(alpha); GDAS (`tau`) draws Gumbel noise and keeps the argmax option with the straight-through
+/// weight `1 - soft[k].detach() + soft[k]`. Returns the mix and its option lists.
+fn relaxed_mix(alpha: &Tensor, gdas_tau: Option<f64>) -> (Mix, Vec<Vec<usize>>) {
+    let (d, n) = alpha.size2().expect("alpha is decisions x options");
+    let mut mix = Mix::new(d as usize);
+    let mut options = vec![vec![]; d as usize];
+    match gdas_tau {
+        None => {
+            let w = alpha.softmax(-1, Kind::Float);
+            for i in 0..d {
+                let wi = w.get(i);
+                for o in 0..n {
+                    mix.push(i as usize, o as usize, Some(wi.get(o)));
+                    options[i as usize].push(o as usize);
+                }
+            }
+        }
+        Some(tau) => {
+            let u = alpha.rand_like().clamp(1e-10, 1.0);
+            let g = -(-u.log()).log();
+            let soft = ((alpha + g) / tau).softmax(-1, Kind::Float);
+            let k: Vec<i64> = Vec::try_from(soft.argmax(-1, false)).expect("argmax");
+            for i in 0..d {
+                let s = soft.get(i).get(k[i as usize]);
+                let hard = (1.0 - s.detach()) + s;
+                mix.push(i as usize, k[i as usize] as usize, Some(hard));
+                options[i as usize].push(k[i as usize] as usize);
+            }
+        }
+    }
+    (mix, options)
+}
+
+/// Row 3: one first-order DARTS (or GDAS) search step, written inline until the executor has one:
+/// alphas on a validation batch (Adam), then weights on a training batch (SGD, clipped at 5).
+#[allow(clippy::too_many_arguments)]
+fn relaxed_search_step(
+    net: &Supernet,
+    space: &SearchSpace,
+    alpha: &Tensor,
+    arch_opt: &mut Optimizer,
+    w_opt: &mut Optimizer,
+    val: &(Tensor, Tensor),
+    train: &(Tensor, Tensor),
+    gdas_tau: Option<f64>,
+) {
+    arch_opt.zero_grad();
+    let (mix, _) = relaxed_mix(alpha, gdas_tau);
+    let logits = net.forward_mix(&val.0, &mix, true).expect("forward_mix");
+    let (loss, _) = loss_and_correct(&logits, &val.1, 0.0);
+    loss.backward();
+    arch_opt.step(3e-4, None);
+    w_opt.zero_grad();
+    let (mix, options) = relaxed_mix(&alpha.detach(), gdas_tau);
+    let logits = net.forward_mix(&train.0, &mix, true).expect("forward_mix");
+    let (loss, _) = loss_and_correct(&logits, &train.1, 0.0);
+    loss.backward();
+    let _ = loss.double_value(&[]);
+    w_opt.clip_grad_norm(5.0);
+    if gdas_tau.is_some() {
+        let active = op_paths(&space.net_from_mix(&options).expect("net").0);
+        w_opt.step(0.025, Some(&|name: &str| is_active(&active, name)));
+    } else {
+        w_opt.step(0.025, None);
+    }
+}
+
+fn relaxed_row(a: &Args, gdas: bool) -> Value {
+    let space = load_space("darts");
+    let net = Supernet::new(&space, Device::Cpu).expect("supernet");
+    let data = batches(a.batch, 8);
+    let n_ops = space
+        .decisions
+        .iter()
+        .map(|d| d.labels.len())
+        .max()
+        .unwrap_or(1) as i64;
+    let alpha = (Tensor::randn(
+        [space.decisions.len() as i64, n_ops],
+        (Kind::Float, Device::Cpu),
+    ) * 1e-3)
+        .set_requires_grad(true);
+    let mut arch_opt = Optimizer::new(
+        Rule::Adam {
+            b1: 0.5,
+            b2: 0.999,
+            eps: 1e-8,
+            wd: 1e-3,
+            decoupled: false,
+        },
+        vec![("alpha".into(), alpha.shallow_clone())],
+    );
+    let mut w_opt = Optimizer::new(sgd(0.9, false, 3e-4), named_trainable(&net.vs));
+    let tau = gdas.then_some(10.0);
+    let (sps, peak) = timed(a.warmup, a.steps, |i| {
+        let val = &data[(2 * i) % data.len()];
+        let train = &data[(2 * i + 1) % data.len()];
+        relaxed_search_step(
+            &net,
+            &space,
+            &alpha,
+            &mut arch_opt,
+            &mut w_opt,
+            val,
+            train,
+            tau,
+        );
+    });
+    json!({"steps_per_s": sps, "peak_rss_mb": peak, "params": net.num_params()})
+}
+
+/// Row 4: candidates per second as `exec::search::Scorer` scores them: extract the path, recalibrate
+/// BN on 1024 training images, evaluate on 2000 validation images.
+fn eval_row(a: &Args) -> Value {
+    let space = load_space("chain");
+    let net = Supernet::new(&space, Device::Cpu).expect("supernet");
+    let set = fashion_mnist(3024);
+    let recal = TensorSet {
+        images: set.images.narrow(0, 0, 1024),
+        labels: set.labels.narrow(0, 0, 1024),
+    };
+    let val = TensorSet {
+        images: set.images.narrow(0, 1024, 2000),
+        labels: set.labels.narrow(0, 1024, 2000),
+    };
+    let recal_loader = Loader::eval(256, normalize(), Device::Cpu);
+    let val_loader = Loader::eval(a.batch as usize, normalize(), Device::Cpu);
+    let ch = choices(&space);
+    let mut acc = 0.0;
+    let (cps, peak) = timed(a.warmup, a.steps, |i| {
+        let genome = bench_genome(a.seed + i as u64, &ch);
+        let arch = Arch::from_indices(&space, &genome).expect("arch");
+        let t = Instant::now();
+        let sub = net.extract(&arch).expect("extract");
+        let t1 = t.elapsed().as_secs_f64();
+        sub.recalibrate_bn(recal_loader.epoch(&recal, 0).map(|(x, _)| x));
+        let t2 = t.elapsed().as_secs_f64();
+        let (_, a) =
+            nasl::exec::evaluate_set(&|x| sub.forward_t(x, false), &val, &val_loader, None);
+        acc += a;
+        if std::env::var_os("NASL_BENCH_PHASES").is_some() {
+            let t3 = t.elapsed().as_secs_f64();
+            eprintln!(
+                "extract {t1:.3}s recalibrate {:.3}s validate {:.3}s",
+                t2 - t1,
+                t3 - t2
+            );
+        }
+    });
+    json!({"steps_per_s": cps, "peak_rss_mb": peak, "params": net.num_params(), "mean_acc": acc})
+}
+
+/// Host-side costs per step that PyTorch does not have (no row of the table; `overhead`): building
+/// the IR network of a mix (done by `forward_mix`, and once more by `supernet_step` for the active
+/// paths), and the executor's optimizer walking every parameter with the active-path filter.
+fn overhead_row(a: &Args) -> Value {
+    let reps = a.steps.max(1) * 10;
+    let per_call_us = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        for _ in 0..reps {
+            f();
+        }
+        t.elapsed().as_secs_f64() * 1e6 / reps as f64
+    };
+    let chain = load_space("chain");
+    let one = single(&fixed_genome(&chain));
+    let chain_net_us = per_call_us(&mut || {
+        std::hint::black_box(chain.net_from_mix(&one).expect("net"));
+    });
+    let darts = load_space("darts");
+    let all: Vec<Vec<usize>> = darts
+        .decisions
+        .iter()
+        .map(|d| (0..d.labels.len()).collect())
+        .collect();
+    let darts_net_us = per_call_us(&mut || {
+        std::hint::black_box(darts.net_from_mix(&all).expect("net"));
+    });
+    let net = Supernet::new(&chain, Device::Cpu).expect("supernet");
+    let mut opt = Optimizer::new(sgd(0.9, true, 4e-5), named_trainable(&net.vs));
+    let (x, y) = &batches(2, 1)[0];
+    let out = supernet_step(&net, &chain, &[one.clone()], x, y, 0.0).expect("step");
+    let active = out.active.clone().unwrap_or_default();
+    let opt_us = per_call_us(&mut || {
+        opt.step(0.0, Some(&|name: &str| is_active(&active, name)));
+    });
+    let zero_us = per_call_us(&mut || opt.zero_grad());
+    json!({"chain_net_from_mix_us": chain_net_us, "darts_net_from_mix_us": darts_net_us,
+           "optimizer_step_us": opt_us, "zero_grad_us": zero_us, "params": net.num_params()})
+}
+
+/// The networks the reference builds: every candidate of every decision (the supernet) and the fixed
+/// architecture alone, as nasl's IR nodes.
+fn dump(space_name: &str) -> Value {
+    let space = load_space(space_name);
+    let all: Vec<Vec<usize>> = space
+        .decisions
+        .iter()
+        .map(|d| (0..d.labels.len()).collect())
+        .collect();
+    let (supernet, _) = space.net_from_mix(&all).expect("supernet net");
+    let mut out = json!({
+        "space": space_name,
+        "decisions": space.decisions,
+        "supernet": supernet,
+        "supernet_params": Supernet::new(&space, Device::Cpu).expect("supernet").num_params(),
+    });
+    if space_name == "chain" {
+        let g = fixed_genome(&space);
+        let arch = Arch::from_indices(&space, &g).expect("arch");
+        out["fixed_genome"] = json!(g);
+        out["standalone"] = json!(space.net(&arch).expect("net"));
+    }
+    out
+}
+
+/// Row 6's input: a valid pipeline of about `lines` lines (the generator of `benches/check_large.rs`).
+fn gen_check(lines: usize) -> String {
+    let mut s = String::from(
+        "// generated by benches/nasl.rs\ndataset d = fashion_mnist {\n  split train: 50000, val: 10000\n  batch 128\n}\n",
+    );
+    let mut i = 0;
+    while s.lines().count() < lines {
+        let _ = write!(
+            s,
+            "\nblock mb{i}(k, e) = mbconv(kernel: k, expand: e)\n\
+             space net{i} = chain(input: [1, 28, 28], classes: 10) {{\n\
+             \x20 stem conv(3, out: 16) bn relu\n\
+             \x20 stage out: 32, stride: 2, repeat: 2, choose [mb{i}(3, 3), mb{i}(5, 3), conv(3) bn relu, skip]\n\
+             \x20 stage out: 64, stride: 2, repeat: [2, 3], choose [mb{i}(3, 6), mb{i}(5, 6), skip]\n\
+             \x20 head global_avg_pool linear(out: classes)\n\
+             }}\n\
+             stage super{i} = train(net{i}) {{\n\
+             \x20 sampler uniform\n\
+             \x20 epochs 5\n\
+             \x20 optimizer sgd(lr: 0.1, momentum: 0.9, nesterov, wd: 4e-5)\n\
+             }}\n\
+             stage search{i} = evolution(super{i}) {{ population 50; generations 20; constraint params <= 5M; objective val.accuracy }}\n\
+             stage final{i} = retrain(search{i}.best) {{ epochs 15; optimizer sgd(lr: 0.1) }}\n\
+             stage report{i} = evaluate(final{i}, d.test)\n"
+        );
+        i += 1;
+    }
+    s
+}
+
+fn main() {
+    let mut a = parse_args();
+    if let Some(n) = a.threads {
+        tch::set_num_threads(n);
+    }
+    tch::manual_seed(a.seed as i64);
+    let defaults = |b: i64, s: usize, w: usize| (b, s, w);
+    let (b, s, w) = match a.row.as_str() {
+        "darts" | "gdas" => defaults(32, 5, 1),
+        "eval" => defaults(500, 5, 1),
+        _ => defaults(64, 30, 5),
+    };
+    if a.batch == 0 {
+        a.batch = b;
+    }
+    if a.steps == 0 {
+        a.steps = s;
+    }
+    if a.warmup == 0 {
+        a.warmup = w;
+    }
+    let mut v = match a.row.as_str() {
+        "spos" => supernet_row(&a, "uniform"),
+        "fairnas" => supernet_row(&a, "fair"),
+        "path" => supernet_row(&a, "fixed"),
+        "standalone" => standalone_row(&a),
+        "darts" => relaxed_row(&a, false),
+        "gdas" => relaxed_row(&a, true),
+        "eval" => eval_row(&a),
+        "overhead" => overhead_row(&a),
+        "dump" => {
+            println!(
+                "{}",
+                dump(a.rest.first().map(String::as_str).unwrap_or("chain"))
+            );
+            return;
+        }
+        "gen-check" => {
+            let lines: usize = a
+                .rest
+                .first()
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(10_000);
+            let file = a.rest.get(1).expect("gen-check <lines> <file>");
+            std::fs::write(file, gen_check(lines)).expect("write the generated file");
+            return;
+        }
+        other => {
+            eprintln!(
+                "unknown row `{other}`; rows: spos fairnas darts gdas eval path standalone overhead, dump <space>, gen-check <lines> <file>"
+            );
+            std::process::exit(2);
+        }
+    };
+    v["row"] = json!(a.row);
+    v["impl"] = json!("nasl");
+    v["batch"] = json!(a.batch);
+    v["steps"] = json!(a.steps);
+    v["threads"] = json!(tch::get_num_threads());
+    println!("{v}");
+}
