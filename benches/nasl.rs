@@ -13,10 +13,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use nasl::compile::{Mix, Subnet, Supernet};
+use nasl::compile::{Subnet, Supernet};
 use nasl::data::loader::{Loader, Normalize, TensorSet};
 use nasl::data::{read_idx_images, read_idx_labels};
 use nasl::exec::optim::{Optimizer, Rule};
+use nasl::exec::relax::{ArchParams, For, Relax, Sched, relaxed};
 use nasl::exec::supernet::{op_paths, supernet_step};
 use nasl::exec::train::{StepOut, is_active, loss_and_correct, named_trainable};
 use nasl::ir::{Arch, SearchSpace};
@@ -24,7 +25,7 @@ use nasl::search::sample;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 /// Fashion-MNIST's pixel mean and standard deviation (both sides normalise with these).
 const MEAN: f64 = 0.2860;
@@ -257,71 +258,43 @@ fn standalone_row(a: &Args) -> Value {
     json!({"steps_per_s": sps, "peak_rss_mb": peak, "params": net.num_params()})
 }
 
-/// Per edge decision, the weighted options of a relaxed step: DARTS weights every option by
-/// softmax(alpha); GDAS (`tau`) draws Gumbel noise and keeps the argmax option with the straight-through
-/// weight `1 - soft[k].detach() + soft[k]`. Returns the mix and its option lists.
-fn relaxed_mix(alpha: &Tensor, gdas_tau: Option<f64>) -> (Mix, Vec<Vec<usize>>) {
-    let (d, n) = alpha.size2().expect("alpha is decisions x options");
-    let mut mix = Mix::new(d as usize);
-    let mut options = vec![vec![]; d as usize];
-    match gdas_tau {
-        None => {
-            let w = alpha.softmax(-1, Kind::Float);
-            for i in 0..d {
-                let wi = w.get(i);
-                for o in 0..n {
-                    mix.push(i as usize, o as usize, Some(wi.get(o)));
-                    options[i as usize].push(o as usize);
-                }
-            }
-        }
-        Some(tau) => {
-            let u = alpha.rand_like().clamp(1e-10, 1.0);
-            let g = -(-u.log()).log();
-            let soft = ((alpha + g) / tau).softmax(-1, Kind::Float);
-            let k: Vec<i64> = Vec::try_from(soft.argmax(-1, false)).expect("argmax");
-            for i in 0..d {
-                let s = soft.get(i).get(k[i as usize]);
-                let hard = (1.0 - s.detach()) + s;
-                mix.push(i as usize, k[i as usize] as usize, Some(hard));
-                options[i as usize].push(k[i as usize] as usize);
-            }
-        }
-    }
-    (mix, options)
-}
-
-/// Row 3: one first-order DARTS (or GDAS) search step, written inline until the executor has one:
-/// alphas on a validation batch (Adam), then weights on a training batch (SGD, clipped at 5).
+/// Row 3: one first-order DARTS (or GDAS) search step as `nasl run` takes it (`exec::diff`): the
+/// executor's relaxation (`exec::relax::relaxed`) of the architecture parameters, an architecture
+/// update on a validation batch (Adam), then a weight update on a training batch (SGD, clipped at 5;
+/// GDAS updates only the sampled ops' weights).
 #[allow(clippy::too_many_arguments)]
 fn relaxed_search_step(
     net: &Supernet,
     space: &SearchSpace,
-    alpha: &Tensor,
+    arch: &ArchParams,
+    relax: &Relax,
     arch_opt: &mut Optimizer,
     w_opt: &mut Optimizer,
     val: &(Tensor, Tensor),
     train: &(Tensor, Tensor),
-    gdas_tau: Option<f64>,
+    rng: &mut ChaCha8Rng,
 ) {
-    arch_opt.zero_grad();
-    let (mix, _) = relaxed_mix(alpha, gdas_tau);
-    let logits = net.forward_mix(&val.0, &mix, true).expect("forward_mix");
+    arch.zero_grad();
+    let r = relaxed(relax, arch, 0.0, For::Arch, rng);
+    let logits = net.forward_mix(&val.0, &r.mix, true).expect("forward_mix");
     let (loss, _) = loss_and_correct(&logits, &val.1, 0.0);
     loss.backward();
     arch_opt.step(3e-4, None);
     w_opt.zero_grad();
-    let (mix, options) = relaxed_mix(&alpha.detach(), gdas_tau);
-    let logits = net.forward_mix(&train.0, &mix, true).expect("forward_mix");
+    arch.zero_grad();
+    let r = relaxed(relax, arch, 0.0, For::Weights, rng);
+    let logits = net
+        .forward_mix(&train.0, &r.mix, true)
+        .expect("forward_mix");
     let (loss, _) = loss_and_correct(&logits, &train.1, 0.0);
     loss.backward();
     let _ = loss.double_value(&[]);
     w_opt.clip_grad_norm(5.0);
-    if gdas_tau.is_some() {
-        let active = op_paths(&space.net_from_mix(&options).expect("net").0);
-        w_opt.step(0.025, Some(&|name: &str| is_active(&active, name)));
-    } else {
+    if relax.runs_every_candidate() {
         w_opt.step(0.025, None);
+    } else {
+        let active = op_paths(&space.net_from_mix(&r.mix.options()).expect("net").0);
+        w_opt.step(0.025, Some(&|name: &str| is_active(&active, name)));
     }
 }
 
@@ -329,17 +302,15 @@ fn relaxed_row(a: &Args, gdas: bool) -> Value {
     let space = load_space("darts");
     let net = Supernet::new(&space, Device::Cpu).expect("supernet");
     let data = batches(a.batch, 8);
-    let n_ops = space
-        .decisions
-        .iter()
-        .map(|d| d.labels.len())
-        .max()
-        .unwrap_or(1) as i64;
-    let alpha = (Tensor::randn(
-        [space.decisions.len() as i64, n_ops],
-        (Kind::Float, Device::Cpu),
-    ) * 1e-3)
-        .set_requires_grad(true);
+    let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
+    let arch = ArchParams::new(&space, Device::Cpu, &mut rng);
+    let relax = if gdas {
+        Relax::GumbelHard {
+            tau: Sched::constant(10.0),
+        }
+    } else {
+        Relax::Softmax
+    };
     let mut arch_opt = Optimizer::new(
         Rule::Adam {
             b1: 0.5,
@@ -348,22 +319,22 @@ fn relaxed_row(a: &Args, gdas: bool) -> Value {
             wd: 1e-3,
             decoupled: false,
         },
-        vec![("alpha".into(), alpha.shallow_clone())],
+        arch.named(),
     );
     let mut w_opt = Optimizer::new(sgd(0.9, false, 3e-4), named_trainable(&net.vs));
-    let tau = gdas.then_some(10.0);
     let (sps, peak) = timed(a.warmup, a.steps, |i| {
         let val = &data[(2 * i) % data.len()];
         let train = &data[(2 * i + 1) % data.len()];
         relaxed_search_step(
             &net,
             &space,
-            &alpha,
+            &arch,
+            &relax,
             &mut arch_opt,
             &mut w_opt,
             val,
             train,
-            tau,
+            &mut rng,
         );
     });
     json!({"steps_per_s": sps, "peak_rss_mb": peak, "params": net.num_params()})
