@@ -410,7 +410,7 @@ fn overhead_row(a: &Args) -> Value {
     let net = Supernet::new(&chain, Device::Cpu).expect("supernet");
     let mut opt = Optimizer::new(sgd(0.9, true, 4e-5), named_trainable(&net.vs));
     let (x, y) = &batches(2, 1)[0];
-    let out = supernet_step(&net, &chain, &[one.clone()], x, y, 0.0).expect("step");
+    let out = supernet_step(&net, &chain, std::slice::from_ref(&one), x, y, 0.0).expect("step");
     let active = out.active.clone().unwrap_or_default();
     let opt_us = per_call_us(&mut || {
         opt.step(0.0, Some(&|name: &str| is_active(&active, name)));

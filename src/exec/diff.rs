@@ -6,7 +6,7 @@
 //! the architecture distribution per epoch (JSON and SVG).
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::rc::Rc;
 
@@ -674,13 +674,7 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     }
     .map_err(|e| ExecError::setting(&stage.name, e.to_string(), "check the stage's `derive`"))?;
     let recal = Some(if ctx.info.smoke { 64 } else { 2000 });
-    let mut scorer = Scorer {
-        space: &space,
-        supernet: &supernet,
-        loaded: HashMap::new(),
-        recal,
-        stage: stage.name.clone(),
-    };
+    let mut scorer = Scorer::new(&space, &supernet, recal, &stage.name);
     let mut evaluated: Vec<Candidate> = vec![];
     let has_val = !data.splits.val.is_empty();
     for g in &genomes {

@@ -3,7 +3,7 @@
 //! validation accuracy of the same architecture trained stand-alone from scratch; the agreement is
 //! reported as Kendall's tau and Spearman's rho (as FairNAS and SPOS judge supernets).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -51,13 +51,7 @@ pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         }
     }
     let recal = recal_images(ctx, stage);
-    let mut scorer = Scorer {
-        space: &space,
-        supernet: &supernet,
-        loaded: HashMap::new(),
-        recal,
-        stage: stage.name.clone(),
-    };
+    let mut scorer = Scorer::new(&space, &supernet, recal, &stage.name);
     let mut samples = Vec::new();
     for (i, (g, arch)) in archs.iter().enumerate() {
         let name = stage.name.clone();

@@ -144,7 +144,23 @@ pub struct Scorer<'a> {
     pub stage: String,
 }
 
-impl Scorer<'_> {
+impl<'a> Scorer<'a> {
+    /// A scorer over `supernet`'s parts, loading each part when first needed.
+    pub fn new(
+        space: &'a SearchSpace,
+        supernet: &'a SupernetOut,
+        recal: Option<usize>,
+        stage: &str,
+    ) -> Scorer<'a> {
+        Scorer {
+            space,
+            supernet,
+            loaded: HashMap::new(),
+            recal,
+            stage: stage.to_string(),
+        }
+    }
+
     pub fn score(
         &mut self,
         ctx: &Ctx,
@@ -230,13 +246,7 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
     };
     let recal = recal_images(ctx, stage);
     let mut rng = ChaCha8Rng::seed_from_u64(ctx.stage_seed(&stage.name));
-    let mut scorer = Scorer {
-        space: &space,
-        supernet: &supernet,
-        loaded: HashMap::new(),
-        recal,
-        stage: stage.name.clone(),
-    };
+    let mut scorer = Scorer::new(&space, &supernet, recal, &stage.name);
     let mut evaluated: Vec<Candidate> = Vec::new();
     let name = stage.name.clone();
     let mut eval = |ctx: &mut Ctx, genome: &Vec<usize>| -> Result<Candidate, ExecError> {

@@ -1,0 +1,75 @@
+//! Helpers shared by the `nasl run` integration tests: the binary with test-friendly settings, the
+//! repository root, JSON files, a small CIFAR-10 folder, and waiting for a file a running child writes.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use nasl::data::{Cifar, CifarVariant, RawImages};
+use serde_json::Value as Json;
+
+/// The nasl binary, with one libtorch thread: the harness already runs tests side by side, and
+/// oversubscribed cores make libtorch's thread pool crawl.
+pub fn nasl() -> Command {
+    let mut c = Command::cargo_bin("nasl").unwrap();
+    c.env("CI", "1").env("OMP_NUM_THREADS", "1");
+    c
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn read_json(p: &Path) -> Json {
+    serde_json::from_str(
+        &std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+    )
+    .unwrap()
+}
+
+/// A small CIFAR-10 folder (800 train, 100 test images) for the CIFAR pipelines' smoke runs.
+pub fn fake_cifar(dir: &Path) {
+    let inner = dir.join("cifar-10-batches-bin");
+    std::fs::create_dir_all(&inner).unwrap();
+    let images = |n: usize, salt: usize| RawImages {
+        channels: 3,
+        height: 32,
+        width: 32,
+        pixels: (0..n * 3 * 32 * 32)
+            .map(|i| ((i * 31 + salt) % 253) as u8)
+            .collect(),
+        labels: (0..n).map(|i| (i % 10) as u16).collect(),
+    };
+    for i in 0..5 {
+        Cifar::write_batch(
+            CifarVariant::Cifar10,
+            &inner.join(format!("data_batch_{}.bin", i + 1)),
+            &images(160, i),
+        )
+        .unwrap();
+    }
+    Cifar::write_batch(
+        CifarVariant::Cifar10,
+        &inner.join("test_batch.bin"),
+        &images(100, 9),
+    )
+    .unwrap();
+}
+
+/// Waits until `path` exists, failing if the child ends first or `limit` passes.
+pub fn wait_for(path: &Path, child: &mut std::process::Child, limit: Duration) {
+    let t0 = Instant::now();
+    while !path.exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "the run ended ({status}) before {} appeared",
+                path.display()
+            );
+        }
+        assert!(t0.elapsed() < limit, "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
