@@ -209,3 +209,40 @@ fn a_killed_differentiable_search_resumes_to_the_same_result() {
         .fold(0.0f64, |m, v| m.max((v - 0.25).abs()));
     assert!(spread > 0.01, "alphas barely moved: {spread}");
 }
+
+/// Combinations the executor cannot run faithfully are refused before any work, with a code: binary
+/// gates at a single level (their architecture steps need held-out batches), DARTS' top-k rule on a
+/// chain.
+#[test]
+fn impossible_differentiable_settings_are_refused_up_front() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(root().join("pipelines/proxylessnas.nas")).unwrap();
+    for (name, from, to, code) in [
+        (
+            "single_gates",
+            "level bilevel(order: 1, split: 0.8)",
+            "level single",
+            "nasl::run::unsupported",
+        ),
+        (
+            "topk_chain",
+            "derive argmax",
+            "derive top_k_edges(2)",
+            "nasl::run::setting",
+        ),
+    ] {
+        assert!(base.contains(from));
+        let file = tmp.path().join(format!("{name}.nas"));
+        std::fs::write(&file, base.replace(from, to)).unwrap();
+        let out = tmp.path().join(name);
+        let o = nasl()
+            .args(["run", file.to_str().unwrap(), "--smoke", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(code), "{name}: {err}");
+        assert!(!out.exists(), "{name}: a run folder was created");
+    }
+}

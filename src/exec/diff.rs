@@ -210,6 +210,13 @@ pub fn check(stage: &Stage, space: &SearchSpace) -> Result<(), ExecError> {
             "binary gates learn from sampled paths; use `level bilevel(order: 1)`".into(),
         ));
     }
+    if level_of(stage) == Level::Single && matches!(relax, Relax::BinaryGates { .. }) {
+        return Err(unsupported(
+            "single-level binary gates".into(),
+            "binary gates learn the architecture on separate steps; use `level bilevel(split: 0.8)`"
+                .into(),
+        ));
+    }
     if let Derive::TopK(_) = derive_of(stage, space)
         && let Err(e) = crate::search::derive::top_k_edges(space, &vec_probs(space), 2)
     {
