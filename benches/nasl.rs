@@ -221,6 +221,8 @@ fn supernet_row(a: &Args, sampler: &str) -> Value {
     let ch = choices(&space);
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
     let fixed = fixed_genome(&space);
+    let phases = std::env::var_os("NASL_BENCH_PHASES").is_some();
+    let mut acc = [0.0f64; 3];
     let (sps, peak) = timed(a.warmup, a.steps, |i| {
         let paths: Vec<Vec<Vec<usize>>> = match sampler {
             "fair" => sample::fair(&ch, &mut rng)
@@ -231,10 +233,34 @@ fn supernet_row(a: &Args, sampler: &str) -> Value {
             _ => vec![single(&bench_genome(a.seed + i as u64, &ch))],
         };
         let (x, y) = &data[i % data.len()];
+        if phases {
+            let t = Instant::now();
+            opt.zero_grad();
+            let mix = Mix::from_options(&paths[0]);
+            let logits = net.forward_mix(x, &mix, true).expect("forward");
+            let (loss, _) = loss_and_correct(&logits, y, 0.0);
+            let t1 = t.elapsed().as_secs_f64();
+            loss.backward();
+            let _ = loss.double_value(&[]);
+            let t2 = t.elapsed().as_secs_f64();
+            let active = op_paths(&space.net_from_mix(&paths[0]).expect("net").0);
+            opt.step(0.1, Some(&|name: &str| is_active(&active, name)));
+            let t3 = t.elapsed().as_secs_f64();
+            acc[0] += t1;
+            acc[1] += t2 - t1;
+            acc[2] += t3 - t2;
+            return;
+        }
         opt.zero_grad();
         let out = supernet_step(&net, &space, &paths, x, y, 0.0).expect("step");
         update(&mut opt, 0.1, &out);
     });
+    if phases {
+        eprintln!(
+            "forward {:.4}s backward {:.4}s update {:.4}s (sums)",
+            acc[0], acc[1], acc[2]
+        );
+    }
     json!({"steps_per_s": sps, "peak_rss_mb": peak, "params": net.num_params(),
            "paths_per_step": if sampler == "fair" { ch.iter().copied().max().unwrap_or(1) } else { 1 }})
 }
@@ -246,15 +272,29 @@ fn standalone_row(a: &Args) -> Value {
     let net = Subnet::new(&space, &arch, Device::Cpu).expect("subnet");
     let data = batches(a.batch, 8);
     let mut opt = Optimizer::new(sgd(0.9, true, 4e-5), named_trainable(&net.vs));
+    let mut acc = [0.0f64; 3];
     let (sps, peak) = timed(a.warmup, a.steps, |i| {
         let (x, y) = &data[i % data.len()];
+        let t = Instant::now();
         opt.zero_grad();
         let logits = net.forward_t(x, true);
         let (loss, _correct) = loss_and_correct(&logits, y, 0.0);
+        let t1 = t.elapsed().as_secs_f64();
         loss.backward();
         let _ = loss.double_value(&[]);
+        let t2 = t.elapsed().as_secs_f64();
         opt.step(0.1, None);
+        let t3 = t.elapsed().as_secs_f64();
+        acc[0] += t1;
+        acc[1] += t2 - t1;
+        acc[2] += t3 - t2;
     });
+    if std::env::var_os("NASL_BENCH_PHASES").is_some() {
+        eprintln!(
+            "forward {:.4}s backward {:.4}s update {:.4}s (sums)",
+            acc[0], acc[1], acc[2]
+        );
+    }
     json!({"steps_per_s": sps, "peak_rss_mb": peak, "params": net.num_params()})
 }
 
