@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use nasl::compile::{Subnet, Supernet};
+use nasl::compile::{Mix, Subnet, Supernet};
 use nasl::data::loader::{Loader, Normalize, TensorSet};
 use nasl::data::{read_idx_images, read_idx_labels};
 use nasl::exec::optim::{Optimizer, Rule};
