@@ -211,8 +211,8 @@ fn a_killed_differentiable_search_resumes_to_the_same_result() {
 }
 
 /// Combinations the executor cannot run faithfully are refused before any work, with a code: binary
-/// gates at a single level (their architecture steps need held-out batches), DARTS' top-k rule on a
-/// chain.
+/// gates at a single level (their architecture steps need held-out batches; refused by `nasl run`),
+/// DARTS' top-k rule on a chain (refused already by the checker).
 #[test]
 fn impossible_differentiable_settings_are_refused_up_front() {
     let tmp = tempfile::tempdir().unwrap();
@@ -228,7 +228,7 @@ fn impossible_differentiable_settings_are_refused_up_front() {
             "topk_chain",
             "derive argmax",
             "derive top_k_edges(2)",
-            "nasl::run::setting",
+            "nasl::sema::sampler_mismatch",
         ),
     ] {
         assert!(base.contains(from));
