@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{fake_cifar, nasl, read_json, root, wait_for};
+use common::{fake_cifar, nasl, read_json, root, smoke_run, wait_for};
 use serde_json::Value as Json;
 
 /// The labels of a derived cell architecture that are not `none`, per (cell, node).
@@ -32,7 +32,6 @@ fn every_differentiable_pipeline_passes_a_smoke_run() {
     let tmp = tempfile::tempdir().unwrap();
     let cifar = tmp.path().join("cifar");
     fake_cifar(&cifar);
-    let cifar_arg = format!("cifar={}", cifar.display());
     for name in [
         "darts_1st",
         "darts_2nd",
@@ -41,23 +40,8 @@ fn every_differentiable_pipeline_passes_a_smoke_run() {
         "fbnet",
         "proxylessnas",
     ] {
-        let out = tmp.path().join(name);
-        let file = root().join(format!("pipelines/{name}.nas"));
-        let mut args = vec![
-            "run",
-            file.to_str().unwrap(),
-            "--smoke",
-            "--out",
-            out.to_str().unwrap(),
-            "--device",
-            "cpu",
-        ];
-        if std::fs::read_to_string(&file).unwrap().contains("cifar10") {
-            args.extend(["--data", cifar_arg.as_str()]);
-        }
-        let o = nasl().args(&args).output().unwrap();
+        let (out, o) = smoke_run(tmp.path(), name, &cifar);
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(o.status.success(), "{name}:\n{err}");
         assert!(
             !err.contains("not implemented"),
             "{name}: a setting was ignored:\n{err}"

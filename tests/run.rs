@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{fake_cifar, nasl, read_json, root, wait_for};
+use common::{fake_cifar, nasl, read_json, root, smoke_run, wait_for};
 use serde_json::Value as Json;
 
 fn run_ok(args: &[&str]) -> std::process::Output {
@@ -32,7 +32,6 @@ fn every_one_shot_pipeline_passes_a_smoke_run() {
     let tmp = tempfile::tempdir().unwrap();
     let cifar = tmp.path().join("cifar");
     fake_cifar(&cifar);
-    let cifar_arg = format!("cifar={}", cifar.display());
     for name in [
         "quickstart",
         "spos",
@@ -42,21 +41,7 @@ fn every_one_shot_pipeline_passes_a_smoke_run() {
         "randomnas_ws",
         "randomnas_es",
     ] {
-        let out = tmp.path().join(name);
-        let file = root().join(format!("pipelines/{name}.nas"));
-        let mut args = vec![
-            "run",
-            file.to_str().unwrap(),
-            "--smoke",
-            "--out",
-            out.to_str().unwrap(),
-            "--device",
-            "cpu",
-        ];
-        if std::fs::read_to_string(&file).unwrap().contains("cifar10") {
-            args.extend(["--data", cifar_arg.as_str()]);
-        }
-        run_ok(&args);
+        let (out, _) = smoke_run(tmp.path(), name, &cifar);
         let summary = read_json(&out.join("summary.json"));
         assert_eq!(summary["complete"], true, "{name}: {summary}");
         let stages = summary["stages"].as_array().unwrap();

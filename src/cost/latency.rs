@@ -16,7 +16,7 @@ use crate::catalog::{OpKind, signature};
 use crate::ir::IrError;
 use crate::ir::graph::{Net, SearchSpace};
 use crate::ir::ops::{Op, Shape, SkipImpl, skip_impl};
-use crate::search::rank;
+use crate::search::rank::{pearson, spearman};
 
 /// Errors of latency tables: reading and writing them, missing entries, measuring.
 #[derive(Debug, Error, Diagnostic)]
@@ -285,21 +285,6 @@ pub struct Validation {
     pub rows: Vec<(Vec<usize>, f64, f64)>,
 }
 
-fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
-    if a.len() != b.len() || a.len() < 2 {
-        return None;
-    }
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (&x, &y) in a.iter().zip(b) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma) * (x - ma);
-        sbb += (y - mb) * (y - mb);
-    }
-    (saa > 0.0 && sbb > 0.0).then(|| sab / (saa * sbb).sqrt())
-}
-
 impl Validation {
     /// The figures of `rows` (option indices, predicted ms, measured ms).
     pub fn from_rows(rows: Vec<(Vec<usize>, f64, f64)>) -> Validation {
@@ -318,7 +303,7 @@ impl Validation {
         Validation {
             samples: rows.len(),
             pearson: pearson(&p, &m),
-            spearman: rank::spearman(&p, &m),
+            spearman: spearman(&p, &m),
             mape,
             rows,
         }

@@ -58,8 +58,12 @@ fn average_ranks(x: &[f64]) -> Vec<f64> {
     ranks
 }
 
-/// Pearson correlation; `None` if either list has zero variance.
-fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
+/// Pearson correlation; `None` if the lists differ in length, have fewer than two values, or either
+/// has zero variance.
+pub fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
+    if a.len() != b.len() || a.len() < 2 {
+        return None;
+    }
     let n = a.len() as f64;
     let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
     let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);

@@ -59,6 +59,31 @@ pub fn fake_cifar(dir: &Path) {
     .unwrap();
 }
 
+/// Runs `nasl run pipelines/<name>.nas --smoke` into `tmp/<name>` on the CPU (with the small CIFAR-10
+/// folder `cifar` where the pipeline reads CIFAR-10), asserts it succeeded, and returns the run
+/// folder and the process output.
+pub fn smoke_run(tmp: &Path, name: &str, cifar: &Path) -> (PathBuf, std::process::Output) {
+    let out = tmp.join(name);
+    let file = root().join(format!("pipelines/{name}.nas"));
+    let mut cmd = nasl();
+    cmd.arg("run")
+        .arg(&file)
+        .arg("--smoke")
+        .arg("--out")
+        .arg(&out)
+        .args(["--device", "cpu"]);
+    if std::fs::read_to_string(&file).unwrap().contains("cifar10") {
+        cmd.arg("--data").arg(format!("cifar={}", cifar.display()));
+    }
+    let o = cmd.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{name}:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (out, o)
+}
+
 /// Waits until `path` exists, failing if the child ends first or `limit` passes.
 pub fn wait_for(path: &Path, child: &mut std::process::Child, limit: Duration) {
     let t0 = Instant::now();
