@@ -58,6 +58,8 @@ pub enum Command {
 /// Parses the arguments, runs the subcommand, prints any error as a diagnostic; returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    #[cfg(feature = "torch")]
+    crate::exec::malloc::tune();
     let outcome = match cli.command {
         Command::Dataset(args) => dataset::run(args),
         Command::Check(args) => check::run(args),

@@ -101,6 +101,9 @@ impl Conv {
     }
 }
 
+/// Let libtorch use cuDNN's batch norm where it can (on CUDA), as `nn.BatchNorm2d` does.
+const CUDNN: bool = true;
+
 struct Bn {
     bn: nn::BatchNorm,
     eps: f64,
@@ -138,7 +141,7 @@ impl Bn {
                 train,
                 momentum,
                 self.eps,
-                false,
+                CUDNN,
             );
         }
         let sl = |t: &Tensor| t.narrow(0, 0, n);
@@ -151,7 +154,7 @@ impl Bn {
             train,
             momentum,
             self.eps,
-            false,
+            CUDNN,
         )
     }
 }
