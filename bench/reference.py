@@ -337,9 +337,11 @@ def standalone_row(a, dump):
     return {"steps_per_s": sps, "peak_rss_mb": peak, "params": nparams(net)}
 
 
-def relaxed_weights(alpha, tau):
+def relaxed_weights(alpha, tau, force=None):
     """DARTS: softmax(alpha) on every option; GDAS (tau): Gumbel-softmax, the argmax option only, with
-    the straight-through weight 1 - soft[k].detach() + soft[k]. Returns (picks, weights)."""
+    the straight-through weight 1 - soft[k].detach() + soft[k]. Returns (picks, weights). `force`: the
+    options nasl's run drew (its `picks`), run instead of this draw's argmax so both sides run the
+    same candidates; the work per step is the same either way."""
     d, n = alpha.shape
     if tau is None:
         w = F.softmax(alpha, -1)
@@ -349,6 +351,8 @@ def relaxed_weights(alpha, tau):
     g = -(-u.log()).log()
     soft = F.softmax((alpha + g) / tau, -1)
     k = soft.argmax(-1).tolist()
+    if force is not None:
+        k = force
     weights = {}
     for i in range(d):
         s = soft[i][k[i]]
@@ -365,15 +369,22 @@ def relaxed_row(a, dump, gdas):
     arch_opt = torch.optim.Adam([alpha], lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
     w_opt = torch.optim.SGD(net.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     tau = 10.0 if gdas else None
+    forced = []
+    if gdas and a.picks:
+        with open(a.picks) as f:
+            forced = json.load(f)["picks"]
+
+    def force(j):
+        return forced[j % len(forced)] if forced else None
 
     def step(i):
         (xv, yv), (xt, yt) = data[(2 * i) % len(data)], data[(2 * i + 1) % len(data)]
         arch_opt.zero_grad()
-        picks, w = relaxed_weights(alpha, tau)
+        picks, w = relaxed_weights(alpha, tau, force(2 * i))
         F.cross_entropy(net(xv, picks, w), yv).backward()
         arch_opt.step()
         w_opt.zero_grad()
-        picks, w = relaxed_weights(alpha.detach(), tau)
+        picks, w = relaxed_weights(alpha.detach(), tau, force(2 * i + 1))
         loss = F.cross_entropy(net(xt, picks, w), yt)
         loss.backward()
         loss.item()
@@ -433,11 +444,13 @@ def main():
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--picks", help="gdas: JSON with the `picks` a nasl run drew, to run the same candidates")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    b, s, w = {"darts": (32, 5, 1), "gdas": (32, 5, 1), "eval": (500, 5, 1)}.get(a.row, (64, 30, 5))
+    b, s, w = {"darts": (32, 5, 1), "gdas": (32, 12, 2), "eval": (500, 5, 1),
+               "path": (64, 80, 10), "standalone": (64, 80, 10)}.get(a.row, (64, 30, 5))
     a.batch, a.steps, a.warmup = a.batch or b, a.steps or s, a.warmup or w
     with open(a.net) as f:
         dump = json.load(f)

@@ -63,6 +63,11 @@ def run_json(cmd, env):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def paired(num, den, key="steps_per_s"):
+    """The median over repeats of num[i][key] / den[i][key]: runs of the same repeat ran back to back."""
+    return statistics.median(n[key] / d[key] for n, d in zip(num, den))
+
+
 def med(runs, key):
     vals = [r[key] for r in runs if key in r]
     return statistics.median(vals) if vals else float("nan")
@@ -75,11 +80,17 @@ def main():
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--steps", type=int, default=0, help="timed steps per run (default: per row)")
     p.add_argument("--quick", action="store_true", help="1 repeat, few steps: a smoke run")
+    p.add_argument("--pytorch-malloc-like-nasl", action="store_true",
+                   help="run the PyTorch side with the glibc malloc settings nasl applies to itself "
+                        "(src/exec/malloc.rs), to separate the allocator from the rest")
     a = p.parse_args()
     if a.quick:
         a.repeats, a.steps = 1, a.steps or 3
     rows = a.rows.split(",")
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
+    ref_env = dict(env)
+    if a.pytorch_malloc_like_nasl:
+        ref_env.update(MALLOC_MMAP_THRESHOLD_=str(32 << 20), MALLOC_TRIM_THRESHOLD_=str(256 << 20))
     exe, nasl_bin = build()
     tmp = tempfile.mkdtemp(prefix="nasl-bench-")
     nets = {}
@@ -90,27 +101,47 @@ def main():
     common = ["--threads", str(a.threads)] + (["--steps", str(a.steps)] if a.steps else [])
     if a.quick:
         common += ["--warmup", "1"]
-    results = {"threads": a.threads, "repeats": a.repeats, "rows": []}
-    for label, row, space, extra in WORKLOADS:
-        if row not in rows:
-            continue
-        runs = {"nasl": [], "pytorch": []}
+    results = {"threads": a.threads, "repeats": a.repeats, "rows": [],
+               "pytorch_malloc_like_nasl": a.pytorch_malloc_like_nasl}
+    # Rows sharing a number (1: two batch sizes, 3: DARTS and GDAS, 5: path and standalone) are one
+    # group: each repeat runs every workload of the group on both sides back to back, so that ratios
+    # can be taken within a repeat (paired), which cancels the slow drifts of a shared machine.
+    groups = {}
+    for w in WORKLOADS:
+        if w[1] in rows:
+            groups.setdefault(w[0].split(".")[0], []).append(w)
+    for group in groups.values():
+        runs = {w[0]: {"nasl": [], "pytorch": []} for w in group}
         for i in range(a.repeats):
             order = ["nasl", "pytorch"] if i % 2 == 0 else ["pytorch", "nasl"]
-            for impl in order:
-                if impl == "nasl":
-                    cmd = [exe, row] + extra + common
-                else:
-                    cmd = [sys.executable, os.path.join(ROOT, "bench", "reference.py"), row,
-                           "--net", nets[space]] + extra + common
-                runs[impl].append(run_json(cmd, env))
-            sys.stderr.write(f"{label}: run {i + 1}/{a.repeats} done\n")
-        results["rows"].append({
-            "label": label, "row": row,
-            "nasl": {k: med(runs["nasl"], k) for k in ("steps_per_s", "peak_rss_mb", "params")},
-            "pytorch": {k: med(runs["pytorch"], k) for k in ("steps_per_s", "peak_rss_mb", "params")},
-            "runs": runs,
-        })
+            for label, row, space, extra in group:
+                picks = os.path.join(tmp, f"{row}_picks.json")
+                for impl in order:
+                    if impl == "nasl":
+                        cmd = [exe, row] + extra + common
+                    else:
+                        cmd = [sys.executable, os.path.join(ROOT, "bench", "reference.py"), row,
+                               "--net", nets[space]] + extra + common
+                        if os.path.exists(picks):
+                            cmd += ["--picks", picks]
+                    out = run_json(cmd, env if impl == "nasl" else ref_env)
+                    # GDAS: the candidates nasl's first run drew are the ones PyTorch runs (the first
+                    # repeat runs nasl first; every nasl run of a seed draws the same ones).
+                    if out.get("picks") and not os.path.exists(picks):
+                        with open(picks, "w") as f:
+                            json.dump({"picks": out["picks"]}, f)
+                    out.pop("picks", None)
+                    runs[label][impl].append(out)
+            sys.stderr.write(f"{', '.join(w[0] for w in group)}: repeat {i + 1}/{a.repeats} done\n")
+        for label, row, _, _ in group:
+            r = runs[label]
+            results["rows"].append({
+                "label": label, "row": row,
+                "nasl": {k: med(r["nasl"], k) for k in ("steps_per_s", "peak_rss_mb", "params")},
+                "pytorch": {k: med(r["pytorch"], k) for k in ("steps_per_s", "peak_rss_mb", "params")},
+                "ratio": paired(r["nasl"], r["pytorch"]),
+                "runs": r,
+            })
     if "check" in rows:
         nas = os.path.join(tmp, "large.nas")
         sh([exe, "gen-check", "10000", nas])
@@ -129,7 +160,9 @@ def main():
 
 
 def table(res):
-    out = [f"threads: {res['threads']}, medians of {res['repeats']} fresh-process runs each\n",
+    malloc = "; PyTorch with nasl's malloc settings" if res.get("pytorch_malloc_like_nasl") else ""
+    out = [f"threads: {res['threads']}, medians of {res['repeats']} fresh-process runs each{malloc}; "
+           "nasl/PyTorch and the row-5 ratios are medians of per-repeat ratios (runs of one repeat are adjacent in time)\n",
            "| row | nasl | PyTorch | nasl/PyTorch | params nasl / PyTorch | peak MB nasl / PyTorch |",
            "|---|---|---|---|---|---|"]
     by_row = {}
@@ -138,7 +171,7 @@ def table(res):
         by_row.setdefault(r["row"], r)
         unit = "cand/s" if r["row"] == "eval" else "steps/s"
         out.append(f"| {r['label']} | {n['steps_per_s']:.2f} {unit} | {t['steps_per_s']:.2f} {unit} | "
-                   f"**{n['steps_per_s'] / t['steps_per_s']:.2f}** | {n['params']:,} / {t['params']:,} | "
+                   f"**{r['ratio']:.2f}** | {n['params']:,} / {t['params']:,} | "
                    f"{n['peak_rss_mb']:.1f} / {t['peak_rss_mb']:.1f} |")
     if "check" in res:
         c = res["check"]
@@ -146,10 +179,11 @@ def table(res):
     notes = []
     if "path" in by_row and "standalone" in by_row:
         for impl in ("nasl", "pytorch"):
-            p, s = by_row["path"][impl], by_row["standalone"][impl]
+            time_ratio = paired(by_row["standalone"]["runs"][impl], by_row["path"]["runs"][impl])
+            mem_ratio = paired(by_row["path"]["runs"][impl], by_row["standalone"]["runs"][impl], "peak_rss_mb")
             notes.append(f"- row 5, {impl}: supernet path step time / standalone = "
-                         f"**{s['steps_per_s'] / p['steps_per_s']:.3f}** (target <= 1.05); peak memory path / "
-                         f"standalone = **{p['peak_rss_mb'] / max(s['peak_rss_mb'], 1e-9):.2f}** (target <= 1.2)")
+                         f"**{time_ratio:.3f}** (target <= 1.05); peak memory path / "
+                         f"standalone = **{mem_ratio:.2f}** (target <= 1.2)")
     if "darts" in by_row and "gdas" in by_row:
         for impl in ("nasl", "pytorch"):
             d, g = by_row["darts"][impl], by_row["gdas"][impl]
