@@ -88,10 +88,10 @@ def main():
         a.repeats, a.steps = 1, a.steps or 3
     rows = a.rows.split(",")
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
+    exe, nasl_bin = build()
     ref_env = dict(env)
     if a.pytorch_malloc_like_nasl:
-        ref_env.update(MALLOC_MMAP_THRESHOLD_=str(32 << 20), MALLOC_TRIM_THRESHOLD_=str(256 << 20))
-    exe, nasl_bin = build()
+        ref_env.update(run_json([exe, "malloc-env"], env))
     tmp = tempfile.mkdtemp(prefix="nasl-bench-")
     nets = {}
     for space in ("chain", "darts"):

@@ -6,7 +6,8 @@
 //! Run: `cargo bench --bench nasl -- <row> [--batch N] [--steps N] [--warmup N] [--threads N]`
 //! Rows: spos, fairnas, darts, gdas, eval, path, standalone (and `overhead`: host-side costs
 //! per step); `dump <chain|darts>` prints the networks
-//! (as nasl's IR) the reference builds its modules from; `gen-check <lines> <file>` writes the large
+//! (as nasl's IR) the reference builds its modules from; `malloc-env` prints the glibc variables
+//! that give another process nasl's malloc settings; `gen-check <lines> <file>` writes the large
 //! `.nas` file of row 6.
 
 use std::path::{Path, PathBuf};
@@ -571,6 +572,15 @@ fn main() {
             );
             return;
         }
+        "malloc-env" => {
+            // The glibc variables that give another process nasl's malloc settings (`exec::malloc`).
+            println!(
+                "{}",
+                json!({"MALLOC_MMAP_THRESHOLD_": nasl::exec::malloc::MMAP_THRESHOLD.to_string(),
+                       "MALLOC_TRIM_THRESHOLD_": nasl::exec::malloc::TRIM_THRESHOLD.to_string()})
+            );
+            return;
+        }
         "gen-check" => {
             let lines: usize = a
                 .rest
@@ -583,7 +593,7 @@ fn main() {
         }
         other => {
             eprintln!(
-                "unknown row `{other}`; rows: spos fairnas darts gdas eval path standalone overhead, dump <space>, gen-check <lines> <file>"
+                "unknown row `{other}`; rows: spos fairnas darts gdas eval path standalone overhead, dump <space>, malloc-env, gen-check <lines> <file>"
             );
             std::process::exit(2);
         }
