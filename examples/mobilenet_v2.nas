@@ -26,4 +26,4 @@ stage train_it = train(mobilenet_v2) {
   schedule exponential(0.98)
 }
 
-stage report = evaluate(train_it, images.val)
+stage report = evaluate(train_it, images.test) // the folder's test/ (or val/) sub-folder

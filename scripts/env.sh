@@ -67,9 +67,16 @@ nasl_ensure_fashion_mnist() {
     if [ -n "${NASL_FASHION_MNIST:-}" ]; then nasl_die "NASL_FASHION_MNIST=$dir holds no IDX files"; fi
     command -v apt-get >/dev/null || nasl_die "Fashion-MNIST missing and no apt-get: set NASL_FASHION_MNIST to a folder with its IDX files"
     nasl_log "installing Fashion-MNIST (Debian package dataset-fashion-mnist)"
-    nasl_as_root apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || {
-        nasl_as_root apt-get update -qq >/dev/null 2>&1
-        nasl_as_root apt-get install -y -qq dataset-fashion-mnist >/dev/null || nasl_die "apt-get install dataset-fashion-mnist failed"
+    nasl_apt_install dataset-fashion-mnist
+}
+
+# Installs Debian packages, waiting (up to 10 minutes) for another apt/dpkg to release its lock instead
+# of failing; refreshes the package lists once if a package is not found.
+nasl_apt_install() {
+    local apt=(apt-get -o DPkg::Lock::Timeout=600 -y -qq)
+    nasl_as_root "${apt[@]}" install "$@" >/dev/null 2>&1 || {
+        nasl_as_root apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null 2>&1
+        nasl_as_root "${apt[@]}" install "$@" >/dev/null || nasl_die "apt-get install $* failed"
     }
 }
 

@@ -33,8 +33,11 @@ pub fn check_file(path: &Path, loader: &dyn Loader) -> Front {
         checked
             .diags
             .extend(unsatisfiable_constraints(program, &spaces));
+        checked
+            .diags
+            .extend(sema::contract::check(program, &spaces));
     }
-    if checked.has_errors() {
+    if checked.has_fatal_errors() {
         checked.program = None;
         spaces.clear();
     }
@@ -49,7 +52,7 @@ fn unsatisfiable_constraints(
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for stage in &program.stages {
-        let Some(Value::List(constraints)) = stage.settings.get("constraint") else {
+        let Some(Value::List(constraints)) = stage.settings.peek("constraint") else {
             continue;
         };
         let Some((name, space)) = spaces.iter().find(|(n, _)| Some(n) == stage.space.as_ref())

@@ -194,9 +194,9 @@ fn a_killed_differentiable_search_resumes_to_the_same_result() {
     assert!(spread > 0.01, "alphas barely moved: {spread}");
 }
 
-/// Combinations the executor cannot run faithfully are refused before any work, with a code: binary
-/// gates at a single level (their architecture steps need held-out batches; refused by `nasl run`),
-/// DARTS' top-k rule on a chain (refused already by the checker).
+/// Combinations the executor cannot run faithfully are refused by `nasl check`, so before any work,
+/// with a code: binary gates at a single level (their architecture steps need held-out batches),
+/// DARTS' top-k rule on a chain.
 #[test]
 fn impossible_differentiable_settings_are_refused_up_front() {
     let tmp = tempfile::tempdir().unwrap();
@@ -206,7 +206,7 @@ fn impossible_differentiable_settings_are_refused_up_front() {
             "single_gates",
             "level bilevel(order: 1, split: 0.8)",
             "level single",
-            "nasl::run::unsupported",
+            "nasl::sema::not_run",
         ),
         (
             "topk_chain",

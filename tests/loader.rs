@@ -133,7 +133,7 @@ fn normalisation_uses_the_given_statistics() {
 #[test]
 fn hflip_mirrors_about_half_the_images() {
     let set = ramp(200, 3, 5);
-    let (x, _) = loader(200, vec![Augment::HFlip])
+    let (x, _) = loader(200, vec![Augment::HFlip { p: 0.5 }])
         .epoch(&set, 0)
         .next()
         .unwrap();
@@ -146,6 +146,31 @@ fn hflip_mirrors_about_half_the_images() {
         200
     );
     assert!((70..=130).contains(&flipped), "{flipped} of 200 flipped");
+}
+
+#[test]
+fn hflip_honours_its_probability() {
+    // 250 images: pixel values stay below the marker's 255.
+    let set = ramp(250, 3, 5);
+    let flipped = |p: f64| {
+        let (x, _) = loader(250, vec![Augment::HFlip { p }])
+            .epoch(&set, 0)
+            .next()
+            .unwrap();
+        x.select(3, 4)
+            .select(2, 0)
+            .select(1, 0)
+            .eq(1.0)
+            .sum(Kind::Int64)
+            .int64_value(&[])
+    };
+    assert_eq!(flipped(0.0), 0);
+    assert_eq!(flipped(1.0), 250);
+    let some = flipped(0.1);
+    assert!(
+        (8..=50).contains(&some),
+        "{some} of 250 flipped at p = 0.1"
+    );
 }
 
 #[test]

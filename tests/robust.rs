@@ -76,14 +76,31 @@ fn hir_json(name: &str, text: &str) -> serde_json::Value {
 #[test]
 fn regressions_replay_without_panic() {
     let dir = std::path::Path::new("fuzz/corpus/regressions");
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries {
-        let p = e.expect("entry").path();
+    let entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; the regression corpus is part of the suite",
+                dir.display()
+            )
+        })
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert!(
+        entries.len() >= 5,
+        "{} holds {} inputs; it must keep the regressions found so far",
+        dir.display(),
+        entries.len()
+    );
+    for p in entries {
         let bytes = std::fs::read(&p).expect("read");
         let text = String::from_utf8_lossy(&bytes);
-        let _ = check_text("regression.nas", &text);
+        let checked = check_text("regression.nas", &text);
+        // Each regression is a pipeline that once crashed something; it now gets diagnostics.
+        assert!(
+            checked.has_errors(),
+            "{}: no error reported for a known-bad input",
+            p.display()
+        );
     }
 }
 

@@ -6,6 +6,8 @@
 #![cfg(feature = "torch")]
 
 mod common;
+#[path = "run/contract.rs"]
+mod contract;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -106,7 +108,7 @@ fn unsupported_methods_are_refused_before_running() {
             .unwrap();
         assert_eq!(o.status.code(), Some(1), "{name}");
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains("nasl::run::unsupported"), "{name}: {err}");
+        assert!(err.contains("nasl::sema::not_run"), "{name}: {err}");
         assert!(!out.exists(), "{name}: a run folder was created");
     }
 }
@@ -444,4 +446,51 @@ fn existing_runs_are_protected() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("nasl::run::resume"));
+}
+
+/// `nasl eval` on a dataset with another class count than the model's is an error naming both, not a
+/// crash inside the loss; an evaluation split with no images is an error, not 0%.
+#[test]
+fn eval_refuses_a_dataset_the_model_does_not_fit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("three.nas");
+    std::fs::write(
+        &file,
+        "dataset d = synthetic {\n  classes 3\n  split train: 200, val: 50\n  batch 25\n}\n\
+         space net = chain(input: [1, 28, 28], classes: 3) {\n  stem conv(3, out: 4, stride: 2) bn relu\n  \
+         head global_avg_pool linear(out: classes)\n}\n\
+         stage final = train(net) { epochs 1 }\nstage report = evaluate(final, d.test)\n",
+    )
+    .unwrap();
+    let dir = tmp.path().join("run");
+    run_ok(&[
+        "run",
+        file.to_str().unwrap(),
+        "--smoke",
+        "--device",
+        "cpu",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    // The model's own dataset: fine.
+    run_ok(&["eval", dir.to_str().unwrap(), "--device", "cpu"]);
+    // The default synthetic set has 10 classes.
+    let o = nasl()
+        .args([
+            "eval",
+            dir.to_str().unwrap(),
+            "--data",
+            "synthetic",
+            "--device",
+            "cpu",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("nasl::run::setting") && err.contains("predicts 3 classes"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
 }

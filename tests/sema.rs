@@ -288,3 +288,103 @@ fn every_code_is_documented_and_every_key_is_a_grammar_keyword() {
         );
     }
 }
+
+/// Codes of the whole front end (sema, the IR build, `nasl run`'s contract).
+fn front_codes(text: &str) -> Vec<&'static str> {
+    nasl::driver::check_text("t.nas", text)
+        .checked
+        .diags
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect()
+}
+
+#[test]
+fn datasets_that_do_not_fit_their_space_are_check_errors() {
+    assert!(front_codes(BASE).is_empty());
+    let cifar_space = BASE.replace("input: [1, 28, 28]", "input: [3, 32, 32]");
+    assert!(front_codes(&cifar_space).contains(&"nasl::sema::data_mismatch"));
+    let classes = BASE.replace("classes: 10", "classes: 7");
+    assert!(front_codes(&classes).contains(&"nasl::sema::data_mismatch"));
+    // A synthetic dataset is compared with what it is declared to generate.
+    let synth = BASE.replace(
+        "dataset d = mnist { split train: 50000, val: 10000 }",
+        "dataset d = synthetic { classes 7\n split train: 500, val: 100 }",
+    );
+    assert!(front_codes(&synth).contains(&"nasl::sema::data_mismatch"));
+    assert!(front_codes(&synth.replace("classes: 10", "classes: 7")).is_empty());
+    for normalize in [
+        "normalize ([0.5, 0.5, 0.5], [0.2, 0.2, 0.2])",
+        "normalize ([0.5], [0.2, 0.3])",
+    ] {
+        let text = BASE.replace("val: 10000 }", &format!("val: 10000\n {normalize} }}"));
+        assert_eq!(codes(&text), ["nasl::sema::data_mismatch"], "{normalize}");
+    }
+    let ok = BASE.replace("val: 10000 }", "val: 10000\n normalize ([0.5], [0.2]) }");
+    assert!(codes(&ok).is_empty());
+}
+
+#[test]
+fn what_run_does_not_execute_is_refused_by_check() {
+    let refused = |old: &str, new: &str| {
+        let c = front_codes(&with(old, new));
+        assert!(c.contains(&"nasl::sema::not_run"), "{new}: {c:?}");
+    };
+    refused("population 10", "population 10; seeds [0, 1]");
+    refused("population 10", "population 10; objective train.loss");
+    refused("population 10", "population 10; constraint latency <= 5");
+    refused("population 10", "population 10; penalty flops");
+    refused(
+        "stage ev = evaluate(r, d.test)",
+        "stage ev = evaluate(e.best, d.test)",
+    );
+    refused(
+        "stage ev = evaluate(r, d.test)",
+        "stage ev = evaluate(t, d.test)",
+    );
+    refused("retrain(e.best)", "retrain(e.pareto)");
+    refused("sampler uniform", "sampler constrained(latency: 1..2)");
+    // An empty evaluation split is caught before anything runs.
+    let c =
+        front_codes(&with("evaluate(r, d.test)", "evaluate(r, d.val)").replace(", val: 10000", ""));
+    assert!(c.contains(&"nasl::sema::missing"), "{c:?}");
+    // Two learning-rate schedules, and schedule shapes, are checked.
+    let c = front_codes(&with(
+        "sgd(lr: 0.1) }\nstage e",
+        "sgd(lr: 0.1 -> 0.01 cosine); schedule cosine }\nstage e",
+    ));
+    assert_eq!(c, ["nasl::sema::bad_arguments"]);
+    let c = codes(&with(
+        "sgd(lr: 0.1) }\nstage e",
+        "sgd(lr: 0.1 -> 0.01 step) }\nstage e",
+    ));
+    assert_eq!(c, ["nasl::sema::unknown_value"]);
+    assert!(
+        front_codes(&with(
+            "sgd(lr: 0.1) }\nstage e",
+            "sgd(lr: 0.1 -> 0.01 cosine) }\nstage e"
+        ))
+        .is_empty()
+    );
+}
+
+#[test]
+fn few_shot_splits_are_counted_without_enumerating_them() {
+    let text = "dataset d = mnist { split train: 50000, val: 10000 }
+space c = cell(nodes: 4, inputs: 2) {
+  ops [sep_conv(3), sep_conv(5), dil_conv(3), dil_conv(5), max_pool(3), avg_pool(3), skip, none]
+  network cells: 3, channels: 8, input: [1, 28, 28], classes: 10
+}
+stage t = train(c) { epochs 1 }
+stage f = few_shot(t) { split_on 28; finetune 1 }
+";
+    // 8^28 sub-supernets: refused at once (enumerating them would never finish).
+    let front = nasl::driver::check_text("t.nas", text);
+    let d = &front.checked.diags;
+    assert!(
+        d.iter()
+            .any(|d| d.code == Code::SemaNotRun && d.message.contains("more than 64")),
+        "{d:?}"
+    );
+    assert!(front_codes(&text.replace("split_on 28", "split_on 2")).is_empty());
+}

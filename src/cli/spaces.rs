@@ -20,7 +20,11 @@ pub struct LoadedSpace {
 /// when the file has errors (already printed).
 pub fn load(file: &Path, only: Option<&str>) -> miette::Result<Option<Vec<LoadedSpace>>> {
     let front = driver::check_file(file, &FsLoader);
-    let checked = front.checked;
+    let mut checked = front.checked;
+    // Refusals of `nasl run` say nothing about the spaces, which are what this command reads.
+    checked
+        .diags
+        .retain(|d| d.code != crate::diag::Code::SemaNotRun);
     if !checked.diags.is_empty() {
         eprint!(
             "{}",

@@ -131,13 +131,13 @@ fn time_net(net: &Net, device: Device, opts: &MeasureOpts) -> Result<f64, Latenc
             let x = input(shape, opts.batch, device);
             let none = HashMap::new();
             for _ in 0..opts.warmup {
-                let _ = super::run(net, &blocks, &x, false, &none);
+                let _ = super::run(net, &blocks, &x, false, &none, 0.0);
             }
             sync();
             let mut times = Vec::with_capacity(opts.repeats);
             for _ in 0..opts.repeats {
                 let t = Instant::now();
-                let y = super::run(net, &blocks, &x, false, &none);
+                let y = super::run(net, &blocks, &x, false, &none, 0.0);
                 sync();
                 times.push(t.elapsed().as_secs_f64() * 1e3);
                 drop(y);

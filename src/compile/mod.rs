@@ -564,13 +564,35 @@ fn branch_exits(net: &Net) -> Vec<bool> {
 
 /// Runs a network; the output of a candidate (decision, option) with an entry in `weights` is scaled
 /// by it where it leaves the candidate. No entries: exactly the plain forward.
+/// Whether node `i` passes its input through unchanged (a `skip` that keeps the shape).
+fn is_identity(net: &Net, i: usize) -> bool {
+    let n = &net.nodes[i];
+    matches!(&n.kind, NetKind::Op(op) if op.kind == crate::catalog::OpKind::Skip)
+        && n.inputs
+            .first()
+            .is_some_and(|&j| net.nodes[j].shape == n.shape)
+}
+
+/// `v` with each sample zeroed with probability `p`, the rest scaled by 1/(1-p).
+fn drop_samples(v: &Tensor, p: f64) -> Tensor {
+    let keep = 1.0 - p;
+    let mut shape = vec![v.size()[0]];
+    shape.extend(std::iter::repeat_n(1, v.dim() - 1));
+    let mask = Tensor::rand(shape.as_slice(), (v.kind(), v.device()))
+        .lt(keep)
+        .to_kind(v.kind());
+    v * mask / keep
+}
+
 fn run(
     net: &Net,
     blocks: &HashMap<String, Block>,
     x: &Tensor,
     train: bool,
     weights: &HashMap<(usize, usize), Tensor>,
+    drop_path: f64,
 ) -> Tensor {
+    let dropping = train && drop_path > 0.0;
     let exits = if weights.is_empty() {
         vec![]
     } else {
@@ -585,12 +607,20 @@ fn run(
                 blocks[&n.path].forward(inp, op, train)
             }
             NetKind::Sum => {
-                let mut acc = vals[n.inputs[0]].as_ref().expect("input").shallow_clone();
+                let term = |i: usize| {
+                    let v = vals[i].as_ref().expect("input");
+                    if dropping && !is_identity(net, i) {
+                        drop_samples(v, drop_path)
+                    } else {
+                        v.shallow_clone()
+                    }
+                };
+                let mut acc = term(n.inputs[0]);
                 for &i in &n.inputs[1..] {
                     // Not `+=`: `acc` starts as a shallow clone, so in place would overwrite an input.
                     #[allow(clippy::assign_op_pattern)]
                     {
-                        acc = acc + vals[i].as_ref().expect("input");
+                        acc = acc + term(i);
                     }
                 }
                 acc
@@ -638,7 +668,7 @@ impl Supernet {
     /// Runs the architecture's path only.
     pub fn forward_t(&self, x: &Tensor, arch: &Arch, train: bool) -> Result<Tensor, IrError> {
         let net = self.space.net(arch)?;
-        Ok(run(&net, &self.blocks, x, train, &HashMap::new()))
+        Ok(run(&net, &self.blocks, x, train, &HashMap::new(), 0.0))
     }
     /// Runs a mix: for a layer or edge decision with several options every listed candidate runs on
     /// the same input and their outputs, each times its weight if it has one, are summed; a weight also
@@ -649,7 +679,7 @@ impl Supernet {
     pub fn forward_mix(&self, x: &Tensor, mix: &Mix, train: bool) -> Result<Tensor, IrError> {
         let (net, _) = self.space.net_from_mix(&mix.options())?;
         let weights = mix.scalar_weights(&self.space, x.device())?;
-        Ok(run(&net, &self.blocks, x, train, &weights))
+        Ok(run(&net, &self.blocks, x, train, &weights, 0.0))
     }
     pub fn to(&mut self, device: Device) {
         self.vs.set_device(device);
@@ -704,7 +734,13 @@ impl Subnet {
         Ok(Subnet { vs, net, blocks })
     }
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        run(&self.net, &self.blocks, x, train, &HashMap::new())
+        run(&self.net, &self.blocks, x, train, &HashMap::new(), 0.0)
+    }
+
+    /// A training forward with drop-path (DARTS, Zoph et al.): every summand of a cell node that is not
+    /// an identity is zeroed for a whole sample with probability `p`, and scaled by 1/(1-p) otherwise.
+    pub fn forward_drop_path(&self, x: &Tensor, p: f64) -> Tensor {
+        run(&self.net, &self.blocks, x, true, &HashMap::new(), p)
     }
     pub fn to(&mut self, device: Device) {
         self.vs.set_device(device);

@@ -17,8 +17,8 @@ use super::{Dataset, RawImages};
 pub enum Augment {
     /// Zero-pad by `pad` pixels on each side, then crop back to the original size at a random offset.
     RandomCrop { pad: i64 },
-    /// Mirror left-right with probability 1/2.
-    HFlip,
+    /// Mirror left-right with probability `p`.
+    HFlip { p: f64 },
     /// Zero a `size` x `size` square at a random centre (clipped at the borders), after normalisation.
     Cutout { size: i64 },
 }
@@ -215,8 +215,8 @@ impl Loader {
                         .collect();
                     Tensor::stack(&crops, 0)
                 }
-                Augment::HFlip => {
-                    let flips: Vec<bool> = (0..b).map(|_| rng.random_bool(0.5)).collect();
+                Augment::HFlip { p } => {
+                    let flips: Vec<bool> = (0..b).map(|_| rng.random_bool(p)).collect();
                     let mask = Tensor::from_slice(&flips)
                         .to_device(self.device)
                         .view([b, 1, 1, 1]);

@@ -198,6 +198,17 @@ pub fn open(name: &str, path: Option<&Path>) -> Result<Box<dyn DatasetSource>, D
     })
 }
 
+/// The `synthetic` dataset a pipeline declares (classes, image size, seed).
+pub fn synthetic(spec: crate::sema::hir::SyntheticSpec) -> Result<Dataset, DataError> {
+    Synthetic {
+        classes: spec.classes,
+        size: spec.size,
+        seed: spec.seed,
+        ..Default::default()
+    }
+    .load()
+}
+
 /// Checks that `dir` is an existing directory, with an error that names it and the fix.
 pub(crate) fn require_dir(dir: &Path, what: &str) -> Result<(), DataError> {
     if dir.is_dir() {

@@ -104,6 +104,11 @@ codes! {
     SemaImpossibleSplit => "nasl::sema::impossible_split", Error;
     /// A dataset path does not exist.
     SemaPathNotFound => "nasl::sema::path_not_found", Error;
+    /// The pipeline uses a stage kind, setting, value or input form that `nasl run` does not execute
+    /// (yet); the help line says what runs instead.
+    SemaNotRun => "nasl::sema::not_run", Error;
+    /// A dataset does not fit the space that reads it (channels, image size, classes, normalisation).
+    SemaDataMismatch => "nasl::sema::data_mismatch", Error;
     /// A declaration is never used.
     SemaUnused => "nasl::sema::unused", Warning;
     /// A stage trains for zero epochs.

@@ -24,7 +24,7 @@ use super::train::{Fit, ParamGroup, StepOut, loss_and_correct, named_trainable};
 use super::{Ctx, call, float, int, space_of};
 use crate::compile::{Mix, Supernet};
 use crate::data::loader::{Loader, TensorSet};
-use crate::ir::{Arch, DecisionKind, SearchSpace};
+use crate::ir::{Arch, SearchSpace};
 use crate::sema::hir::{Call, Stage, Value};
 
 /// Optimisation level.
@@ -161,80 +161,6 @@ fn penalties_of(ctx: &Ctx, stage: &Stage, space: &SearchSpace) -> Result<Vec<Pen
         });
     }
     Ok(out)
-}
-
-/// Checks what a differentiable stage needs before any work.
-pub fn check(stage: &Stage, space: &SearchSpace) -> Result<(), ExecError> {
-    let unsupported = |kind: String, help: String| ExecError::Unsupported {
-        stage: stage.name.clone(),
-        kind,
-        help,
-    };
-    if let Some(r) = call(stage, "relax")
-        && !super::relax::RELAXATIONS.contains(&r.name.as_str())
-    {
-        return Err(unsupported(
-            format!("relaxation `{}`", r.name),
-            format!(
-                "differentiable search runs {}",
-                super::relax::RELAXATIONS.join(", ")
-            ),
-        ));
-    }
-    if let Some(d) = space
-        .decisions
-        .iter()
-        .find(|d| !matches!(d.kind, DecisionKind::Layer | DecisionKind::Edge))
-    {
-        return Err(unsupported(
-            "differentiable search over this space".into(),
-            format!(
-                "relaxations weight the candidates of layer and edge decisions; `{}` is another kind of decision (channels, depth, resolution or elastic): search it with a supernet and evolution",
-                d.path
-            ),
-        ));
-    }
-    if space.decisions.is_empty() {
-        return Err(ExecError::setting(
-            &stage.name,
-            "the space has no decisions to search",
-            "give the stage a space with `choose [...]` layers or a cell",
-        ));
-    }
-    let relax = Relax::from_call(call(stage, "relax"));
-    if let Level::Bilevel { order: 2, .. } = level_of(stage)
-        && matches!(relax, Relax::BinaryGates { .. })
-    {
-        return Err(unsupported(
-            "second-order binary gates".into(),
-            "binary gates learn from sampled paths; use `level bilevel(order: 1)`".into(),
-        ));
-    }
-    if level_of(stage) == Level::Single && matches!(relax, Relax::BinaryGates { .. }) {
-        return Err(unsupported(
-            "single-level binary gates".into(),
-            "binary gates learn the architecture on separate steps; use `level bilevel(split: 0.8)`"
-                .into(),
-        ));
-    }
-    if let Derive::TopK(_) = derive_of(stage, space)
-        && let Err(e) = crate::search::derive::top_k_edges(space, &vec_probs(space), 2)
-    {
-        return Err(ExecError::setting(
-            &stage.name,
-            e.to_string(),
-            "write `derive argmax` for chains",
-        ));
-    }
-    Ok(())
-}
-
-fn vec_probs(space: &SearchSpace) -> Vec<Vec<f64>> {
-    space
-        .decisions
-        .iter()
-        .map(|d| vec![1.0 / d.labels.len() as f64; d.labels.len()])
-        .collect()
 }
 
 /// One batch of `batch` images drawn at random from `set`, prepared like training batches.
@@ -525,15 +451,9 @@ fn probs_by_path(space: &SearchSpace, probs: &[Vec<f64>]) -> BTreeMap<String, Ve
 
 /// `differentiable(space)`: search, then derive and score the architecture.
 pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
-    ctx.ignore(stage, "seeds");
-    ctx.ignore_all(
-        stage,
-        &["drop_path", "auxiliary", "distill", "dropout", "constraint"],
-    );
     let t0 = std::time::Instant::now();
     let space_name = stage.space.clone().unwrap_or_default();
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
-    check(stage, &space)?;
     let data = ctx.data(stage)?;
     let epochs = epochs_of(ctx, stage, "epochs", 1);
     let seed = ctx.stage_seed(&stage.name);
@@ -565,7 +485,7 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         }
         Level::Single => (None, None),
     };
-    let key = if stage.settings.contains_key("weights") {
+    let key = if stage.settings.get("weights").is_some() {
         "weights"
     } else {
         "optimizer"

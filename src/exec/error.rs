@@ -12,14 +12,6 @@ use crate::ir::IrError;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum ExecError {
-    #[error("stage `{stage}` is a `{kind}` stage, which `nasl run` does not execute yet")]
-    #[diagnostic(code(nasl::run::unsupported), help("{help}"))]
-    Unsupported {
-        stage: String,
-        kind: String,
-        help: String,
-    },
-
     #[error("stage `{stage}`: {message}")]
     #[diagnostic(code(nasl::run::setting), help("{help}"))]
     Setting {
@@ -106,10 +98,31 @@ pub enum ExecError {
     #[diagnostic(
         code(nasl::run::torch),
         help(
-            "this is an error inside libtorch (out of memory, a device problem); try a smaller batch or `--device cpu`"
+            "an error inside libtorch (out of memory, a device problem); the last checkpoint is kept: after a fix (a smaller `batch`, `--device cpu`) continue with `nasl run {} --resume {}`",
+            file.display(), dir.display()
         )
     )]
-    Torch { stage: String, message: String },
+    Torch {
+        stage: String,
+        message: String,
+        file: PathBuf,
+        dir: PathBuf,
+    },
+
+    #[error("internal error in stage `{stage}`: {message}")]
+    #[diagnostic(
+        code(nasl::run::internal),
+        help(
+            "this is a bug in nasl; please report it with the pipeline. The last checkpoint is kept: `nasl run {} --resume {}` continues from it",
+            file.display(), dir.display()
+        )
+    )]
+    Internal {
+        stage: String,
+        message: String,
+        file: PathBuf,
+        dir: PathBuf,
+    },
 
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -146,10 +159,101 @@ impl ExecError {
             help: help.into(),
         }
     }
-    pub fn torch(stage: &str, e: impl std::fmt::Display) -> ExecError {
-        ExecError::Torch {
-            stage: stage.to_string(),
-            message: e.to_string(),
+}
+
+/// Runs one stage, turning a panic inside it into an error that keeps the run resumable. tch reports
+/// libtorch's errors (a shape that does not fit, CUDA out of memory) by panicking in its infallible
+/// calls; those become [`ExecError::Torch`], any other panic [`ExecError::Internal`]. The panic's
+/// message is kept for the diagnostic instead of being printed with a backtrace.
+pub fn guard<T>(
+    stage: &str,
+    file: &Path,
+    dir: &Path,
+    f: impl FnOnce() -> Result<T, ExecError>,
+) -> Result<T, ExecError> {
+    use std::sync::{Arc, Mutex};
+    let caught: Arc<Mutex<Option<String>>> = Arc::default();
+    let previous = std::panic::take_hook();
+    {
+        let caught = caught.clone();
+        let main = std::thread::current().id();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().id() != main {
+                eprintln!("{info}");
+                return;
+            }
+            if let Ok(mut c) = caught.lock() {
+                *c = Some(panic_text(info.payload()));
+            }
+        }));
+    }
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(previous);
+    out.unwrap_or_else(|payload| {
+        let message = caught
+            .lock()
+            .ok()
+            .and_then(|mut c| c.take())
+            .unwrap_or_else(|| panic_text(payload.as_ref()));
+        let (stage, file, dir) = (stage.to_string(), file.to_path_buf(), dir.to_path_buf());
+        Err(match torch_message(&message) {
+            Some(message) => ExecError::Torch {
+                stage,
+                message,
+                file,
+                dir,
+            },
+            None => ExecError::Internal {
+                stage,
+                message,
+                file,
+                dir,
+            },
+        })
+    })
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// The first line of libtorch's error inside a tch panic message (`...: Torch("what\nException
+/// raised from ...")`, newlines escaped by `Debug`), or `None` for other panics.
+fn torch_message(text: &str) -> Option<String> {
+    let at = text.find("Torch(")?;
+    let inner = text[at + "Torch(".len()..].trim_start_matches('"');
+    let first = inner.split("\\n").next().unwrap_or(inner).trim();
+    Some(first.trim_end_matches([')', '"']).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_libtorch_panic_becomes_a_torch_error_and_others_internal() {
+        let p = Path::new("p.nas");
+        let d = Path::new("runs/p");
+        let e = guard::<()>("s", p, d, || {
+            let a = tch::Tensor::zeros([2, 3], (tch::Kind::Float, tch::Device::Cpu));
+            let b = tch::Tensor::zeros([4, 5], (tch::Kind::Float, tch::Device::Cpu));
+            let _ = a.matmul(&b);
+            Ok(())
+        })
+        .unwrap_err();
+        match e {
+            ExecError::Torch { message, .. } => {
+                assert!(message.contains("shapes cannot be multiplied"), "{message}")
+            }
+            other => panic!("not a torch error: {other:?}"),
         }
+        let e = guard::<()>("s", p, d, || panic!("boom")).unwrap_err();
+        assert!(matches!(e, ExecError::Internal { ref message, .. } if message == "boom"));
+        // The hook is restored: a result passes through unchanged.
+        assert_eq!(guard("s", p, d, || Ok(7)).unwrap(), 7);
     }
 }

@@ -84,6 +84,9 @@ pub struct StageData {
     pub augment: Vec<Augment>,
     pub normalize: Normalize,
     pub classes: usize,
+    /// Channels, height, width of its images.
+    pub shape: [usize; 3],
+    pub synthetic: Option<crate::sema::hir::SyntheticSpec>,
 }
 
 /// Everything a stage can reach: the program, the spaces, the run directory, loaded data, the
@@ -99,8 +102,6 @@ pub struct Ctx {
     /// Each stage's `parts.jsonl`, read once per run and kept in step with the file.
     parts: HashMap<String, BTreeMap<String, Json>>,
     pub results: BTreeMap<String, Json>,
-    /// Settings a stage has but the executor does not apply yet, by stage (reported, never silent).
-    pub ignored: BTreeMap<String, Vec<String>>,
 }
 
 impl Ctx {
@@ -174,27 +175,6 @@ impl Ctx {
         Ok(value)
     }
 
-    /// Notes the settings of `keys` the stage has but the executor does not apply yet.
-    pub fn ignore_all(&mut self, stage: &Stage, keys: &[&str]) {
-        for key in keys {
-            self.ignore(stage, key);
-        }
-    }
-
-    /// Notes a setting the stage has that is not applied yet.
-    pub fn ignore(&mut self, stage: &Stage, key: &str) {
-        if stage.settings.contains_key(key) {
-            eprintln!(
-                "warning: stage `{}`: `{key}` is not implemented by the executor yet; running without it",
-                stage.name
-            );
-            self.ignored
-                .entry(stage.name.clone())
-                .or_default()
-                .push(key.to_string());
-        }
-    }
-
     /// The dataset a stage trains or searches on (loaded once).
     pub fn data(&mut self, stage: &Stage) -> Result<Rc<StageData>, ExecError> {
         let name = stage
@@ -208,7 +188,31 @@ impl Ctx {
                     "declare one: `dataset fmnist = fashion_mnist { split train: 50000, val: 10000 }`",
                 )
             })?;
-        self.dataset(&name)
+        let data = self.dataset(&name)?;
+        // Built-in datasets were compared with the space by `nasl check`; a folder is known only now,
+        // before the stage does any work.
+        if let Some(space) = stage.space.as_deref().and_then(|s| self.space(s)) {
+            let (input, classes) = match &space.spec {
+                crate::ir::SpaceSpec::Chain(c) => (c.input, c.classes),
+                crate::ir::SpaceSpec::Cell(c) => (c.input, c.classes),
+            };
+            if let Some(m) =
+                crate::sema::contract::data_mismatch(input, classes, data.shape, data.classes)
+            {
+                return Err(ExecError::setting(
+                    &stage.name,
+                    format!(
+                        "dataset `{name}` does not fit the space `{}`: {m}",
+                        space_name(stage)
+                    ),
+                    format!(
+                        "declare the space with `input: [{}, {}, {}], classes: {}`, or use a dataset of that shape",
+                        data.shape[0], data.shape[1], data.shape[2], data.classes
+                    ),
+                ));
+            }
+        }
+        Ok(data)
     }
 
     pub fn dataset(&mut self, name: &str) -> Result<Rc<StageData>, ExecError> {
@@ -231,7 +235,10 @@ impl Ctx {
             .cloned()
             .or(decl.path.clone());
         let t0 = Instant::now();
-        let ds = crate::data::open(&decl.source, path.as_deref())?.load()?;
+        let ds = match decl.synthetic {
+            Some(g) => crate::data::synthetic(g)?,
+            None => crate::data::open(&decl.source, path.as_deref())?.load()?,
+        };
         let total = ds.train.len();
         let count = |s: Option<SplitSize>| match s {
             Some(SplitSize::Count(n)) => Some(n as usize),
@@ -251,6 +258,20 @@ impl Ctx {
             splits.test = splits.test.select(&idx);
         }
         let channels = ds.train.channels;
+        if let Some((m, s)) = &decl.normalize
+            && !m.is_empty()
+            && (m.len() != channels || s.len() != channels)
+        {
+            return Err(ExecError::setting(
+                name,
+                format!(
+                    "`normalize` gives {} means and {} deviations for images with {channels} channels",
+                    m.len(),
+                    s.len()
+                ),
+                "give one value per channel, or write `normalize auto`",
+            ));
+        }
         let normalize = match &decl.normalize {
             None => Normalize::identity(channels),
             Some((m, s)) if m.is_empty() => splits.normalize.clone(),
@@ -280,6 +301,8 @@ impl Ctx {
             augment,
             normalize,
             classes: ds.classes.len(),
+            shape: [ds.train.channels, ds.train.height, ds.train.width],
+            synthetic: decl.synthetic,
         });
         self.data.insert(name.to_string(), data.clone());
         Ok(data)
@@ -351,7 +374,9 @@ fn augment_of(c: &Call) -> Option<Augment> {
     };
     match c.name.as_str() {
         "random_crop" => Some(Augment::RandomCrop { pad: int("pad", 4) }),
-        "hflip" => Some(Augment::HFlip),
+        "hflip" => Some(Augment::HFlip {
+            p: c.get("p").and_then(Value::as_f64).unwrap_or(0.5),
+        }),
         "cutout" => Some(Augment::Cutout {
             size: int("size", 16),
         }),
@@ -436,38 +461,6 @@ fn durable_metrics_len(root: &Path, state: &RunState) -> u64 {
     len
 }
 
-/// What each stage kind needs from the executor; `Err` says why a stage cannot run yet.
-fn supported(stage: &Stage) -> Result<(), ExecError> {
-    let unsupported = |help: &str| {
-        Err(ExecError::Unsupported {
-            stage: stage.name.clone(),
-            kind: format!("{:?}", stage.kind).to_lowercase(),
-            help: help.to_string(),
-        })
-    };
-    match stage.kind {
-        StageKind::Rl => unsupported(
-            "the RL controller (ENAS, MnasNet) is not implemented yet; `nasl check` validates the pipeline meanwhile",
-        ),
-        StageKind::ProgressiveShrinking => unsupported(
-            "progressive shrinking (OFA) is not implemented yet; `nasl check` validates the pipeline meanwhile",
-        ),
-        StageKind::Train | StageKind::FewShot => {
-            if let Some(s) = call(stage, "sampler")
-                && !supernet::SAMPLERS.contains(&s.name.as_str())
-            {
-                return unsupported(&format!(
-                    "the `{}` sampler is not implemented yet; supernet training supports {}",
-                    s.name,
-                    supernet::SAMPLERS.join(", ")
-                ));
-            }
-            Ok(())
-        }
-        _ => Ok(()),
-    }
-}
-
 /// Result of a whole run.
 pub struct RunOutcome {
     pub dir: PathBuf,
@@ -504,14 +497,6 @@ pub fn run(
     opts: RunOptions,
     interrupted: Arc<AtomicBool>,
 ) -> Result<RunOutcome, ExecError> {
-    for stage in &program.stages {
-        supported(stage)?;
-        if stage.kind == StageKind::Differentiable
-            && let Some((_, space)) = spaces.iter().find(|(n, _)| Some(n) == stage.space.as_ref())
-        {
-            diff::check(stage, space)?;
-        }
-    }
     let resolved = serde_yaml::to_string(&program).unwrap_or_default();
     let hash = format!("{:016x}", hash_str(&resolved));
     let (dir, info, state) = match &opts.resume {
@@ -567,7 +552,6 @@ pub fn run(
         data: HashMap::new(),
         parts: HashMap::new(),
         results: BTreeMap::new(),
-        ignored: BTreeMap::new(),
     };
     let mut state = state;
     for d in &state.done {
@@ -581,12 +565,14 @@ pub fn run(
         }
         let t0 = Instant::now();
         eprintln!("stage {} ({:?})", stage.name, stage.kind);
-        let mut result = run_stage(&mut ctx, stage)?;
+        stage.settings.take_read();
+        let (file, root) = (ctx.info.file.clone(), ctx.dir.root.clone());
+        let mut result = error::guard(&stage.name, &file, &root, || run_stage(&mut ctx, stage))?;
         if let Json::Object(m) = &mut result {
             m.insert("seconds".into(), json!(t0.elapsed().as_secs_f64()));
-            if let Some(ig) = ctx.ignored.get(&stage.name) {
-                m.insert("ignored_settings".into(), json!(ig));
-            }
+            // What the executor applied: every setting the stage read (the contract test checks
+            // that each setting `nasl check` accepts shows up here).
+            m.insert("settings".into(), json!(stage.settings.take_read()));
         }
         ctx.dir.log(
             json!({"stage": stage.name, "event": "done", "result": summary_of(stage, &result)}),
@@ -627,22 +613,11 @@ fn run_stage(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         StageKind::Rank => rank::rank(ctx, stage)?,
         StageKind::Differentiable => diff::search(ctx, stage)?,
         StageKind::Rl | StageKind::ProgressiveShrinking => {
-            supported(stage)?;
-            Json::Null
+            unreachable!("refused by `nasl check` (sema::contract)")
         }
     };
     Ok(out)
 }
-
-/// Settings of training stages the executor does not apply yet.
-pub const TRAINING_NOT_YET: &[&str] = &[
-    "drop_path",
-    "auxiliary",
-    "distill",
-    "dropout",
-    "warmup",
-    "latency",
-];
 
 /// The validation split, or an error saying the stage needs one.
 pub fn require_val(stage: &Stage, data: &StageData) -> Result<(), ExecError> {
@@ -657,6 +632,10 @@ pub fn require_val(stage: &Stage, data: &StageData) -> Result<(), ExecError> {
         ));
     }
     Ok(())
+}
+
+fn space_name(stage: &Stage) -> &str {
+    stage.space.as_deref().unwrap_or_default()
 }
 
 /// The space a stage works on (traced by sema through its inputs).

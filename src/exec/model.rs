@@ -13,7 +13,7 @@ use super::error::ExecError;
 use super::search::{SearchOut, train_standalone};
 use super::supernet::epochs_of;
 use super::train::TrainSummary;
-use super::{Ctx, StageData, evaluate_set, space_of, stage_input};
+use super::{Ctx, StageData, evaluate_set, int, space_of, stage_input};
 use crate::compile::{Subnet, export, model as saved};
 use crate::cost::arch_cost;
 use crate::data::loader::Normalize;
@@ -52,6 +52,9 @@ pub struct Preprocess {
     pub source: String,
     pub path: Option<std::path::PathBuf>,
     pub classes: usize,
+    /// A `synthetic` dataset's generator, so that `nasl eval` regenerates the same images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<crate::sema::hir::SyntheticSpec>,
 }
 
 /// The seeds a stage repeats over (`seeds [...]`), or one seed derived from the run's.
@@ -88,7 +91,6 @@ fn train_models(
     space_name: &str,
     arch: Arch,
 ) -> Result<Json, ExecError> {
-    ctx.ignore_all(stage, super::TRAINING_NOT_YET);
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
     space.net(&arch)?;
     let data = ctx.data(stage)?;
@@ -180,6 +182,7 @@ pub fn save_model(
         source: data.source.clone(),
         path: data.path.clone(),
         classes: data.classes,
+        synthetic: data.synthetic,
     };
     let text = serde_json::to_string_pretty(&pre).unwrap_or_default();
     super::rundir::atomic_write(&dir.join("preprocess.json"), text.as_bytes())?;
@@ -192,18 +195,8 @@ pub fn save_model(
 pub fn retrain(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let space_name = stage.space.clone().unwrap_or_default();
     let arch = match stage_input(stage) {
-        Some((input, field)) => {
-            if let Some(f) = field
-                && f != "best"
-            {
-                return Err(ExecError::Unsupported {
-                    stage: stage.name.clone(),
-                    kind: format!("retrain of `{input}.{f}`"),
-                    help: format!(
-                        "retrain `{input}.best`; retraining every member of `{f}` is not implemented yet"
-                    ),
-                });
-            }
+        // `nasl check` admits `.best` alone (sema::contract).
+        Some((input, _)) => {
             let found: SearchOut = ctx.result(input, &stage.name)?;
             found.best
         }
@@ -249,14 +242,25 @@ pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         "val" => &data.splits.val,
         _ => &data.splits.test,
     };
+    if set.is_empty() {
+        return Err(ExecError::setting(
+            &stage.name,
+            format!("the `{split}` split of dataset `{dataset}` has no images"),
+            format!("evaluate on a split that has images, or give `{dataset}` a `{split}` split"),
+        ));
+    }
     let mut accs = Vec::new();
     let mut losses = Vec::new();
+    let mut loader = ctx.eval_loader(&data);
+    if let Some(b) = int(stage, "batch") {
+        loader.batch = b.max(1) as usize;
+    }
     for m in &models.models {
         let loaded = saved::load(&ctx.dir.root.join(&m.dir), ctx.device())?;
         let (loss, acc) = evaluate_set(
             &|x| loaded.net.forward_t(x, false),
             set,
-            &ctx.eval_loader(&data),
+            &loader,
             ctx.eval_batches(),
         );
         eprintln!(
@@ -273,7 +277,7 @@ pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let std = (accs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / n).sqrt();
     let key = format!("{split}_accuracy");
     let mut v = json!({
-        "dataset": dataset, "split": split, "images": set.len().min(ctx.eval_batches().map(|b| b * 256).unwrap_or(usize::MAX)),
+        "dataset": dataset, "split": split, "images": set.len().min(ctx.eval_batches().map(|b| b * loader.batch).unwrap_or(usize::MAX)), "batch": loader.batch,
         "accuracies": accs, "std": std, "loss": losses.iter().sum::<f64>() / n,
         "seeds": models.models.iter().map(|m| m.seed).collect::<Vec<_>>(),
     });
@@ -324,7 +328,10 @@ pub fn eval_saved(
     })?;
     let source = source.unwrap_or(&pre.source).to_string();
     let path = path.map(Path::to_path_buf).or(pre.path.clone());
-    let ds = crate::data::open(&source, path.as_deref())?.load()?;
+    let ds = match pre.synthetic {
+        Some(g) if source == pre.source => crate::data::synthetic(g)?,
+        _ => crate::data::open(&source, path.as_deref())?.load()?,
+    };
     let raw = if split == "train" {
         &ds.train
     } else {
@@ -339,6 +346,24 @@ pub fn eval_saved(
                 pre.input, shape
             ),
             "evaluate on a dataset of the same image shape",
+        ));
+    }
+    if ds.classes.len() != pre.classes {
+        return Err(ExecError::setting(
+            "eval",
+            format!(
+                "the model predicts {} classes but {source} has {}",
+                pre.classes,
+                ds.classes.len()
+            ),
+            "evaluate on a dataset with the classes the model was trained on",
+        ));
+    }
+    if raw.is_empty() {
+        return Err(ExecError::setting(
+            "eval",
+            format!("the {split} split of {source} has no images"),
+            "evaluate on a split that has images (`--split test` or `--split train`)",
         ));
     }
     let set = crate::data::loader::TensorSet::from_raw(raw);

@@ -35,10 +35,28 @@ pub enum Rule {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Schedule {
     Constant,
-    Linear { to: f64 },
-    Cosine { min: f64, warmup: f64 },
-    Exponential { gamma: f64 },
-    Step { every: f64, gamma: f64 },
+    Linear {
+        to: f64,
+    },
+    Cosine {
+        min: f64,
+        warmup: f64,
+    },
+    Exponential {
+        gamma: f64,
+    },
+    Step {
+        every: f64,
+        gamma: f64,
+    },
+    /// The learning rate itself is a schedule (`lr: 0.1 -> 0.001 cosine`): the base rate is ignored.
+    Scheduled(crate::sema::hir::Schedule),
+    /// `warmup N`: the rate of `then` ramps up linearly over the first `warmup` of training (a
+    /// fraction of it), from 1/1000 of its value.
+    WarmedUp {
+        warmup: f64,
+        then: Box<Schedule>,
+    },
 }
 
 fn num(call: &Call, key: &str, default: f64) -> f64 {
@@ -107,10 +125,10 @@ impl Schedule {
     /// The rate at progress `t` (0 at the start, 1 at the end) for a base rate `lr` over `epochs`.
     pub fn lr(&self, lr: f64, t: f64, epochs: usize) -> f64 {
         let t = t.clamp(0.0, 1.0);
-        match *self {
+        match self {
             Schedule::Constant => lr,
-            Schedule::Linear { to } => lr + (to - lr) * t,
-            Schedule::Cosine { min, warmup } => {
+            &Schedule::Linear { to } => lr + (to - lr) * t,
+            &Schedule::Cosine { min, warmup } => {
                 if warmup > 0.0 && t < warmup {
                     return lr * (t / warmup).max(1e-3);
                 }
@@ -121,8 +139,12 @@ impl Schedule {
                 };
                 min + 0.5 * (lr - min) * (1.0 + (std::f64::consts::PI * u).cos())
             }
-            Schedule::Exponential { gamma } => lr * gamma.powf((t * epochs as f64).floor()),
-            Schedule::Step { every, gamma } => lr * gamma.powf((t / every.max(1e-9)).floor()),
+            &Schedule::Exponential { gamma } => lr * gamma.powf((t * epochs as f64).floor()),
+            &Schedule::Step { every, gamma } => lr * gamma.powf((t / every.max(1e-9)).floor()),
+            Schedule::Scheduled(s) => s.at(t),
+            Schedule::WarmedUp { warmup, then } => {
+                then.lr(lr, t, epochs) * (t / warmup.max(1e-12)).clamp(1e-3, 1.0)
+            }
         }
     }
 }
@@ -381,6 +403,19 @@ mod tests {
             gamma: 0.1,
         };
         assert!((st.lr(1.0, 0.6, 10) - 0.1).abs() < 1e-12);
+        let w = Schedule::WarmedUp {
+            warmup: 0.2,
+            then: Box::new(Schedule::Constant),
+        };
+        assert!((w.lr(0.1, 0.1, 10) - 0.05).abs() < 1e-12);
+        assert!((w.lr(0.1, 0.2, 10) - 0.1).abs() < 1e-12);
+        assert!((w.lr(0.1, 0.9, 10) - 0.1).abs() < 1e-12);
+        let sched = Schedule::Scheduled(crate::sema::hir::Schedule {
+            from: 0.1,
+            to: 0.01,
+            shape: "linear".into(),
+        });
+        assert!((sched.lr(0.5, 0.5, 10) - 0.055).abs() < 1e-12);
     }
 
     /// SGD with momentum and Nesterov matches PyTorch's update rule written out by hand.

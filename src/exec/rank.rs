@@ -27,8 +27,6 @@ pub struct RankSample {
 }
 
 pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
-    // Repeating over seeds is implemented for retrain, fixed-network train and evaluate.
-    ctx.ignore(stage, "seeds");
     let (supernet, space) = supernet_input(ctx, stage, "rank(supernet) { samples 10 epochs 2 }")?;
     let data = ctx.data(stage)?;
     require_val(stage, &data)?;

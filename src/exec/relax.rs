@@ -12,48 +12,8 @@ use crate::compile::Mix;
 use crate::ir::SearchSpace;
 use crate::sema::hir::{Call, Value};
 
-/// A scalar that follows a schedule over training progress `t` in [0, 1]: `(from, to, shape)`, shape
-/// `linear` (default), `cosine`, `exponential` (geometric from `from` to `to`) or `constant`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sched {
-    pub from: f64,
-    pub to: f64,
-    pub shape: String,
-}
-
-impl Sched {
-    pub fn constant(v: f64) -> Sched {
-        Sched {
-            from: v,
-            to: v,
-            shape: "constant".into(),
-        }
-    }
-
-    /// From a setting value: a schedule `a -> b shape` or a number.
-    pub fn of(v: Option<&Value>, default: f64) -> Sched {
-        match v {
-            Some(Value::Schedule(s)) => Sched {
-                from: s.from,
-                to: s.to,
-                shape: s.shape.clone(),
-            },
-            Some(v) => Sched::constant(v.as_f64().unwrap_or(default)),
-            None => Sched::constant(default),
-        }
-    }
-
-    pub fn at(&self, t: f64) -> f64 {
-        let t = t.clamp(0.0, 1.0);
-        let (a, b) = (self.from, self.to);
-        match self.shape.as_str() {
-            "constant" => a,
-            "cosine" => b + (a - b) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()),
-            "exponential" if a > 0.0 && b > 0.0 => a * (b / a).powf(t),
-            _ => a + (b - a) * t,
-        }
-    }
-}
+/// Scheduled scalars (Gumbel temperature, architecture learning rate) are the language's schedules.
+pub use crate::sema::hir::Schedule as Sched;
 
 /// How decisions are relaxed.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,9 +30,6 @@ pub enum Relax {
     /// by REINFORCE with the reward of one sampled path (`reinforce`).
     BinaryGates { paths: usize, reinforce: bool },
 }
-
-/// The relaxations the executor runs.
-pub const RELAXATIONS: &[&str] = &["softmax", "gumbel", "gumbel_hard", "binary_gates"];
 
 impl Relax {
     pub fn from_call(call: Option<&Call>) -> Relax {

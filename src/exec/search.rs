@@ -72,13 +72,7 @@ pub fn constraints(stage: &Stage) -> Result<Vec<Constraint>, ExecError> {
             && let (Some(Value::Name(m)), Some(Value::Name(op)), Some(b)) =
                 (t.first(), t.get(1), t.get(2).and_then(Value::as_f64))
         {
-            if !matches!(m.as_str(), "params" | "flops") {
-                return Err(ExecError::Unsupported {
-                    stage: stage.name.clone(),
-                    kind: format!("constraint on {m}"),
-                    help: "hard constraints on `params` and `flops` are checked exactly; latency tables are not implemented yet".into(),
-                });
-            }
+            // `nasl check` admits exact costs alone (sema::contract::RUN_CONSTRAINTS).
             out.push(Constraint {
                 metric: m.clone(),
                 op: op.clone(),
@@ -112,7 +106,8 @@ pub fn meets(space: &SearchSpace, genome: &[usize], cs: &[Constraint]) -> bool {
             ">=" => v >= c.bound,
             ">" => v > c.bound,
             "==" => v == c.bound,
-            _ => true,
+            "!=" => v != c.bound,
+            op => unreachable!("sema admits no comparison `{op}`"),
         }
     })
 }
@@ -142,6 +137,8 @@ pub struct Scorer<'a> {
     pub loaded: HashMap<usize, Supernet>,
     pub recal: Option<usize>,
     pub stage: String,
+    /// Evaluation batch size (the stage's `batch`; default the evaluation loader's).
+    pub batch: Option<usize>,
 }
 
 impl<'a> Scorer<'a> {
@@ -158,6 +155,7 @@ impl<'a> Scorer<'a> {
             loaded: HashMap::new(),
             recal,
             stage: stage.to_string(),
+            batch: None,
         }
     }
 
@@ -189,9 +187,13 @@ impl<'a> Scorer<'a> {
         }
         let net = &self.loaded[&idx];
         let sub = net.extract(&arch)?;
+        let mut eval = ctx.eval_loader(data);
+        if let Some(b) = self.batch {
+            eval.batch = b.max(1);
+        }
         if let Some(images) = recal {
             let loader = Loader::eval(
-                ctx.eval_loader(data).batch.min(images.max(1)),
+                eval.batch.min(images.max(1)),
                 data.normalize.clone(),
                 ctx.device(),
             );
@@ -201,7 +203,7 @@ impl<'a> Scorer<'a> {
         let (loss, accuracy) = evaluate_set(
             &|x| sub.forward_t(x, false),
             &data.splits.val,
-            &ctx.eval_loader(data),
+            &eval,
             ctx.eval_batches(),
         );
         let cost = arch_cost(self.space, &arch)?;
@@ -222,9 +224,6 @@ fn cap(ctx: &Ctx, n: usize, smoke: usize) -> usize {
 
 /// Evolution, random search or NSGA-II over a trained supernet.
 pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
-    // Repeating over seeds is implemented for retrain, fixed-network train and evaluate.
-    ctx.ignore(stage, "seeds");
-    ctx.ignore_all(stage, &["penalty", "predictor", "latency"]);
     let (supernet, space) = supernet_input(ctx, stage, "evolution(supernet)")?;
     let data = ctx.data(stage)?;
     require_val(stage, &data)?;
@@ -234,19 +233,15 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
         Some(Value::Name(m)) => m.clone(),
         _ => "val.accuracy".into(),
     };
-    let pareto: Vec<String> = match stage.settings.get("pareto") {
-        Some(Value::List(l)) => l
-            .iter()
-            .filter_map(|v| match v {
-                Value::Name(n) => Some(n.clone()),
-                _ => None,
-            })
-            .collect(),
-        _ => vec![],
-    };
+    let pareto: Vec<String> = stage
+        .settings
+        .get("pareto")
+        .map(|v| v.names().into_iter().map(String::from).collect())
+        .unwrap_or_default();
     let recal = recal_images(ctx, stage);
     let mut rng = ChaCha8Rng::seed_from_u64(ctx.stage_seed(&stage.name));
     let mut scorer = Scorer::new(&space, &supernet, recal, &stage.name);
+    scorer.batch = int(stage, "batch").map(|b| b as usize);
     let mut evaluated: Vec<Candidate> = Vec::new();
     let name = stage.name.clone();
     let mut eval = |ctx: &mut Ctx, genome: &Vec<usize>| -> Result<Candidate, ExecError> {
@@ -465,12 +460,21 @@ pub fn train_standalone(
     let fit = Fit::for_stage(ctx, stage, &data, &net.vs, tag, epochs, horizon, seed)?;
     let _ = (space, arch);
     let smoothing = float(stage, "label_smoothing").unwrap_or(0.0);
+    // `drop_path p` (or a schedule `0 -> 0.2 linear`, DARTS's ramp) over cell edges; `nasl check`
+    // admits it where the network has cell edges to drop.
+    let drop_path = stage
+        .settings
+        .get("drop_path")
+        .map(|v| crate::sema::hir::Schedule::of(Some(v), 0.0));
     let mut step = |x: &tch::Tensor,
                     y: &tch::Tensor,
                     _rng: &mut ChaCha8Rng,
-                    _t: f64|
+                    t: f64|
      -> Result<StepOut, ExecError> {
-        let logits = net.forward_t(x, true);
+        let logits = match &drop_path {
+            Some(p) => net.forward_drop_path(x, p.at(t)),
+            None => net.forward_t(x, true),
+        };
         let (loss, correct) = loss_and_correct(&logits, y, smoothing);
         loss.backward();
         let b = y.size()[0];
@@ -494,7 +498,6 @@ pub fn train_standalone(
 /// Random search with early stopping: successive halving of stand-alone networks trained from
 /// scratch, each rung continuing the survivors' training.
 pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
-    ctx.ignore(stage, "seeds");
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
     let data = ctx.data(stage)?;
     require_val(stage, &data)?;

@@ -19,10 +19,7 @@ use crate::compile::{Mix, Supernet, drop_paths};
 use crate::cost::arch_cost;
 use crate::ir::{Arch, SearchSpace};
 use crate::search::sample;
-use crate::sema::hir::{Call, Stage, Value};
-
-/// The samplers supernet training runs.
-pub const SAMPLERS: &[&str] = &["uniform", "constrained", "fair", "path_dropout"];
+use crate::sema::hir::{Call, Stage, StageKind, Value};
 
 /// A trained supernet: one weight file, or one per few-shot part (the option indices its first
 /// decisions are fixed to).
@@ -88,19 +85,9 @@ enum Sampler {
     /// OneShot (Bender et al. 2018): every candidate of a layer dropped independently with a rate that
     /// follows a schedule over training, at least `keep` kept; kept candidates are summed.
     PathDropout {
-        rate: (f64, f64, String),
+        rate: crate::sema::hir::Schedule,
         keep: usize,
     },
-}
-
-/// A scheduled value at training progress `t` in [0, 1]: `(from, to, shape)`.
-fn scheduled((from, to, shape): &(f64, f64, String), t: f64) -> f64 {
-    let t = t.clamp(0.0, 1.0);
-    match shape.as_str() {
-        "cosine" => to + (from - to) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()),
-        "constant" => *from,
-        _ => from + (to - from) * t,
-    }
 }
 
 impl Sampler {
@@ -120,14 +107,7 @@ impl Sampler {
             },
             Some("fair") => Sampler::Fair,
             Some("path_dropout") => Sampler::PathDropout {
-                rate: match c.and_then(|c| c.get("rate")) {
-                    Some(Value::Schedule(s)) => (s.from, s.to, s.shape.clone()),
-                    Some(v) => {
-                        let r = v.as_f64().unwrap_or(0.0);
-                        (r, r, "constant".into())
-                    }
-                    None => (0.0, 0.0, "constant".into()),
-                },
+                rate: crate::sema::hir::Schedule::of(c.and_then(|c| c.get("rate")), 0.0),
                 keep: match c.and_then(|c| c.get("keep")) {
                     Some(Value::Int(n)) => (*n).max(1) as usize,
                     _ => 1,
@@ -148,7 +128,7 @@ impl Sampler {
         t: f64,
     ) -> Result<Vec<Vec<Vec<usize>>>, ExecError> {
         if let Sampler::PathDropout { rate, keep } = self {
-            let mut options = drop_paths(space, scheduled(rate, t), *keep, rng);
+            let mut options = drop_paths(space, rate.at(t), *keep, rng);
             for (d, &o) in prefix.iter().enumerate() {
                 options[d] = vec![o];
             }
@@ -230,11 +210,26 @@ pub fn optimizer_of(stage: &Stage, key: &str, epochs: usize) -> (Rule, f64, Sche
     };
     let opt = call(stage, key).unwrap_or(&default);
     let (rule, lr) = Rule::from_call(opt);
-    (
-        rule,
-        lr,
-        Schedule::from_call(call(stage, "schedule"), epochs),
-    )
+    // A learning rate written as a schedule (`lr: 0.1 -> 0.001 cosine`) is its own schedule; sema
+    // refuses a `schedule` setting beside it.
+    let schedule = match opt.get("lr") {
+        Some(Value::Schedule(s)) => Schedule::Scheduled(s.clone()),
+        _ => Schedule::from_call(call(stage, "schedule"), epochs),
+    };
+    // Differentiable search reads `warmup` as weight-only epochs before architecture updates; every
+    // other training warms its learning rate up.
+    let warmup = match stage.kind {
+        StageKind::Differentiable => 0,
+        _ => int(stage, "warmup").unwrap_or(0).max(0),
+    };
+    if warmup > 0 && epochs > 0 {
+        let schedule = Schedule::WarmedUp {
+            warmup: warmup as f64 / epochs as f64,
+            then: Box::new(schedule),
+        };
+        return (rule, lr, schedule);
+    }
+    (rule, lr, schedule)
 }
 
 /// Epochs of a training stage (one in smoke runs).
@@ -349,9 +344,6 @@ pub fn load_supernet(
 
 /// `train` on a space with decisions: a supernet.
 pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
-    // Repeating over seeds is implemented for retrain, fixed-network train and evaluate.
-    ctx.ignore(stage, "seeds");
-    ctx.ignore_all(stage, super::TRAINING_NOT_YET);
     let space_name = stage.space.clone().unwrap_or_default();
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
     let epochs = epochs_of(ctx, stage, "epochs", 1);
@@ -391,36 +383,16 @@ pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
 /// per combination of their options (Zhao et al. 2021), each initialised from the supernet and
 /// fine-tuned with the stage's sampler restricted to its part.
 pub fn few_shot(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
-    ctx.ignore(stage, "seeds");
     let (parent, space) = supernet_input(ctx, stage, "few_shot(supernet)")?;
     let ch = choices(&space);
+    // `nasl check` bounds the split (sema::contract::few_shot_parts).
     let split_on = int(stage, "split_on").unwrap_or(1).max(0) as usize;
-    if split_on > ch.len() {
-        return Err(ExecError::setting(
-            &stage.name,
-            format!(
-                "`split_on {split_on}` but the space has {} decisions",
-                ch.len()
-            ),
-            "split on fewer decisions",
-        ));
-    }
     let prefixes = crate::ir::graph::combos(
         &ch[..split_on]
             .iter()
             .map(|&n| (0..n).collect::<Vec<usize>>())
             .collect::<Vec<_>>(),
     );
-    if prefixes.len() > 64 {
-        return Err(ExecError::setting(
-            &stage.name,
-            format!(
-                "`split_on {split_on}` makes {} sub-supernets",
-                prefixes.len()
-            ),
-            "split on fewer decisions (few-shot NAS uses a handful of sub-supernets)",
-        ));
-    }
     let epochs = epochs_of(ctx, stage, "finetune", 1);
     let sampler = call(stage, "sampler").cloned();
     let mut parts = Vec::new();

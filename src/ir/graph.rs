@@ -27,7 +27,8 @@ pub enum DecisionKind {
     Edge,
 }
 
-fn kind_name(kind: DecisionKind) -> &'static str {
+/// How a decision kind reads in messages.
+pub fn kind_name(kind: DecisionKind) -> &'static str {
     match kind {
         DecisionKind::Resolution => "resolution",
         DecisionKind::Channels => "channels",

@@ -39,6 +39,15 @@ pub enum Value {
 }
 
 impl Value {
+    /// The names of a name or a list of names (metrics of `objective`, `pareto`).
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            Value::Name(n) => vec![n.as_str()],
+            Value::List(l) => l.iter().flat_map(Value::names).collect(),
+            _ => vec![],
+        }
+    }
+
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Value::Int(i) => Some(*i as f64),
@@ -49,12 +58,49 @@ impl Value {
     }
 }
 
-/// `from -> to shape`.
+/// `from -> to shape`: a scalar over training progress. The one evaluator of every scheduled value
+/// (learning rates written as schedules, Gumbel temperatures, path-dropout rates).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Schedule {
     pub from: f64,
     pub to: f64,
+    /// One of [`Schedule::SHAPES`].
     pub shape: String,
+}
+
+impl Schedule {
+    /// How a schedule goes from `from` to `to`.
+    pub const SHAPES: &'static [&'static str] = &["linear", "cosine", "exponential", "constant"];
+
+    pub fn constant(v: f64) -> Schedule {
+        Schedule {
+            from: v,
+            to: v,
+            shape: "constant".into(),
+        }
+    }
+
+    /// From a setting value: a schedule `a -> b shape`, a number (constant), or `default`.
+    pub fn of(v: Option<&Value>, default: f64) -> Schedule {
+        match v {
+            Some(Value::Schedule(s)) => s.clone(),
+            Some(v) => Schedule::constant(v.as_f64().unwrap_or(default)),
+            None => Schedule::constant(default),
+        }
+    }
+
+    /// The value at training progress `t` in [0, 1]: linear interpolation, half a cosine, geometric
+    /// interpolation (`exponential`, both ends positive; sema refuses others), or `from` throughout.
+    pub fn at(&self, t: f64) -> f64 {
+        let t = t.clamp(0.0, 1.0);
+        let (a, b) = (self.from, self.to);
+        match self.shape.as_str() {
+            "constant" => a,
+            "cosine" => b + (a - b) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()),
+            "exponential" if a > 0.0 && b > 0.0 => a * (b / a).powf(t),
+            _ => a + (b - a) * t,
+        }
+    }
 }
 
 /// A named call with its arguments, e.g. `sgd(lr: 0.1, momentum: 0.9)`.
@@ -84,8 +130,29 @@ pub struct Dataset {
     pub augment: Vec<Call>,
     /// `None`: no normalisation; `Some` with empty lists: per-dataset statistics (`normalize auto`).
     pub normalize: Option<(Vec<f64>, Vec<f64>)>,
+    /// A `synthetic` dataset's generator: classes, square image size, seed (defaults when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<SyntheticSpec>,
     #[serde(skip)]
     pub span: Span,
+}
+
+/// What a `synthetic` dataset generates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct SyntheticSpec {
+    pub classes: usize,
+    pub size: usize,
+    pub seed: u64,
+}
+
+impl Default for SyntheticSpec {
+    fn default() -> Self {
+        SyntheticSpec {
+            classes: 10,
+            size: 28,
+            seed: 0,
+        }
+    }
 }
 
 /// A split size: a count of images or a fraction of the official training set.
@@ -298,6 +365,62 @@ pub enum Input {
     },
 }
 
+/// A stage's settings (`key -> value`, keys from sema's stage table, defaults not filled) that
+/// remembers which keys were read. The executor reads settings only through [`Settings::get`], so after
+/// a stage has run, [`Settings::take_read`] says which of them it applied: each stage records them in
+/// its result, and the contract test fails for a setting `nasl check` accepts that nothing executes.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(transparent)]
+pub struct Settings {
+    values: BTreeMap<String, Value>,
+    #[serde(skip)]
+    read: std::cell::RefCell<std::collections::BTreeSet<String>>,
+}
+
+impl PartialEq for Settings {
+    fn eq(&self, other: &Self) -> bool {
+        self.values == other.values
+    }
+}
+
+impl From<BTreeMap<String, Value>> for Settings {
+    fn from(values: BTreeMap<String, Value>) -> Self {
+        Settings {
+            values,
+            read: Default::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// The value of `key`, if the file sets it; the read is remembered.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        let v = self.values.get(key);
+        if v.is_some() {
+            self.read.borrow_mut().insert(key.to_string());
+        }
+        v
+    }
+
+    /// The value of `key` without counting it as applied (checks and reports).
+    pub fn peek(&self, key: &str) -> Option<&Value> {
+        self.values.get(key)
+    }
+
+    /// Every setting the file gives, in key order (not counted as read).
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.values.iter()
+    }
+
+    /// The settings read since the last call, with their values; forgets them.
+    pub fn take_read(&self) -> BTreeMap<String, Value> {
+        let keys = std::mem::take(&mut *self.read.borrow_mut());
+        keys.into_iter()
+            .filter_map(|k| self.values.get(&k).map(|v| (k, v.clone())))
+            .collect()
+    }
+}
+
 /// A stage with its inputs and settings (`key -> value`, keys from sema's stage table).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Stage {
@@ -306,7 +429,7 @@ pub struct Stage {
     pub inputs: Vec<Input>,
     /// The dataset it trains or searches on.
     pub data: Option<String>,
-    pub settings: BTreeMap<String, Value>,
+    pub settings: Settings,
     /// The space the stage works on, traced through its inputs (`search.best` -> the searched space).
     pub space: Option<String>,
     /// Where each setting is written, for diagnostics found after sema (exact cost constraints).

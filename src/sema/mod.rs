@@ -3,6 +3,7 @@
 //! dataset splits, and produces the [`hir::Program`]. It collects every diagnostic of a file; it
 //! never stops at the first.
 
+pub mod contract;
 pub mod hir;
 mod space;
 mod stage;
@@ -26,6 +27,15 @@ pub struct Checked {
 impl Checked {
     pub fn has_errors(&self) -> bool {
         self.diags.iter().any(|d| d.is_error())
+    }
+
+    /// Errors in the pipeline itself, besides `nasl run` refusals (`nasl::sema::not_run`): a file
+    /// whose only errors are refusals is well formed, so its spaces are built and can be inspected,
+    /// drawn and measured, though `nasl check` fails and `nasl run` refuses it.
+    pub fn has_fatal_errors(&self) -> bool {
+        self.diags
+            .iter()
+            .any(|d| d.is_error() && d.code != Code::SemaNotRun)
     }
 }
 

@@ -56,6 +56,7 @@ impl Cx<'_> {
             batch: 128,
             augment: Vec::new(),
             normalize: Some((Vec::new(), Vec::new())),
+            synthetic: (src.name == "synthetic").then(SyntheticSpec::default),
             span: d.span,
         };
         // Arguments of the source and the body share one vocabulary.
@@ -202,6 +203,36 @@ impl Cx<'_> {
                             }
                         }
                         if lists.len() == 2 {
+                            let channels = tables::DATASET_SHAPES
+                                .iter()
+                                .find(|(n, _, _)| *n == ds.source)
+                                .map(|(_, shape, _)| shape[0]);
+                            let fits = |n: usize| channels.is_none_or(|c| n == c);
+                            if lists[0].len() != lists[1].len()
+                                || !fits(lists[0].len())
+                                || lists[0].is_empty()
+                            {
+                                let want = channels
+                                    .map(|c| {
+                                        format!("one value per channel: {c} for `{}`", ds.source)
+                                    })
+                                    .unwrap_or_else(|| {
+                                        "one value per channel, as many means as deviations".into()
+                                    });
+                                self.err(
+                                    Diagnostic::new(
+                                        Code::SemaDataMismatch,
+                                        first.map(|e| e.span).unwrap_or(s.span),
+                                        format!(
+                                            "`normalize` gives {} means and {} standard deviations",
+                                            lists[0].len(),
+                                            lists[1].len()
+                                        ),
+                                    )
+                                    .label("wrong number of values")
+                                    .help(format!("give {want}, or write `normalize auto`")),
+                                );
+                            }
                             if lists[1].contains(&0.0) {
                                 self.out_of_range(
                                     first.unwrap_or(head),
@@ -225,7 +256,7 @@ impl Cx<'_> {
                     },
                 },
                 "classes" | "size" | "seed" => {
-                    if ds.source != "synthetic" && s.key.name != "seed" {
+                    if ds.source != "synthetic" {
                         self.err(
                             Diagnostic::new(
                                 Code::SemaUnknownSetting,
@@ -236,11 +267,18 @@ impl Cx<'_> {
                             .help("built-in datasets know their sizes and classes"),
                         );
                     } else if let Some(e) = first {
-                        self.int(
+                        let v = self.int(
                             e,
                             if s.key.name == "seed" { 0 } else { 1 },
                             &format!("`{}`", s.key.name),
                         );
+                        if let (Some(v), Some(g)) = (v, ds.synthetic.as_mut()) {
+                            match s.key.name.as_str() {
+                                "classes" => g.classes = v as usize,
+                                "size" => g.size = v as usize,
+                                _ => g.seed = v as u64,
+                            }
+                        }
                     } else {
                         self.missing_value(s);
                     }
@@ -553,7 +591,7 @@ impl Cx<'_> {
             kind,
             inputs,
             data,
-            settings,
+            settings: settings.into(),
             space: root.clone(),
             setting_spans: spans.clone(),
             span: d.span,

@@ -131,6 +131,42 @@ impl Cx<'_> {
                 ExprKind::Sched { from, to, shape } => {
                     let f = self.float(from, what);
                     let t = self.float(to, what);
+                    if let Some(sh) = shape
+                        && !Schedule::SHAPES.contains(&sh.name.as_str())
+                    {
+                        let help = did_you_mean(&sh.name, Schedule::SHAPES.iter().copied())
+                            .unwrap_or_else(|| {
+                                format!(
+                                    "a schedule is {}",
+                                    one_of(Schedule::SHAPES.iter().copied())
+                                )
+                            });
+                        self.err(
+                            Diagnostic::new(
+                                Code::SemaUnknownValue,
+                                sh.span,
+                                format!("unknown schedule shape `{}`", sh.name),
+                            )
+                            .label("not a schedule shape")
+                            .help(help),
+                        );
+                        return None;
+                    }
+                    if shape.as_ref().is_some_and(|sh| sh.name == "exponential")
+                        && let (Some(a), Some(b)) = (f, t)
+                        && (a <= 0.0 || b <= 0.0)
+                    {
+                        self.err(
+                            Diagnostic::new(
+                                Code::SemaOutOfRange,
+                                e.span,
+                                "an exponential schedule needs both ends above 0",
+                            )
+                            .label("geometric interpolation")
+                            .help("use `linear` or `cosine` to reach 0"),
+                        );
+                        return None;
+                    }
                     Some(Value::Schedule(Schedule {
                         from: f?,
                         to: t?,

@@ -1,0 +1,643 @@
+//! The contract between the language and the executor: what `nasl check` accepts but `nasl run` does
+//! not execute (yet) is refused here, at check time, with a diagnostic on the setting, value or input
+//! at fault. Everything a checked pipeline holds then runs with its documented meaning; the executor
+//! trusts this and has no run-time refusals of its own. One table ([`NOT_RUN`]) for settings, one
+//! function per kind of value for the rest.
+
+use crate::diag::{Code, Diagnostic, one_of};
+use crate::ir::{DecisionKind, SearchSpace, SpaceSpec};
+use crate::sema::hir::{Input, Program, SpaceBody, SplitSize, Stage, StageKind, Value};
+use crate::sema::tables::DATASET_SHAPES;
+use crate::source::Span;
+
+use StageKind as K;
+
+/// A setting that some stage kinds accept in the grammar but whose meaning the executor does not
+/// implement for them; `help` says what to do instead.
+pub struct NotRun {
+    pub key: &'static str,
+    pub kinds: &'static [K],
+    pub help: &'static str,
+}
+
+/// Settings refused per stage kind. `seeds` on a supernet `train` is refused apart (a fixed
+/// network's `train` repeats over seeds).
+pub const NOT_RUN: &[NotRun] = &[
+    NotRun {
+        key: "seeds",
+        kinds: &[
+            K::FewShot,
+            K::Evolution,
+            K::RandomSearch,
+            K::Nsga2,
+            K::SuccessiveHalving,
+            K::Differentiable,
+            K::Rank,
+        ],
+        help: "stages that train models (`retrain`, `train` of a fixed network) repeat over seeds; repeat a whole search with `nasl run --seed N`",
+    },
+    NotRun {
+        key: "seeds",
+        kinds: &[K::Evaluate],
+        help: "`evaluate` evaluates every model of its input: put `seeds [...]` on the `retrain` stage it reads",
+    },
+    NotRun {
+        key: "distill",
+        kinds: &[K::Train, K::Retrain, K::ProgressiveShrinking],
+        help: "knowledge distillation comes with progressive shrinking (OFA), which `nasl run` does not execute yet; remove it",
+    },
+    NotRun {
+        key: "predictor",
+        kinds: &[K::Evolution, K::Nsga2],
+        help: "accuracy predictors (OFA) are not implemented yet; the search scores candidates on the supernet without one",
+    },
+    NotRun {
+        key: "penalty",
+        kinds: &[
+            K::Evolution,
+            K::RandomSearch,
+            K::Nsga2,
+            K::SuccessiveHalving,
+        ],
+        help: "penalties are loss terms of `differentiable` search; a supernet search takes a hard `constraint` or a `pareto` front instead",
+    },
+    NotRun {
+        key: "constraint",
+        kinds: &[K::Differentiable],
+        help: "differentiable search cannot skip candidates; use `penalty flops(...)` or `penalty latency(...)` to steer it",
+    },
+    NotRun {
+        key: "epochs",
+        kinds: &[K::FewShot],
+        help: "a `few_shot` stage fine-tunes each sub-supernet for `finetune` epochs; write `finetune N`",
+    },
+    NotRun {
+        key: "epochs",
+        kinds: &[K::SuccessiveHalving],
+        help: "successive halving trains from `min_epochs` at the first rung to `max_epochs` at the last; set those",
+    },
+    NotRun {
+        key: "auxiliary",
+        kinds: &[K::Train, K::Retrain],
+        help: "auxiliary heads are not implemented yet; remove it",
+    },
+    NotRun {
+        key: "dropout",
+        kinds: &[
+            K::Train,
+            K::FewShot,
+            K::SuccessiveHalving,
+            K::Differentiable,
+            K::Retrain,
+            K::Rank,
+            K::ProgressiveShrinking,
+            K::Rl,
+        ],
+        help: "a classifier dropout override is not implemented yet; put `dropout(p)` before the classifier in the space's `head`",
+    },
+    NotRun {
+        key: "recalibrate",
+        kinds: &[K::Evaluate],
+        help: "`evaluate` reads trained models, whose BatchNorm statistics are already those of their training; recalibrate in the search stage",
+    },
+];
+
+/// Stage kinds `nasl run` does not execute yet.
+fn kind_refusal(kind: K) -> Option<(&'static str, &'static str)> {
+    match kind {
+        K::Rl => Some((
+            "rl",
+            "the RL controller (ENAS, MnasNet) is not implemented yet; search the space with `differentiable`, `evolution` over a supernet, or `successive_halving`",
+        )),
+        K::ProgressiveShrinking => Some((
+            "progressive_shrinking",
+            "progressive shrinking (OFA) is not implemented yet; train the space as a supernet with `train(space) { sampler uniform }`",
+        )),
+        _ => None,
+    }
+}
+
+/// Supernet-training samplers the executor runs.
+pub const RUN_SAMPLERS: &[&str] = &["uniform", "constrained", "fair", "path_dropout"];
+/// Relaxations the executor runs.
+pub const RUN_RELAXATIONS: &[&str] = &["softmax", "gumbel", "gumbel_hard", "binary_gates"];
+/// Metrics a search can maximise or put on a Pareto front.
+pub const RUN_OBJECTIVES: &[&str] = &["val.accuracy", "accuracy", "val.loss", "flops", "params"];
+/// Metrics a hard constraint can bound (exact costs, known before a candidate is evaluated).
+pub const RUN_CONSTRAINTS: &[&str] = &["flops", "params"];
+
+/// Every refusal of `program`, whose spaces are built as graphs in `spaces`.
+pub fn check(program: &Program, spaces: &[(String, SearchSpace)]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for space in &program.spaces {
+        let auxiliary = match &space.body {
+            SpaceBody::Cell(c) => c.network.auxiliary,
+            SpaceBody::Genotype(g) => g.network.auxiliary,
+            SpaceBody::Chain(_) => None,
+        };
+        if auxiliary.is_some() {
+            out.push(refuse(
+                space.span,
+                format!(
+                    "`nasl run` does not build auxiliary heads yet (`auxiliary` of `{}`)",
+                    space.name
+                ),
+                "auxiliary head",
+                "remove `auxiliary: ...` from `network`",
+            ));
+        }
+    }
+    for stage in &program.stages {
+        let space = spaces
+            .iter()
+            .find(|(n, _)| Some(n) == stage.space.as_ref())
+            .map(|(_, s)| s);
+        check_stage(program, spaces, stage, space, &mut out);
+    }
+    out
+}
+
+fn refuse(span: Span, message: String, label: &str, help: impl Into<String>) -> Diagnostic {
+    Diagnostic::new(Code::SemaNotRun, span, message)
+        .label(label)
+        .help(help)
+}
+
+fn check_stage(
+    program: &Program,
+    spaces: &[(String, SearchSpace)],
+    stage: &Stage,
+    space: Option<&SearchSpace>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let span_of = |key: &str| stage.setting_spans.get(key).copied().unwrap_or(stage.span);
+    if let Some((name, help)) = kind_refusal(stage.kind) {
+        out.push(refuse(
+            stage.span,
+            format!("`nasl run` does not execute `{name}` stages yet"),
+            "not executed",
+            help,
+        ));
+        return;
+    }
+    let supernet = space.is_some_and(|s| !s.decisions.is_empty());
+    for (key, _) in stage.settings.iter() {
+        let rule = NOT_RUN
+            .iter()
+            .find(|r| r.key == key && r.kinds.contains(&stage.kind));
+        let help = match rule {
+            Some(r) => r.help,
+            None if key == "seeds" && stage.kind == K::Train && supernet => {
+                "a supernet is trained once; repeat the whole search with `nasl run --seed N`, or put `seeds [...]` on `retrain`"
+            }
+            None if key == "latency" && stage.kind != K::Differentiable => {
+                "latency tables feed the penalties of `differentiable` search; elsewhere measure them with `nasl latency` and constrain `flops`"
+            }
+            None => continue,
+        };
+        out.push(refuse(
+            span_of(key),
+            format!(
+                "`nasl run` does not apply `{key}` in `{}` stages",
+                kind_name(stage.kind)
+            ),
+            "not executed here",
+            help,
+        ));
+    }
+    let call_name = |key: &str| match stage.settings.peek(key) {
+        Some(Value::Call(c)) => Some((c.name.as_str(), c)),
+        _ => None,
+    };
+    if let Some((name, c)) = call_name("sampler") {
+        if !RUN_SAMPLERS.contains(&name) {
+            out.push(refuse(
+                span_of("sampler"),
+                format!("`nasl run` does not execute the `{name}` sampler yet"),
+                "not executed",
+                format!(
+                    "supernet training runs {}",
+                    one_of(RUN_SAMPLERS.iter().copied())
+                ),
+            ));
+        } else if c.get("latency").is_some() {
+            out.push(refuse(
+                span_of("sampler"),
+                "`constrained(latency: ..)` is not executed yet".into(),
+                "latency range",
+                "constrain `flops` or `params`, which are exact; latency tables feed differentiable penalties",
+            ));
+        }
+    }
+    for key in ["optimizer", "weights"] {
+        if let Some((_, c)) = call_name(key)
+            && matches!(c.get("lr"), Some(Value::Schedule(_)))
+            && stage.settings.peek("schedule").is_some()
+        {
+            out.push(
+                Diagnostic::new(
+                    Code::SemaBadArguments,
+                    span_of("schedule"),
+                    "two learning-rate schedules: `lr` is a schedule and so is `schedule`",
+                )
+                .label("second schedule")
+                .note(span_of(key), "the learning rate is scheduled here")
+                .help("keep one: `lr: 0.1 -> 0.001 cosine`, or a number with `schedule cosine(min: 0.001)`"),
+            );
+        }
+    }
+    if let Some((name, _)) = call_name("relax")
+        && !RUN_RELAXATIONS.contains(&name)
+    {
+        out.push(refuse(
+            span_of("relax"),
+            format!("`nasl run` does not execute the `{name}` relaxation yet"),
+            "not executed",
+            format!(
+                "differentiable search runs {}",
+                one_of(RUN_RELAXATIONS.iter().copied())
+            ),
+        ));
+    }
+    for key in ["objective", "pareto"] {
+        let Some(metrics) = stage.settings.peek(key).map(Value::names) else {
+            continue;
+        };
+        let objectives: &[&str] = if stage.kind == K::Differentiable {
+            &[]
+        } else {
+            RUN_OBJECTIVES
+        };
+        for m in metrics {
+            if !objectives.contains(&m) {
+                out.push(refuse(
+                    span_of(key),
+                    format!("`nasl run` cannot use `{m}` as the `{key}` of `{}` stages", kind_name(stage.kind)),
+                    "not executed",
+                    if objectives.is_empty() {
+                        "differentiable search minimises the training loss (plus its penalties); remove it".to_string()
+                    } else {
+                        format!("searches score candidates by {}", one_of(objectives.iter().copied()))
+                    },
+                ));
+            }
+        }
+    }
+    let latency_penalty = matches!(stage.settings.peek("penalty"), Some(Value::List(ps))
+        if ps.iter().any(|p| matches!(p, Value::Call(c) if c.name == "latency")));
+    if stage.kind == K::Differentiable
+        && stage.settings.peek("latency").is_some()
+        && !latency_penalty
+    {
+        out.push(refuse(
+            span_of("latency"),
+            "a latency table that no `penalty latency(...)` reads".into(),
+            "unused here",
+            "add `penalty latency(...)`, or remove `latency`",
+        ));
+    }
+    if let Some(Value::List(cs)) = stage.settings.peek("constraint") {
+        for c in cs {
+            if let Value::Tuple(t) = c
+                && let Some(Value::Name(m)) = t.first()
+                && !RUN_CONSTRAINTS.contains(&m.as_str())
+                && stage.kind != K::Differentiable
+            {
+                out.push(refuse(
+                    span_of("constraint"),
+                    format!("`nasl run` cannot check a hard constraint on `{m}`"),
+                    "not executed",
+                    format!(
+                        "hard constraints bound exact costs: {}",
+                        one_of(RUN_CONSTRAINTS.iter().copied())
+                    ),
+                ));
+            }
+        }
+    }
+    check_inputs(program, spaces, stage, out);
+    check_data(program, stage, space, out);
+    if let Some(space) = space {
+        check_space(stage, space, &span_of, out);
+    }
+}
+
+/// The dataset a stage reads against the space it builds: channels, image size and classes, for the
+/// built-in datasets whose shape is known (a `folder` dataset is checked when it is loaded).
+fn check_data(
+    program: &Program,
+    stage: &Stage,
+    space: Option<&SearchSpace>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(space) = space else { return };
+    let (input, classes) = match &space.spec {
+        SpaceSpec::Chain(c) => (c.input, c.classes),
+        SpaceSpec::Cell(c) => (c.input, c.classes),
+    };
+    let mut names: Vec<&str> = stage.data.iter().map(String::as_str).collect();
+    names.extend(stage.inputs.iter().filter_map(|i| match i {
+        Input::Data { dataset, .. } => Some(dataset.as_str()),
+        _ => None,
+    }));
+    names.dedup();
+    for name in names {
+        let Some(data) = program.datasets.iter().find(|d| d.name == name) else {
+            continue;
+        };
+        let (shape, n) = match (
+            &data.synthetic,
+            DATASET_SHAPES.iter().find(|(s, _, _)| *s == data.source),
+        ) {
+            (Some(g), _) => ([1, g.size, g.size], g.classes),
+            (None, Some((_, shape, n))) => (*shape, *n),
+            (None, None) => continue,
+        };
+        if let Some(m) = data_mismatch(input, classes, shape, n) {
+            let decl = program
+                .spaces
+                .iter()
+                .find(|s| Some(&s.name) == stage.space.as_ref());
+            let mut d = Diagnostic::new(
+                Code::SemaDataMismatch,
+                data.span,
+                format!("dataset `{name}` does not fit the space `{}` that stage `{}` builds: {m}", space_name(stage), stage.name),
+            )
+            .label(format!(
+                "{} images {}x{}x{}, {n} classes",
+                data.source, shape[0], shape[1], shape[2]
+            ))
+            .help(format!(
+                "declare the space with `input: [{}, {}, {}], classes: {n}`, or use a dataset of that shape",
+                shape[0], shape[1], shape[2]
+            ));
+            if let Some(decl) = decl {
+                d = d.note(
+                    decl.span,
+                    format!(
+                        "the space reads {}x{}x{} images into {classes} classes",
+                        input[0], input[1], input[2]
+                    ),
+                );
+            }
+            out.push(d);
+        }
+    }
+}
+
+/// What differs between a space's input and a dataset, if anything.
+pub fn data_mismatch(
+    input: [usize; 3],
+    classes: usize,
+    shape: [usize; 3],
+    n: usize,
+) -> Option<String> {
+    let mut what = Vec::new();
+    if input[0] != shape[0] {
+        what.push(format!("{} channels, not {}", shape[0], input[0]));
+    }
+    if input[1..] != shape[1..] {
+        what.push(format!(
+            "{}x{} pixels, not {}x{}",
+            shape[1], shape[2], input[1], input[2]
+        ));
+    }
+    if classes != n {
+        what.push(format!("{n} classes, not {classes}"));
+    }
+    (!what.is_empty()).then(|| what.join(", "))
+}
+
+fn space_name(stage: &Stage) -> &str {
+    stage.space.as_deref().unwrap_or("?")
+}
+
+/// Input forms the executor reads: `retrain(x.best)`, `evaluate` of trained models.
+fn check_inputs(
+    program: &Program,
+    spaces: &[(String, SearchSpace)],
+    stage: &Stage,
+    out: &mut Vec<Diagnostic>,
+) {
+    for i in &stage.inputs {
+        if let Input::Data { dataset, split } = i
+            && split == "val"
+            && let Some(d) = program.datasets.iter().find(|d| &d.name == dataset)
+            && matches!(d.val, None | Some(SplitSize::Count(0)))
+        {
+            out.push(
+                Diagnostic::new(
+                    Code::SemaMissing,
+                    stage.span,
+                    format!("`{dataset}.val` is empty: `{dataset}` declares no validation split"),
+                )
+                .label("evaluates nothing")
+                .note(d.span, "declared here")
+                .help(format!(
+                    "carve one (`split train: 50000, val: 10000`), or evaluate `{dataset}.test`"
+                )),
+            );
+        }
+    }
+    let Some(Input::Stage {
+        stage: input,
+        field,
+    }) = stage.inputs.first()
+    else {
+        return;
+    };
+    let source = program.stages.iter().find(|s| &s.name == input);
+    match stage.kind {
+        K::Retrain if field.as_deref().is_some_and(|f| f != "best") => {
+            let f = field.as_deref().unwrap_or_default();
+            out.push(refuse(
+                stage.span,
+                format!("`nasl run` does not retrain `{input}.{f}` yet"),
+                "not executed",
+                format!("retrain `{input}.best`"),
+            ));
+        }
+        K::Evaluate => {
+            let trained_models = source.is_some_and(|s| {
+                s.kind == K::Retrain
+                    || (s.kind == K::Train && field.is_none() && is_fixed(s, spaces))
+            });
+            if !trained_models {
+                let what = match field {
+                    Some(f) => format!("`{input}.{f}`"),
+                    None => format!("`{input}`"),
+                };
+                out.push(refuse(
+                    stage.span,
+                    format!("`nasl run` does not evaluate {what} yet: only trained models"),
+                    "not executed",
+                    format!(
+                        "retrain it first (`stage final = retrain({input}.best) {{ ... }}`) and evaluate `final`"
+                    ),
+                ));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether a stage works on a fixed network (a space without decisions).
+fn is_fixed(stage: &Stage, spaces: &[(String, SearchSpace)]) -> bool {
+    spaces
+        .iter()
+        .find(|(n, _)| Some(n) == stage.space.as_ref())
+        .is_some_and(|(_, s)| s.decisions.is_empty())
+}
+
+/// What the stage does with its space's decisions.
+fn check_space(
+    stage: &Stage,
+    space: &SearchSpace,
+    span_of: &dyn Fn(&str) -> Span,
+    out: &mut Vec<Diagnostic>,
+) {
+    let trains = !matches!(stage.kind, K::Evaluate);
+    if trains
+        && let Some(d) = space
+            .decisions
+            .iter()
+            .find(|d| d.kind == DecisionKind::Resolution)
+    {
+        out.push(refuse(
+            stage.span,
+            format!(
+                "`nasl run` does not resize inputs per sampled resolution yet (`{}`)",
+                d.path
+            ),
+            "space with a resolution decision",
+            "remove `resolution [...]` from the space (its cost is still reported by `nasl inspect`)",
+        ));
+    }
+    if stage.settings.peek("drop_path").is_some() {
+        let refusal = if !space.decisions.is_empty() && stage.kind == K::Train {
+            Some(
+                "drop-path regularises stand-alone training (`retrain`, `train` of a fixed network), not a supernet",
+            )
+        } else if matches!(space.spec, SpaceSpec::Chain(_)) {
+            Some(
+                "drop-path drops the edges of cells; a chain network has none (its blocks keep their own residuals)",
+            )
+        } else {
+            None
+        };
+        if let Some(help) = refusal {
+            out.push(refuse(
+                span_of("drop_path"),
+                format!(
+                    "`nasl run` does not apply `drop_path` to `{}`",
+                    space_name(stage)
+                ),
+                "nothing to drop",
+                help,
+            ));
+        }
+    }
+    if stage.kind == K::FewShot {
+        let split_on = match stage.settings.peek("split_on") {
+            Some(Value::Int(n)) => *n as usize,
+            _ => 1,
+        };
+        if let Err(message) = few_shot_parts(space, split_on) {
+            out.push(refuse(
+                span_of("split_on"),
+                message,
+                "too many sub-supernets",
+                "split on fewer decisions (few-shot NAS uses a handful of sub-supernets)",
+            ));
+        }
+    }
+    if stage.kind == K::Differentiable {
+        if let Some(d) = space
+            .decisions
+            .iter()
+            .find(|d| !matches!(d.kind, DecisionKind::Layer | DecisionKind::Edge))
+        {
+            out.push(refuse(
+                span_of("relax"),
+                format!(
+                    "differentiable search over `{}`, a {} decision, is not executed yet",
+                    d.path,
+                    crate::ir::graph::kind_name(d.kind)
+                ),
+                "not a layer or edge choice",
+                "relaxations weight the candidates of layer and edge decisions; search channels, depth or elastic ops with a supernet and `evolution`",
+            ));
+        }
+        let relax = match stage.settings.peek("relax") {
+            Some(Value::Call(c)) => c.name.as_str(),
+            _ => "softmax",
+        };
+        let (bilevel, order) = match stage.settings.peek("level") {
+            Some(Value::Call(c)) if c.name == "bilevel" => (
+                true,
+                c.get("order").and_then(Value::as_f64).unwrap_or(1.0) as i64,
+            ),
+            Some(Value::Call(_)) => (false, 1),
+            _ => (true, 1),
+        };
+        if relax == "binary_gates" && !bilevel {
+            out.push(refuse(
+                span_of("level"),
+                "single-level binary gates are not executed".into(),
+                "single level",
+                "binary gates learn the architecture on separate steps; use `level bilevel(split: 0.8)`",
+            ));
+        }
+        if relax == "binary_gates" && order == 2 {
+            out.push(refuse(
+                span_of("level"),
+                "second-order binary gates are not executed".into(),
+                "second order",
+                "binary gates learn from sampled paths; use `level bilevel(order: 1)`",
+            ));
+        }
+        if let Some(Value::Call(c)) = stage.settings.peek("derive")
+            && c.name == "top_k_edges"
+            && space.cell_edges().is_empty()
+        {
+            out.push(refuse(
+                span_of("derive"),
+                "`top_k_edges` derives cells, and this space is a chain".into(),
+                "no cell edges",
+                "write `derive argmax` for chains",
+            ));
+        }
+    }
+}
+
+/// The most sub-supernets a `few_shot` stage may make.
+pub const MAX_FEW_SHOT_PARTS: usize = 64;
+
+/// The number of sub-supernets of splitting `space` on its first `split_on` decisions, counted
+/// without enumerating them; an error past [`MAX_FEW_SHOT_PARTS`] or the number of decisions.
+pub fn few_shot_parts(space: &SearchSpace, split_on: usize) -> Result<usize, String> {
+    if split_on > space.decisions.len() {
+        return Err(format!(
+            "`split_on {split_on}` but the space has {} decisions",
+            space.decisions.len()
+        ));
+    }
+    let mut n = 1usize;
+    for d in &space.decisions[..split_on] {
+        n = n.saturating_mul(d.labels.len());
+        if n > MAX_FEW_SHOT_PARTS {
+            return Err(format!(
+                "`split_on {split_on}` makes more than {MAX_FEW_SHOT_PARTS} sub-supernets"
+            ));
+        }
+    }
+    Ok(n)
+}
+
+fn kind_name(kind: K) -> &'static str {
+    crate::sema::tables::STAGES
+        .iter()
+        .find(|(_, k)| *k == kind)
+        .map(|(n, _)| *n)
+        .unwrap_or("?")
+}

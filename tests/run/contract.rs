@@ -1,0 +1,241 @@
+//! The contract between `nasl check` and `nasl run`, generated from sema's own tables: every (stage
+//! kind, setting) pair that sema accepts is either refused by `nasl check` (`nasl::sema::not_run`) or
+//! applied by a smoke run, where the stage's `settings` in summary.json lists it. A setting made a
+//! no-op (its read removed from the executor) or a new setting with neither fails here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use nasl::diag::Code;
+use nasl::sema::hir::StageKind;
+use nasl::sema::tables::{STAGES, settings_for};
+use nasl::source::MemLoader;
+
+use super::common::{nasl, read_json};
+
+/// A value for every stage setting, as a user would write it. A setting missing here fails the test.
+const SAMPLES: &[(&str, &str)] = &[
+    ("epochs", "1"),
+    ("batch", "16"),
+    ("optimizer", "sgd(lr: 0.05, momentum: 0.9, wd: 1e-4)"),
+    ("weights", "sgd(lr: 0.05, momentum: 0.9)"),
+    ("arch", "adam(lr: 3e-4, betas: (0.5, 0.999))"),
+    ("schedule", "cosine(min: 0.001)"),
+    ("sampler", "fair"),
+    ("relax", "gumbel(tau: 5 -> 0.5)"),
+    ("level", "bilevel(order: 1, split: 0.5)"),
+    ("derive", "sample(2)"),
+    ("population", "4"),
+    ("generations", "2"),
+    ("keep", "2"),
+    ("mutate", "2, p: 0.2"),
+    ("crossover", "2"),
+    ("samples", "3"),
+    ("candidates", "3"),
+    ("eta", "3"),
+    ("min_epochs", "1"),
+    ("max_epochs", "2"),
+    ("constraint", "params != 1"),
+    ("penalty", "flops(weight: 0.1)"),
+    ("objective", "val.accuracy"),
+    ("pareto", "[val.accuracy, params]"),
+    ("recalibrate", "bn(images: 64)"),
+    ("seeds", "[0, 1]"),
+    ("controller", "lstm"),
+    ("reward", "accuracy"),
+    ("steps", "2"),
+    ("proxy_epochs", "1"),
+    ("shared", "true"),
+    ("phase", "full(epochs: 1)"),
+    ("split_on", "1"),
+    ("finetune", "1"),
+    ("drop_path", "0.1"),
+    ("auxiliary", "0.4"),
+    ("cutout", "8"),
+    ("grad_clip", "5"),
+    ("label_smoothing", "0.1"),
+    ("warmup", "1"),
+    ("distill", "1.0"),
+    ("latency", "measure"),
+    ("predictor", "mlp"),
+    ("dropout", "0.2"),
+];
+
+/// Settings that exclude one another within a stage (`pareto` replaces `objective`): run apart.
+const APART: &[&str] = &["pareto"];
+
+const HEADER: &str = r#"
+dataset d = synthetic {
+  split train: 300, val: 100
+  batch 50
+}
+
+space net = chain(input: [1, 28, 28], classes: 10) {
+  stem conv(3, out: 8, stride: 2) bn relu
+  stage out: 8, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu]
+  head global_avg_pool linear(out: classes)
+}
+
+space fixed = chain(input: [1, 28, 28], classes: 10) {
+  stem conv(3, out: 8, stride: 2) bn relu
+  stage out: 8, stride: 1, repeat: 1, conv(3) bn relu
+  head global_avg_pool linear(out: classes)
+}
+"#;
+
+/// The stages before the stage under test, and its head (`s = KIND(INPUT)`), per kind. `train` is
+/// tried on a supernet and on a fixed network.
+fn scaffolds(kind: StageKind) -> Vec<(&'static str, &'static str, &'static str)> {
+    use StageKind as K;
+    let sup = "stage sup = train(net) { epochs 1 }\n";
+    let searched =
+        "stage sup = train(net) { epochs 1 }\nstage found = random_search(sup) { samples 2 }\n";
+    let retrained = "stage fin = retrain(fixed) { epochs 1 }\n";
+    match kind {
+        K::Train => vec![
+            ("supernet", "", "train(net)"),
+            ("fixed", "", "train(fixed)"),
+        ],
+        K::ProgressiveShrinking => vec![("", "", "progressive_shrinking(net)")],
+        K::FewShot => vec![("", sup, "few_shot(sup)")],
+        K::Evolution => vec![("", sup, "evolution(sup)")],
+        K::RandomSearch => vec![("", sup, "random_search(sup)")],
+        K::Nsga2 => vec![("", sup, "nsga2(sup)")],
+        K::SuccessiveHalving => vec![("", "", "successive_halving(net)")],
+        K::Differentiable => vec![("", "", "differentiable(net)")],
+        K::Rl => vec![("", "", "rl(net)")],
+        K::Retrain => vec![("", searched, "retrain(found.best)")],
+        K::Evaluate => vec![("", retrained, "evaluate(fin, d.test)")],
+        K::Rank => vec![("", sup, "rank(sup)")],
+    }
+}
+
+fn pipeline(before: &str, head: &str, settings: &[(&str, &str)]) -> String {
+    let body: String = settings
+        .iter()
+        .map(|(k, v)| format!("  {k} {v}\n"))
+        .collect();
+    format!("{HEADER}\n{before}stage s = {head} {{\n{body}}}\n")
+}
+
+/// The codes of `nasl check` on a pipeline text, and whether it has errors.
+fn check(text: &str) -> Vec<(Code, String)> {
+    let mut loader = MemLoader::default();
+    loader.files.insert("p.nas".into(), text.to_string());
+    let front = nasl::driver::check_file(Path::new("p.nas"), &loader);
+    front
+        .checked
+        .diags
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| (d.code, d.message.clone()))
+        .collect()
+}
+
+fn smoke(dir: &Path, name: &str, text: &str) -> serde_json::Value {
+    let file = dir.join(format!("{name}.nas"));
+    std::fs::write(&file, text).unwrap();
+    let out = dir.join(name);
+    let o = nasl()
+        .args(["run", file.to_str().unwrap(), "--smoke", "--device", "cpu"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{name}: nasl run failed:\n{}\n{text}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let summary = read_json(&out.join("summary.json"));
+    summary["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "s")
+        .unwrap_or_else(|| panic!("{name}: no stage `s` in {summary}"))
+        .clone()
+}
+
+#[test]
+fn every_setting_check_accepts_is_applied_by_run_or_refused_by_check() {
+    let samples: BTreeMap<&str, &str> = SAMPLES.iter().copied().collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut refused = BTreeSet::new();
+    let mut applied = BTreeSet::new();
+    let mut ignored = Vec::new();
+    for (kind_name, kind) in STAGES {
+        for (variant, before, head) in scaffolds(*kind) {
+            let label = format!(
+                "{kind_name}{}{variant}",
+                if variant.is_empty() { "" } else { "-" }
+            );
+            // The scaffold alone runs, or the stage kind is refused as a whole.
+            let bare = pipeline(before, head, &[]);
+            let errors = check(&bare);
+            if !errors.is_empty() {
+                assert!(
+                    errors.iter().all(|(c, _)| *c == Code::SemaNotRun),
+                    "{label}: the scaffold has errors other than refusals: {errors:?}\n{bare}"
+                );
+                refused.insert(label);
+                continue;
+            }
+            let mut runs: Vec<Vec<(&str, &str)>> = vec![vec![]];
+            for setting in settings_for(*kind) {
+                let key = setting.key;
+                let value = samples.get(key).unwrap_or_else(|| {
+                    panic!("no sample value for setting `{key}`: add one to SAMPLES")
+                });
+                let text = pipeline(before, head, &[(key, value)]);
+                let errors = check(&text);
+                if errors.is_empty() {
+                    if APART.contains(&key) {
+                        runs.push(vec![(key, value)]);
+                    } else {
+                        runs[0].push((key, value));
+                    }
+                } else {
+                    // Refused up front: `not_run`, or a check of its own (a sampler on a fixed
+                    // network is a `sampler_mismatch`); either way no run starts on it.
+                    refused.insert(format!("{label}.{key}"));
+                }
+            }
+            for (i, settings) in runs.iter().enumerate() {
+                let text = pipeline(before, head, settings);
+                let errors = check(&text);
+                assert!(errors.is_empty(), "{label}: together: {errors:?}\n{text}");
+                let stage = smoke(tmp.path(), &format!("{label}-{i}"), &text);
+                let used = &stage["settings"];
+                for (key, _) in settings {
+                    if used.get(key).is_some() {
+                        applied.insert(format!("{label}.{key}"));
+                    } else {
+                        ignored.push(format!("{label}.{key}"));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("applied: {applied:?}\nrefused: {refused:?}");
+    assert!(
+        ignored.is_empty(),
+        "`nasl check` accepts these (stage kind.setting) but `nasl run` did not apply them: {ignored:?}"
+    );
+    // Both sides are exercised: the core settings run, and what does not run yet is refused.
+    for pair in [
+        "train-supernet.sampler",
+        "train-fixed.seeds",
+        "differentiable.relax",
+        "evolution.population",
+        "retrain.optimizer",
+    ] {
+        assert!(applied.contains(pair), "{pair} not applied: {applied:?}");
+    }
+    for refusal in ["rl", "progressive_shrinking", "evaluate.seeds"] {
+        assert!(
+            refused.contains(refusal),
+            "{refusal} not refused: {refused:?}"
+        );
+    }
+}
