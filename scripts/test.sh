@@ -4,6 +4,9 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$NASL_ROOT"
+nasl_log "checking formatting"
 cargo fmt --all --check
+nasl_log "testing the language front end without libtorch"
 cargo test --no-default-features
+nasl_log "testing everything with libtorch (a first build compiles libtorch's bindings: about 5 minutes)"
 cargo test
