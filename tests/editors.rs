@@ -11,6 +11,10 @@ use std::path::PathBuf;
 
 use nasl::sema::tables;
 
+/// The language server, driven over stdio (`tests/editors/lsp.rs`).
+#[path = "editors/lsp.rs"]
+mod lsp;
+
 type Words = BTreeSet<String>;
 
 fn read(rel: &str) -> String {
