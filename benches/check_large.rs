@@ -1,5 +1,7 @@
 //! Benchmark (not a test): generates a valid 10,000-line `.nas` file and prints how long parsing and
 //! checking take (everything `nasl check` does: sema, building each space as a graph, cost checks).
+//! Then the language server's figure: the time from a `didChange` of that file (the whole text, as
+//! `nasl lsp` synchronises) to its published diagnostics.
 //! Run: `cargo bench --no-default-features --bench check_large`.
 
 use std::time::Instant;
@@ -38,5 +40,45 @@ fn main() {
         mean * 1e3,
         lines as f64 / best,
         parse_s * 1e3
+    );
+    lsp_did_change(&text, runs);
+}
+
+/// Opens the text in a server session, then times `didChange` → `publishDiagnostics`, alternating
+/// between the valid text and one with an error (so that every change publishes).
+fn lsp_did_change(text: &str, runs: usize) {
+    use lsp_server::Notification;
+    use serde_json::json;
+    let uri = "file:///bench/large.nas";
+    let mut server = nasl::lsp::Server::new(Some("/bench".into()), false);
+    let open = Notification::new(
+        "textDocument/didOpen".into(),
+        json!({ "textDocument": { "uri": uri, "languageId": "nasl", "version": 0, "text": text } }),
+    );
+    let _ = server.handle_notification(open);
+    let broken = text.replacen("epochs 5", "epochs -5", 1);
+    let mut times = Vec::new();
+    for i in 0..runs * 2 {
+        let now = if i % 2 == 0 { &broken } else { text };
+        let change = Notification::new(
+            "textDocument/didChange".into(),
+            json!({ "textDocument": { "uri": uri, "version": i + 1 }, "contentChanges": [{ "text": now }] }),
+        );
+        let t = Instant::now();
+        let out = server.handle_notification(change);
+        times.push(t.elapsed().as_secs_f64());
+        let errors = out
+            .iter()
+            .find(|n| n.method == "textDocument/publishDiagnostics")
+            .and_then(|n| n.params["diagnostics"].as_array().cloned())
+            .map(|ds| ds.iter().filter(|d| d["severity"] == 1).count());
+        assert_eq!(errors, Some(usize::from(i % 2 == 0)), "change {i}");
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "lsp didChange -> publishDiagnostics: median {:.1} ms, worst {:.1} ms over {} changes (goal <= 300 ms)",
+        times[times.len() / 2] * 1e3,
+        times[times.len() - 1] * 1e3,
+        times.len()
     );
 }

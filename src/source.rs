@@ -1,5 +1,7 @@
 //! Source files and spans: the text of every loaded `.nas` file, byte spans into it, line/column
-//! lookup, and file loading behind a trait (so tests can load from memory).
+//! lookup, file loading behind a trait (so tests and the language server can load from memory), and
+//! the include policy: an include names a `.nas` file inside the root (the folder of the checked file,
+//! or the editor's workspace folder) unless the loader allows leaving it.
 
 use std::path::{Path, PathBuf};
 
@@ -116,6 +118,91 @@ pub trait Loader {
     fn load(&self, path: &Path) -> Result<String, LoadError>;
     /// Whether a path names an existing file or folder (for dataset paths).
     fn exists(&self, path: &Path) -> bool;
+    /// The folder includes must stay inside; `None`: the folder of the file being checked.
+    fn include_root(&self) -> Option<&Path> {
+        None
+    }
+    /// Whether includes may resolve outside the root (`nasl check --allow-include-outside`).
+    fn include_outside(&self) -> bool {
+        false
+    }
+}
+
+/// Another loader with its include policy set: the root includes must stay inside, and whether they
+/// may leave it.
+pub struct Scoped<'a> {
+    pub inner: &'a dyn Loader,
+    pub root: Option<PathBuf>,
+    pub allow_outside: bool,
+}
+
+impl Loader for Scoped<'_> {
+    fn load(&self, path: &Path) -> Result<String, LoadError> {
+        self.inner.load(path)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        self.inner.exists(path)
+    }
+    fn include_root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+    fn include_outside(&self) -> bool {
+        self.allow_outside
+    }
+}
+
+/// Why an include is refused before anything is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IncludeRefusal {
+    /// The path does not end in `.nas`.
+    NotNas,
+    /// The path resolves outside the root.
+    Outside,
+}
+
+/// Judges an include of `target` (already joined to the including file's folder) under `root`:
+/// the file must end in `.nas` and, unless `allow_outside`, lie inside `root` once `.`, `..` and
+/// symbolic links are resolved (links only where the path exists).
+pub fn judge_include(
+    target: &Path,
+    root: &Path,
+    allow_outside: bool,
+) -> Result<(), IncludeRefusal> {
+    if target.extension().is_none_or(|e| e != "nas") {
+        return Err(IncludeRefusal::NotNas);
+    }
+    if allow_outside {
+        return Ok(());
+    }
+    let root = resolved(root);
+    if resolved(target).starts_with(&root) {
+        Ok(())
+    } else {
+        Err(IncludeRefusal::Outside)
+    }
+}
+
+/// An absolute path: canonical where it exists, else made absolute and normalised lexically.
+fn resolved(path: &Path) -> PathBuf {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return p;
+    }
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Loads from the file system.
@@ -174,6 +261,31 @@ mod tests {
         assert_eq!(f.line_col(0), (1, 1));
         assert_eq!(f.line_col(4), (2, 2));
         assert_eq!(f.line_col(6), (3, 1));
+    }
+
+    #[test]
+    fn includes_must_be_nas_files_inside_the_root() {
+        let root = Path::new("/work/project");
+        let ok = judge_include(Path::new("/work/project/sub/a.nas"), root, false);
+        assert_eq!(ok, Ok(()));
+        let txt = judge_include(Path::new("/work/project/a.txt"), root, false);
+        assert_eq!(txt, Err(IncludeRefusal::NotNas));
+        assert_eq!(
+            judge_include(Path::new("/etc/passwd"), root, true),
+            Err(IncludeRefusal::NotNas)
+        );
+        let up = judge_include(
+            Path::new("/work/project/sub/../../other/a.nas"),
+            root,
+            false,
+        );
+        assert!(up == Err(IncludeRefusal::Outside), "{up:?}");
+        let sibling = judge_include(Path::new("/work/project2/a.nas"), root, false);
+        assert!(sibling == Err(IncludeRefusal::Outside));
+        assert_eq!(
+            judge_include(Path::new("/work/other/a.nas"), root, true),
+            Ok(())
+        );
     }
 
     #[test]

@@ -152,6 +152,96 @@ fn include_cycles_exit_1() {
         .stderr(predicate::str::contains("nasl::source::include_cycle"));
 }
 
+/// A project folder whose `main.nas` is the quickstart with its block taken from `include_path`, and
+/// beside it a folder `outside/` holding that block under a recognisable comment.
+fn project_including(include_path: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("outside")).expect("mkdir");
+    std::fs::create_dir(dir.path().join("proj")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("outside/shared.nas"),
+        "// OUTSIDE-CONTENT\nblock mb(k) = mbconv(kernel: k, expand: 3)\n",
+    )
+    .expect("write");
+    let main = quickstart_using_mb(&format!("include \"{include_path}\""));
+    std::fs::write(dir.path().join("proj/main.nas"), main).expect("write");
+    dir
+}
+
+/// The quickstart pipeline with `first` as its first line and a block `mb(k)` (that it does not
+/// declare) among the candidates of its first stage.
+fn quickstart_using_mb(first: &str) -> String {
+    let q = std::fs::read_to_string("pipelines/quickstart.nas").expect("quickstart");
+    let used = q.replacen(
+        "choose [conv(3) bn relu,",
+        "choose [mb(3), conv(3) bn relu,",
+        1,
+    );
+    assert_ne!(
+        q, used,
+        "the quickstart's first stage changed; update this test"
+    );
+    format!("{first}\n{used}")
+}
+
+#[test]
+fn includes_outside_the_folder_are_refused_unless_allowed() {
+    let dir = project_including("../outside/shared.nas");
+    let main = dir.path().join("proj/main.nas");
+    nasl()
+        .arg("check")
+        .arg(&main)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("nasl::source::include_outside"))
+        .stderr(predicate::str::contains("OUTSIDE-CONTENT").not());
+    nasl()
+        .args(["check", "--allow-include-outside"])
+        .arg(&main)
+        .assert()
+        .success();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symbolic_link_out_of_the_folder_is_refused() {
+    let dir = project_including("shared.nas");
+    std::os::unix::fs::symlink(
+        dir.path().join("outside/shared.nas"),
+        dir.path().join("proj/shared.nas"),
+    )
+    .expect("symlink");
+    nasl()
+        .arg("check")
+        .arg(dir.path().join("proj/main.nas"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("nasl::source::include_outside"));
+}
+
+#[test]
+fn includes_of_other_files_are_refused_without_reading_them() {
+    let dir = project_including("../outside/shared.nas");
+    let secret = dir.path().join("proj/secret.txt");
+    std::fs::write(&secret, "SECRET-FIRST-LINE\n").expect("write");
+    let main = dir.path().join("proj/main.nas");
+    let text = std::fs::read_to_string(&main)
+        .expect("main")
+        .replace("../outside/shared.nas", "secret.txt");
+    std::fs::write(&main, text).expect("write");
+    for allow in [false, true] {
+        let mut cmd = nasl();
+        cmd.arg("check").arg(&main);
+        if allow {
+            cmd.arg("--allow-include-outside");
+        }
+        cmd.assert()
+            .code(1)
+            .stderr(predicate::str::contains("nasl::source::include_not_nas"))
+            .stderr(predicate::str::contains("SECRET-FIRST-LINE").not());
+    }
+}
+
 #[test]
 fn includes_resolve_relative_to_the_including_file() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -161,20 +251,20 @@ fn includes_resolve_relative_to_the_including_file() {
         "block mb(k) = mbconv(kernel: k, expand: 3)\n",
     )
     .expect("write");
-    let main = std::fs::read_to_string("pipelines/quickstart.nas")
-        .expect("quickstart")
-        .replace(
-            "block mb(k, e) = mbconv(kernel: k, expand: e)",
-            "include \"lib/blocks.nas\"",
-        )
-        .replace("mb(3, 2)", "mb(3)")
-        .replace("mb(5, 2)", "mb(5)");
+    let main = quickstart_using_mb("include \"lib/blocks.nas\"");
     std::fs::write(dir.path().join("main.nas"), main).expect("write");
     nasl()
         .arg("check")
         .arg(dir.path().join("main.nas"))
         .assert()
         .success();
+    // Without the include, `mb` is unknown: the include is what made it check.
+    std::fs::write(dir.path().join("main.nas"), quickstart_using_mb("")).expect("write");
+    nasl()
+        .arg("check")
+        .arg(dir.path().join("main.nas"))
+        .assert()
+        .code(1);
 }
 
 #[test]

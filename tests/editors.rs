@@ -11,6 +11,10 @@ use std::path::PathBuf;
 
 use nasl::sema::tables;
 
+/// The language server, driven over stdio (`tests/editors/lsp.rs`).
+#[path = "editors/lsp.rs"]
+mod lsp;
+
 type Words = BTreeSet<String>;
 
 fn read(rel: &str) -> String {
@@ -677,6 +681,27 @@ fn vscode_extension_manifest_is_consistent() {
     let tm: serde_json::Value =
         serde_json::from_str(&read(&format!("editors/vscode/{path}"))).expect("grammar parses");
     assert_eq!(gram["scopeName"], tm["scopeName"]);
+}
+
+#[test]
+fn vscode_extension_starts_the_language_server() {
+    let pkg: serde_json::Value =
+        serde_json::from_str(&read("editors/vscode/package.json")).expect("package.json parses");
+    let props = &pkg["contributes"]["configuration"]["properties"];
+    assert_eq!(props["nasl.server.path"]["default"], "nasl");
+    assert!(pkg["dependencies"]["vscode-languageclient"].is_string());
+    let main = pkg["main"].as_str().expect("main");
+    let client = read(&format!("editors/vscode/{main}"));
+    assert!(client.contains("vscode-languageclient/node"), "{client}");
+    assert!(client.contains("'server.path'") && client.contains("['lsp']"));
+    assert!(client.contains("allowIncludeOutside"));
+    let script = read("editors/vscode/package.sh");
+    assert!(script.contains("npm run package"), "{script}");
+    assert!(
+        pkg["scripts"]["package"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("vsce package"))
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use crate::diag::render;
 use crate::driver;
-use crate::source::FsLoader;
+use crate::source::{FsLoader, Scoped};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,6 +15,9 @@ pub struct CheckArgs {
     /// Output format of the diagnostics.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Let `include` read `.nas` files outside the folder of the checked file.
+    #[arg(long)]
+    pub allow_include_outside: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,7 +33,12 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
     let mut failed = false;
     let mut json = Vec::new();
     for file in &args.files {
-        let checked = driver::check_file(file, &FsLoader).checked;
+        let loader = Scoped {
+            inner: &FsLoader,
+            root: None,
+            allow_outside: args.allow_include_outside,
+        };
+        let checked = driver::check_file(file, &loader).checked;
         failed |= checked.has_errors();
         match args.format {
             Format::Human => {

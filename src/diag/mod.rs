@@ -58,6 +58,11 @@ codes! {
     SourceUnreadable => "nasl::source::unreadable", Error;
     /// Files include each other in a cycle.
     SourceIncludeCycle => "nasl::source::include_cycle", Error;
+    /// An include names a file that is not a `.nas` file (it is not read).
+    SourceIncludeNotNas => "nasl::source::include_not_nas", Error;
+    /// An include resolves outside the folder being checked (it is not read) and leaving it was not
+    /// allowed.
+    SourceIncludeOutside => "nasl::source::include_outside", Error;
     /// The file declares nothing.
     SemaEmptyFile => "nasl::sema::empty_file", Error;
     /// Two declarations share a name.

@@ -11,7 +11,7 @@ pub mod tables;
 mod values;
 
 use crate::diag::{Code, Diagnostic, did_you_mean};
-use crate::source::{FileId, LoadError, Loader, SourceMap, Span};
+use crate::source::{FileId, IncludeRefusal, LoadError, Loader, SourceMap, Span, judge_include};
 use crate::syntax::ast::{Decl, DeclKind, Item};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -51,10 +51,17 @@ pub fn check_file(path: &Path, loader: &dyn Loader) -> Checked {
     let mut diags = Vec::new();
     let mut decls = Vec::new();
     let mut stack = Vec::new();
+    let root = match loader.include_root() {
+        Some(r) => r.to_path_buf(),
+        None => match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+    };
     load(
         path,
         None,
-        loader,
+        (loader, &root),
         &mut sources,
         &mut diags,
         &mut decls,
@@ -108,7 +115,7 @@ pub fn check_text(name: &str, text: &str) -> Checked {
 fn load(
     path: &Path,
     from: Option<Span>,
-    loader: &dyn Loader,
+    (loader, root): (&dyn Loader, &Path),
     sources: &mut SourceMap,
     diags: &mut Vec<Diagnostic>,
     decls: &mut Vec<Declared>,
@@ -188,7 +195,18 @@ fn load(
         match item {
             Item::Include { path: rel, span } => {
                 let target = dir.join(&rel);
-                load(&target, Some(span), loader, sources, diags, decls, stack);
+                match judge_include(&target, root, loader.include_outside()) {
+                    Ok(()) => load(
+                        &target,
+                        Some(span),
+                        (loader, root),
+                        sources,
+                        diags,
+                        decls,
+                        stack,
+                    ),
+                    Err(refusal) => diags.push(include_refused(&rel, span, refusal)),
+                }
             }
             Item::Decl(decl) => decls.push(Declared {
                 decl,
@@ -197,6 +215,27 @@ fn load(
         }
     }
     stack.pop();
+}
+
+/// The diagnostic of an include refused before reading: it names the path as written, never the
+/// file's contents.
+fn include_refused(rel: &str, span: Span, refusal: IncludeRefusal) -> Diagnostic {
+    match refusal {
+        IncludeRefusal::NotNas => Diagnostic::new(
+            Code::SourceIncludeNotNas,
+            span,
+            format!("`{rel}` is not a `.nas` file"),
+        )
+        .label("only `.nas` files can be included")
+        .help("include a `.nas` file; other files are never read"),
+        IncludeRefusal::Outside => Diagnostic::new(
+            Code::SourceIncludeOutside,
+            span,
+            format!("`{rel}` is outside the folder being checked"),
+        )
+        .label("this include leaves the root folder")
+        .help("move the file inside the folder, or allow it: `nasl check --allow-include-outside` (editors: the `allowIncludeOutside` server option)"),
+    }
 }
 
 /// A path with `.` and `..` components resolved lexically, for cycle detection.

@@ -1,4 +1,4 @@
-include "cycle_b.inc"
+include "cycle/b.nas"
 dataset d = mnist { split train: 50000, val: 10000 }
 space s = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 8) bn relu
