@@ -167,10 +167,7 @@ fn hflip_honours_its_probability() {
     assert_eq!(flipped(0.0), 0);
     assert_eq!(flipped(1.0), 250);
     let some = flipped(0.1);
-    assert!(
-        (8..=50).contains(&some),
-        "{some} of 250 flipped at p = 0.1"
-    );
+    assert!((8..=50).contains(&some), "{some} of 250 flipped at p = 0.1");
 }
 
 #[test]

@@ -472,15 +472,17 @@ fn eval_refuses_a_dataset_the_model_does_not_fit() {
         "--out",
         dir.to_str().unwrap(),
     ]);
-    // The model's own dataset: fine.
-    run_ok(&["eval", dir.to_str().unwrap(), "--device", "cpu"]);
-    // The default synthetic set has 10 classes.
+    // The model's own dataset (the declared 3-class generator): fine.
+    let out = run_ok(&["eval", dir.to_str().unwrap(), "--device", "cpu", "--json"]);
+    let r: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["dataset"], "synthetic");
+    // Fashion-MNIST has the model's image shape but 10 classes.
     let o = nasl()
         .args([
             "eval",
             dir.to_str().unwrap(),
             "--data",
-            "synthetic",
+            "fashion_mnist",
             "--device",
             "cpu",
         ])
