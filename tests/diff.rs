@@ -53,7 +53,33 @@ fn every_differentiable_pipeline_passes_a_smoke_run() {
             .iter()
             .find(|s| s["kind"] == "differentiable")
             .unwrap();
-        assert!(search.get("ignored_settings").is_none(), "{name}: {search}");
+        assert!(
+            search["settings"].get("relax").is_some(),
+            "{name}: {search}"
+        );
+        // DARTS' protocol: the derived cells are retrained in a larger network than the search's
+        // (`network cells: .., channels: ..`, with drop-path), and the parameter count says so.
+        if name.starts_with("darts") {
+            let fin = stages.iter().find(|s| s["kind"] == "retrain").unwrap();
+            assert!(fin["settings"].get("network").is_some(), "{name}: {fin}");
+            assert!(fin["settings"].get("drop_path").is_some(), "{name}: {fin}");
+            let file = root().join(format!("pipelines/{name}.nas"));
+            let o = nasl()
+                .args(["inspect", file.to_str().unwrap(), "--json", "--arch"])
+                .arg(out.join("best.arch.yaml"))
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let report: Json = serde_json::from_slice(&o.stdout).unwrap();
+            let searched = report[0]["arch"]["params"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no arch params in {report}"));
+            let evaluated = fin["params"].as_u64().unwrap();
+            assert!(
+                evaluated > 2 * searched,
+                "{name}: evaluation network {evaluated} params, search network {searched}"
+            );
+        }
         let report = stages.iter().find(|s| s["kind"] == "evaluate").unwrap();
         let acc = report["test_accuracy"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&acc), "{name}: {acc}");

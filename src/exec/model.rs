@@ -89,9 +89,9 @@ fn train_models(
     ctx: &mut Ctx,
     stage: &Stage,
     space_name: &str,
+    space: SearchSpace,
     arch: Arch,
 ) -> Result<Json, ExecError> {
-    let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
     space.net(&arch)?;
     let data = ctx.data(stage)?;
     let epochs = epochs_of(ctx, stage, "epochs", 1);
@@ -202,13 +202,46 @@ pub fn retrain(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         }
         None => Arch::default(),
     };
-    train_models(ctx, stage, &space_name, arch)
+    let space = evaluation_space(ctx, stage)?;
+    train_models(ctx, stage, &space_name, space, arch)
+}
+
+/// The network a retrained architecture is built in: the searched space, or with `network cells: ..,
+/// channels: ..` the same cell space declaration stacked to that depth and width (reduction cells at
+/// the same fractions of the depth). Decisions are per cell type, so the searched architecture fits.
+fn evaluation_space(ctx: &Ctx, stage: &Stage) -> Result<SearchSpace, ExecError> {
+    let searched = space_of(ctx, stage)?;
+    let Some(network) = super::call(stage, "network") else {
+        return Ok(SearchSpace::new(searched.spec.clone())?);
+    };
+    let name = stage.space.as_deref().unwrap_or_default();
+    let mut decl = ctx
+        .program
+        .spaces
+        .iter()
+        .find(|s| s.name == name)
+        .cloned()
+        .ok_or_else(|| {
+            ExecError::setting(&stage.name, "the stage has no search space", "give it one")
+        })?;
+    let size = |k: &str| network.get(k).and_then(|v| v.as_f64()).map(|v| v as u32);
+    // `nasl check` admits `network` on cell spaces alone (sema::contract).
+    if let crate::sema::hir::SpaceBody::Cell(crate::sema::hir::CellSpace { network: n, .. })
+    | crate::sema::hir::SpaceBody::Genotype(crate::sema::hir::Genotype {
+        network: n, ..
+    }) = &mut decl.body
+    {
+        n.cells = size("cells").unwrap_or(n.cells);
+        n.channels = size("channels").unwrap_or(n.channels);
+    }
+    Ok(SearchSpace::new(crate::ir::lower::space_spec(&decl)?)?)
 }
 
 /// `train` of a fixed network (a space without decisions).
 pub fn train_fixed(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let space_name = stage.space.clone().unwrap_or_default();
-    train_models(ctx, stage, &space_name, Arch::default())
+    let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
+    train_models(ctx, stage, &space_name, space, Arch::default())
 }
 
 /// `evaluate(model, dataset.split)`: accuracy of each trained model on a split.

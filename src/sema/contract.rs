@@ -513,6 +513,14 @@ fn check_space(
             "remove `resolution [...]` from the space (its cost is still reported by `nasl inspect`)",
         ));
     }
+    if stage.settings.peek("network").is_some() && matches!(space.spec, SpaceSpec::Chain(_)) {
+        out.push(refuse(
+            span_of("network"),
+            format!("`nasl run` does not rescale the chain `{}` yet", space_name(stage)),
+            "a chain",
+            "`network cells: .., channels: ..` restacks the cells of a cell space; write a chain at the size to train",
+        ));
+    }
     if stage.settings.peek("drop_path").is_some() {
         let refusal = if !space.decisions.is_empty() && stage.kind == K::Train {
             Some(

@@ -635,6 +635,38 @@ impl Cx<'_> {
                 args,
             }));
         }
+        if key == "network" {
+            // `network cells: 20, channels: 36`: the evaluation network of a cell space.
+            let mut args = BTreeMap::new();
+            for t in &s.terms {
+                match t {
+                    Term::Named(n, e) if matches!(n.name.as_str(), "cells" | "channels") => {
+                        let what = format!("`{}` of `network`", n.name);
+                        args.insert(n.name.clone(), self.value(e, Ty::Nat, &what)?);
+                    }
+                    _ => {
+                        self.err(
+                            Diagnostic::new(
+                                Code::SemaUnknownArgument,
+                                t.span(),
+                                "`network` takes `cells:` and `channels:`",
+                            )
+                            .label("not a network size")
+                            .help("write `network cells: 20, channels: 36`"),
+                        );
+                        return None;
+                    }
+                }
+            }
+            if args.is_empty() {
+                self.missing_value(s);
+                return None;
+            }
+            return Some(Value::Call(Call {
+                name: "network".into(),
+                args,
+            }));
+        }
         match s.terms.as_slice() {
             [Term::Pos(e)] => self.value(e, ty, &what),
             [] => {

@@ -476,6 +476,17 @@ pub const PREDICTORS: &[Sig] = &[sig(
     "accuracy predictor over arch encodings (OFA)",
 )];
 
+/// The evaluation network of `retrain`: the searched cells stacked to another depth and width.
+pub const NETWORKS: &[Sig] = &[sig(
+    "network",
+    0,
+    &[
+        p("cells", Ty::Nat, Dv::Absent),
+        p("channels", Ty::Nat, Dv::Absent),
+    ],
+    "the network a cell architecture is evaluated in (DARTS: search 8 cells x 16, evaluate 20 x 36)",
+)];
+
 pub const PHASES: &[Sig] = &[
     sig(
         "full",
@@ -821,6 +832,12 @@ pub const SETTINGS: &[Setting] = &[
         "accuracy predictor instead of supernet evaluation",
     ),
     s("dropout", Ty::Prob, TRAINING, "classifier dropout override"),
+    s(
+        "network",
+        Ty::Call(NETWORKS),
+        &[K::Retrain],
+        "retrain in a larger cell network: `network cells: 20, channels: 36`",
+    ),
 ];
 
 /// Settings a stage kind accepts.

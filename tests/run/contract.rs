@@ -59,6 +59,7 @@ const SAMPLES: &[(&str, &str)] = &[
     ("latency", "measure"),
     ("predictor", "mlp"),
     ("dropout", "0.2"),
+    ("network", "cells: 3, channels: 8"),
 ];
 
 /// Settings that exclude one another within a stage (`pareto` replaces `objective`): run apart.
