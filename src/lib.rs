@@ -9,6 +9,7 @@ pub mod data;
 pub mod diag;
 pub mod driver;
 pub mod ir;
+pub mod report;
 pub mod search;
 pub mod sema;
 pub mod source;

@@ -15,6 +15,7 @@ mod graph;
 mod inspect;
 #[cfg(feature = "torch")]
 mod latency;
+mod report;
 #[cfg(feature = "torch")]
 mod run;
 mod spaces;
@@ -44,6 +45,8 @@ pub enum Command {
     Latency(latency::LatencyArgs),
     /// A search space, or one architecture of it, as Graphviz DOT.
     Graph(graph::GraphArgs),
+    /// Write a run directory's report as one self-contained HTML page (several runs: a comparison).
+    Report(report::ReportArgs),
     /// Run a pipeline: train, search, retrain, evaluate, in a run directory (resumable).
     #[cfg(feature = "torch")]
     Run(run::RunArgs),
@@ -66,6 +69,7 @@ pub fn main() -> ExitCode {
         Command::Fmt(args) => fmt::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Graph(args) => graph::run(args),
+        Command::Report(args) => report::run(args),
         #[cfg(feature = "torch")]
         Command::Latency(args) => latency::run(args),
         #[cfg(feature = "torch")]
