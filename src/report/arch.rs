@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use super::html::{esc, group, si};
+use super::render::short_label;
 use crate::catalog::signature;
 use crate::cost::op_cost;
 use crate::ir::spec::seq_label;
@@ -220,7 +221,7 @@ pub fn cell_edges(space: &SearchSpace, arch: &Arch) -> Vec<(String, usize, Vec<C
                     edges.push(CellEdgeView {
                         from: e.from,
                         to,
-                        op: seq_label(std::slice::from_ref(&e.op)),
+                        op: short_label(&seq_label(std::slice::from_ref(&e.op))),
                     });
                 }
             }
@@ -236,7 +237,7 @@ pub fn cell_edges(space: &SearchSpace, arch: &Arch) -> Vec<(String, usize, Vec<C
                 edges.push(CellEdgeView {
                     from: e.from,
                     to: e.node,
-                    op: label,
+                    op: short_label(&label),
                 });
             }
         }
@@ -303,7 +304,7 @@ pub fn cell_svg(title: &str, nodes: usize, edges: &[CellEdgeView]) -> String {
         let (a, b) = (pos(e.from), pos(e.to + 2));
         let t = 0.5 + 0.12 * ((k % 3) as f64 - 1.0);
         let (mx, my) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
-        let label = clip(&e.op, 22);
+        let label = clip(&e.op, 32);
         let lw = 6.5 * label.chars().count() as f64 + 8.0;
         let _ = write!(
             s,

@@ -175,9 +175,17 @@ pub fn lines(axes: &Axes, series: &[Series]) -> String {
             let _ = chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled())));
         }
         if series.len() > 1 {
+            // Away from where the lines end: falling curves (losses) end low, rising ones high.
+            let falling = series.first().is_some_and(
+                |s| matches!((s.points.first(), s.points.last()), (Some(a), Some(b)) if b.1 < a.1),
+            );
             let _ = chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
+                .position(if falling {
+                    SeriesLabelPosition::UpperRight
+                } else {
+                    SeriesLabelPosition::LowerRight
+                })
                 .label_font(("sans-serif", 14))
                 .background_style(WHITE.mix(0.85))
                 .border_style(RGBColor(200, 200, 200))

@@ -633,8 +633,11 @@ pub fn short_label(label: &str) -> String {
 fn arch_html(a: &Json) -> String {
     match a.as_object() {
         Some(m) if !m.is_empty() => {
-            let items: Vec<String> = m
+            let absent = |v: &Json| matches!(v.as_str(), Some("none" | "zero"));
+            let dropped = m.values().filter(|v| absent(v)).count();
+            let mut items: Vec<String> = m
                 .iter()
+                .filter(|(_, v)| !absent(v))
                 .map(|(k, v)| {
                     let v = v
                         .as_str()
@@ -648,6 +651,9 @@ fn arch_html(a: &Json) -> String {
                     )
                 })
                 .collect();
+            if dropped > 0 {
+                items.push(format!("<i>({dropped} edges chose none)</i>"));
+            }
             format!("<code>{}</code>", items.join("<br>"))
         }
         _ => "<i>(fixed network)</i>".into(),
@@ -1089,7 +1095,7 @@ fn architecture(run: &Run) -> Option<String> {
             b.push_str("</div>");
         }
         SpaceSpec::Cell(c) => {
-            b.push_str("<div class=\"figs\">");
+            b.push_str("<div>");
             for (cell, nodes, edges) in cell_edges(&sp, &arch) {
                 b.push_str(&figure(
                     &cell_svg(&format!("{cell} cell"), nodes, &edges),
