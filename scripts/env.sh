@@ -80,6 +80,18 @@ nasl_apt_install() {
     }
 }
 
+# Headless Chromium, for the test that renders a run's report.html (scripts/test.sh calls this; a
+# plain `nasl` does not need it).
+nasl_ensure_chromium() {
+    if command -v chromium >/dev/null || [ -n "${NASL_CHROMIUM:-}" ]; then return; fi
+    command -v apt-get >/dev/null || nasl_die "chromium missing and no apt-get: install Chromium, or set NASL_CHROMIUM to its binary"
+    nasl_log "installing Chromium (Debian package chromium, for the report test in a headless browser)"
+    nasl_as_root apt-get install -y -qq chromium >/dev/null 2>&1 || {
+        nasl_as_root apt-get update -qq >/dev/null 2>&1
+        nasl_as_root apt-get install -y -qq chromium >/dev/null || nasl_die "apt-get install chromium failed"
+    }
+}
+
 nasl_ensure_rust
 nasl_ensure_libtorch
 nasl_ensure_fashion_mnist

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, set-up included: provisions libtorch and Fashion-MNIST (once, cached), checks
-# formatting, tests the language front end without libtorch, then everything with libtorch.
+# formatting, tests the language front end without libtorch, then everything with libtorch (the report
+# test renders a page in headless Chromium, installed here when missing).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+nasl_ensure_chromium
 cd "$NASL_ROOT"
 nasl_log "checking formatting"
 cargo fmt --all --check

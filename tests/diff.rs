@@ -109,6 +109,17 @@ fn every_differentiable_pipeline_passes_a_smoke_run() {
             "{name}"
         );
         assert!(dir.join("alphas.safetensors").is_file(), "{name}");
+        // The run's report embeds the trajectory plot and draws the derived architecture.
+        let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+        assert!(page.contains("<section id=\"differentiable\">"), "{name}");
+        assert!(page.contains("src=\"data:image/svg+xml;base64,"), "{name}");
+        assert!(page.contains("<section id=\"architecture\">"), "{name}");
+        if name.starts_with("darts") {
+            assert!(
+                page.contains("normal cell") && page.contains("reduce cell"),
+                "{name}"
+            );
+        }
         let state = read_json(&out.join("state.json"));
         let result = &state["done"][0]["result"];
         assert_eq!(

@@ -1,7 +1,7 @@
 //! `nasl run` end to end: smoke runs of every pipeline of the one-shot family, a run killed with
 //! SIGKILL and resumed giving the same artifacts as a clean run, Ctrl-C checkpointing, divergence,
-//! the rank stage's Kendall tau, `nasl eval` and `nasl export` on a finished run, and a clear refusal
-//! of methods the executor does not run yet.
+//! the rank stage's Kendall tau, `nasl eval` and `nasl export` on a finished run, the run's report in
+//! a headless browser, and a clear refusal of methods the executor does not run yet.
 
 #![cfg(feature = "torch")]
 
@@ -85,7 +85,182 @@ fn every_one_shot_pipeline_passes_a_smoke_run() {
             let v: Json = serde_json::from_str(line).unwrap();
             assert!(v["stage"].is_string());
         }
+        // Every run ends with its report, searches included.
+        let page = std::fs::read_to_string(out.join("report.html"))
+            .unwrap_or_else(|e| panic!("{name}: report.html: {e}"));
+        assert!(page.contains("<section id=\"search\">"), "{name}");
     }
+}
+
+/// The chromium binary (`NASL_CHROMIUM` or `chromium` on PATH); scripts/test.sh installs it.
+fn chromium() -> String {
+    let bin = std::env::var("NASL_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let found = Command::new(&bin)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "`{bin}` not found: run scripts/test.sh (it installs Debian's chromium) or set NASL_CHROMIUM"
+    );
+    bin
+}
+
+/// Headless Chromium on a local page with a fresh profile; (status ok, stdout, stderr).
+fn headless(bin: &str, profile: &Path, args: &[String]) -> (bool, String, String) {
+    let o = Command::new("timeout")
+        .arg("120")
+        .arg(bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn pct(f: f64) -> String {
+    format!("{:.2}%", 100.0 * f)
+}
+
+/// The report a smoke run writes loads in a headless browser without errors, shows every section
+/// of the run with the run's own numbers, and renders to a non-blank screenshot; `nasl report`
+/// writes the same page again, and compares two runs.
+#[test]
+fn the_report_of_a_smoke_run_renders_in_chromium() {
+    let bin = chromium();
+    let tmp = tempfile::tempdir().unwrap();
+    let cifar = tmp.path().join("cifar");
+    let (out, _) = smoke_run(tmp.path(), "quickstart", &cifar);
+    let page = out.join("report.html");
+    assert!(page.is_file(), "nasl run writes report.html");
+    let url = format!("file://{}", page.canonicalize().unwrap().display());
+    let profile = tmp.path().join("profile");
+
+    let (ok, dom, err) = headless(&bin, &profile, &["--dump-dom".into(), url.clone()]);
+    assert!(ok, "chromium --dump-dom failed:\n{err}");
+    assert!(
+        dom.contains("<meta name=\"generator\" content=\"nasl report\">"),
+        "the page did not load:\n{dom:.2000}"
+    );
+    for bad in ["ERR_", "Uncaught", "This page isn"] {
+        assert!(!dom.contains(bad), "{bad} in the page");
+    }
+    for line in err.lines() {
+        assert!(
+            !(line.contains(":CONSOLE") || line.contains("Uncaught")),
+            "console error: {line}"
+        );
+    }
+    for id in [
+        "overview",
+        "pipeline",
+        "training",
+        "search",
+        "architecture",
+        "model",
+    ] {
+        assert!(
+            dom.contains(&format!("<section id=\"{id}\">")),
+            "section {id} missing"
+        );
+        assert!(
+            dom.contains(&format!("<a href=\"#{id}\">")),
+            "{id} not linked"
+        );
+    }
+    // The run's own numbers, as summary.json has them.
+    let s = read_json(&out.join("summary.json"));
+    let stages = s["stages"].as_array().unwrap();
+    let by_kind = |k: &str| stages.iter().find(|s| s["kind"] == k).unwrap();
+    let test = by_kind("evaluate")["test_accuracy"].as_f64().unwrap();
+    let search = by_kind("evolution");
+    assert!(dom.contains(&pct(test)), "test accuracy {}", pct(test));
+    assert!(dom.contains(&pct(search["accuracy"].as_f64().unwrap())));
+    assert!(
+        dom.contains(&format!(
+            "<td class=\"num\">{}</td>",
+            search["evaluated"].as_u64().unwrap()
+        )) || dom.contains(&format!(
+            "<div class=\"big\">{}</div>",
+            search["evaluated"].as_u64().unwrap()
+        ))
+    );
+    for st in stages {
+        assert!(
+            dom.contains(&format!("<b>{}</b>", st["stage"].as_str().unwrap())),
+            "stage {} not listed",
+            st["stage"]
+        );
+    }
+    // Charts are inline SVG the browser parsed: curves, scatter plots, the architecture.
+    assert!(dom.matches("<svg").count() >= 6, "too few charts");
+    assert!(dom.contains("class=\"layer\""), "no architecture drawing");
+    assert!(!dom.contains("<script"), "the page needs no scripts");
+
+    let shot = tmp.path().join("report.png");
+    let (ok, _, err) = headless(
+        &bin,
+        &profile,
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1280,2000".into(),
+            url,
+        ],
+    );
+    assert!(ok && shot.is_file(), "no screenshot:\n{err}");
+    let img = image::open(&shot).unwrap().to_rgb8();
+    assert_eq!((img.width(), img.height()), (1280, 2000));
+    // Not a blank page: text, boxes and plot lines cover a fair share of the pixels.
+    let inked = img
+        .pixels()
+        .filter(|p| p.0.iter().any(|&c| c < 200))
+        .count();
+    let share = inked as f64 / (1280.0 * 2000.0);
+    assert!(share > 0.01, "the screenshot is nearly blank ({share:.4})");
+    // Some pixels are the report's blue (headings' rule, links, searched layers).
+    assert!(img.pixels().any(|p| p.0[2] > 180 && p.0[0] < 90));
+
+    // `nasl report` writes the page again, to --out; two runs make a comparison.
+    let again = tmp.path().join("again.html");
+    run_ok(&[
+        "report",
+        out.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    let a = std::fs::read_to_string(&again).unwrap();
+    assert!(a.contains(&pct(test)));
+    let both = tmp.path().join("both.html");
+    run_ok(&[
+        "report",
+        out.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--out",
+        both.to_str().unwrap(),
+    ]);
+    let b = std::fs::read_to_string(&both).unwrap();
+    assert!(b.contains("<section id=\"metrics\">"));
+    // A folder that is not a run: a diagnostic with its code.
+    let o = nasl()
+        .args(["report", tmp.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nasl::report::missing"));
 }
 
 /// Methods the executor does not run yet (FBNetV2 masks, Single-Path NAS superkernels, RL, OFA) are
@@ -341,6 +516,10 @@ fn rank_stage_gives_a_positive_reproducible_kendall_tau() {
             .clone();
         assert_eq!(rank["architectures"], 8);
         taus.push(rank["kendall_tau"].as_f64().unwrap());
+        // The report shows the ranking with the run's tau.
+        let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
+        assert!(page.contains("<section id=\"rank\">"));
+        assert!(page.contains(&format!("{:.3}", taus.last().unwrap())));
     }
     assert!(taus[0] > 0.0, "tau {}", taus[0]);
     assert_eq!(taus[0], taus[1]);

@@ -16,6 +16,7 @@ mod inspect;
 #[cfg(feature = "torch")]
 mod latency;
 mod lsp;
+mod report;
 #[cfg(feature = "torch")]
 mod run;
 mod spaces;
@@ -47,6 +48,8 @@ pub enum Command {
     Graph(graph::GraphArgs),
     /// The language server for editors (Language Server Protocol over stdin/stdout).
     Lsp(lsp::LspArgs),
+    /// Write a run directory's report as one self-contained HTML page (several runs: a comparison).
+    Report(report::ReportArgs),
     /// Run a pipeline: train, search, retrain, evaluate, in a run directory (resumable).
     #[cfg(feature = "torch")]
     Run(run::RunArgs),
@@ -70,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Graph(args) => graph::run(args),
         Command::Lsp(args) => lsp::run(args),
+        Command::Report(args) => report::run(args),
         #[cfg(feature = "torch")]
         Command::Latency(args) => latency::run(args),
         #[cfg(feature = "torch")]

@@ -587,6 +587,10 @@ pub fn run(
         write_summary(&ctx, &state)?;
     }
     let summary = write_summary(&ctx, &state)?;
+    // The report is a view of the files above: failing to write it is said, and the run stands.
+    if let Err(e) = crate::report::write(&ctx.dir.root) {
+        eprintln!("warning: {}: report.html not written: {e}", e.code_str());
+    }
     Ok(RunOutcome {
         dir: ctx.dir.root.clone(),
         summary,
@@ -702,6 +706,7 @@ fn write_summary(ctx: &Ctx, state: &RunState) -> Result<Json, ExecError> {
         "seed": ctx.info.seed,
         "smoke": ctx.info.smoke,
         "device": format!("{:?}", ctx.device()),
+        "threads": tch::get_num_threads(),
         "complete": state.done.len() == ctx.program.stages.len(),
         "stages": stages,
     });

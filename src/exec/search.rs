@@ -263,6 +263,7 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
     };
     let valid = |g: &Vec<usize>| meets(&space, g, &cs);
     let mut front: Vec<Candidate> = Vec::new();
+    let mut generations: Option<Json> = None;
     let t0 = std::time::Instant::now();
     match stage.kind {
         StageKind::Evolution => {
@@ -277,10 +278,11 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
                 crossover: cap(ctx, int(stage, "crossover").unwrap_or(10) as usize, 2),
                 max_tries: 100 * population.max(1),
             };
-            search::evolution::evolve(&cfg, &ch, &mut rng, valid, |g| {
+            let result = search::evolution::evolve(&cfg, &ch, &mut rng, valid, |g| {
                 eval(ctx, g).map(|c| metric_value(&c, &objective))
             })
             .map_err(search_err(&stage.name))?;
+            generations = Some(generation_stats(&result.history));
         }
         StageKind::RandomSearch => {
             let n = cap(ctx, int(stage, "samples").unwrap_or(100) as usize, 4);
@@ -317,7 +319,7 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
             }
         }
     }
-    finish_search(
+    let mut v = finish_search(
         ctx,
         stage,
         None,
@@ -338,7 +340,35 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
                 "best_accuracy_with": best.accuracy,
             })))
         },
-    )
+    )?;
+    if let Some(g) = generations {
+        v["generations"] = g;
+    }
+    Ok(v)
+}
+
+/// Per generation of an evolution: new candidates evaluated, the best score among them and the
+/// best so far (the report's best-per-generation plot).
+fn generation_stats(history: &[search::Evaluated]) -> Json {
+    let last = history.iter().map(|e| e.generation).max();
+    let mut so_far = f64::NEG_INFINITY;
+    let mut out = Vec::new();
+    for g in 0..=last.unwrap_or(0) {
+        let scores: Vec<f64> = history
+            .iter()
+            .filter(|e| e.generation == g)
+            .map(|e| e.score)
+            .collect();
+        if last.is_none() || scores.is_empty() {
+            continue;
+        }
+        let best = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        so_far = so_far.max(best);
+        out.push(json!({
+            "generation": g, "evaluated": scores.len(), "best": best, "best_so_far": so_far,
+        }));
+    }
+    json!(out)
 }
 
 /// `mutate N, p: P`: mutants per generation and per-gene resampling probability.
