@@ -86,10 +86,7 @@ nasl_ensure_chromium() {
     if command -v chromium >/dev/null || [ -n "${NASL_CHROMIUM:-}" ]; then return; fi
     command -v apt-get >/dev/null || nasl_die "chromium missing and no apt-get: install Chromium, or set NASL_CHROMIUM to its binary"
     nasl_log "installing Chromium (Debian package chromium, for the report test in a headless browser)"
-    nasl_as_root apt-get install -y -qq chromium >/dev/null 2>&1 || {
-        nasl_as_root apt-get update -qq >/dev/null 2>&1
-        nasl_as_root apt-get install -y -qq chromium >/dev/null || nasl_die "apt-get install chromium failed"
-    }
+    nasl_apt_install chromium
 }
 
 nasl_ensure_rust
