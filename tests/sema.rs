@@ -336,12 +336,18 @@ fn what_run_does_not_execute_is_refused_by_check() {
     refused("population 10", "population 10; penalty flops");
     refused(
         "stage ev = evaluate(r, d.test)",
-        "stage ev = evaluate(e.best, d.test)",
-    );
-    refused(
-        "stage ev = evaluate(r, d.test)",
         "stage ev = evaluate(t, d.test)",
     );
+    refused(
+        "evaluate(r, d.test)",
+        "evaluate(r, d.test) { recalibrate bn(images: 100) }",
+    );
+    // A supernet search's best runs on the supernet's weights, recalibrated.
+    let on_supernet = with(
+        "stage ev = evaluate(r, d.test)",
+        "stage ev = evaluate(e.best, d.test) { recalibrate bn(images: 100) }",
+    );
+    assert!(front_codes(&on_supernet).is_empty());
     refused("retrain(e.best)", "retrain(e.pareto)");
     refused("sampler uniform", "sampler constrained(latency: 1..2)");
     // An empty evaluation split is caught before anything runs.

@@ -18,7 +18,7 @@ use crate::compile::{Subnet, export, model as saved};
 use crate::cost::arch_cost;
 use crate::data::loader::Normalize;
 use crate::ir::{Arch, SearchSpace};
-use crate::sema::hir::{Input, Stage, Value};
+use crate::sema::hir::{Input, Stage, StageKind, Value};
 
 /// One trained model of a stage (one per seed).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -253,7 +253,18 @@ pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
             "write `evaluate(final, fmnist.test)`",
         )
     })?;
-    let models: ModelsOut = ctx.result(input, &stage.name)?;
+    let searched = ctx
+        .program
+        .stages
+        .iter()
+        .find(|s| s.name == input)
+        .filter(|s| {
+            matches!(
+                s.kind,
+                StageKind::Evolution | StageKind::RandomSearch | StageKind::Nsga2
+            )
+        })
+        .cloned();
     let (dataset, split) = stage
         .inputs
         .iter()
@@ -270,6 +281,10 @@ pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
             )
         })?;
     let data = ctx.dataset(&dataset)?;
+    if let Some(search) = searched {
+        return evaluate_searched(ctx, stage, &search, &data, &dataset, &split);
+    }
+    let models: ModelsOut = ctx.result(input, &stage.name)?;
     let set = match split.as_str() {
         "train" => &data.splits.train,
         "val" => &data.splits.val,
@@ -316,6 +331,58 @@ pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     });
     v[key.as_str()] = json!(mean);
     v["accuracy"] = json!(mean);
+    Ok(v)
+}
+
+/// `evaluate(search.best, data.split)` after a supernet search: the best architecture with the
+/// supernet's weights (the sub-supernet that holds it, after few-shot splitting), BatchNorm
+/// re-estimated on training images when `recalibrate bn(images: N)` says so, as OFA evaluates a
+/// sub-network without retraining.
+fn evaluate_searched(
+    ctx: &mut Ctx,
+    stage: &Stage,
+    search: &Stage,
+    data: &StageData,
+    dataset: &str,
+    split: &str,
+) -> Result<Json, ExecError> {
+    let found: SearchOut = ctx.result(&search.name, &stage.name)?;
+    let (supernet, space) = super::supernet::supernet_input(ctx, search, "evolution(supernet)")?;
+    let set = match split {
+        "train" => &data.splits.train,
+        "val" => &data.splits.val,
+        _ => &data.splits.test,
+    };
+    if set.is_empty() {
+        return Err(ExecError::setting(
+            &stage.name,
+            format!("the `{split}` split of dataset `{dataset}` has no images"),
+            format!("evaluate on a split that has images, or give `{dataset}` a `{split}` split"),
+        ));
+    }
+    let genome: Vec<usize> = space
+        .arch_indices(&found.best)?
+        .into_iter()
+        .map(|i| i.unwrap_or(0))
+        .collect();
+    let recal = super::search::recal_images(ctx, stage);
+    let mut scorer = super::search::Scorer::new(&space, &supernet, recal, &stage.name);
+    scorer.batch = int(stage, "batch").map(|b| b as usize);
+    let batch = scorer.batch.unwrap_or(ctx.eval_loader(data).batch);
+    let c = scorer.score_on(ctx, data, &genome, recal, set)?;
+    eprintln!(
+        "{}: {}.best on the supernet's weights, {split} accuracy {:.2}%",
+        stage.name,
+        search.name,
+        100.0 * c.accuracy
+    );
+    let mut v = json!({
+        "dataset": dataset, "split": split, "weights": "supernet", "recalibrate_images": recal,
+        "accuracies": [c.accuracy], "std": 0.0, "loss": c.loss, "params": c.params, "macs": c.macs,
+        "images": set.len().min(ctx.eval_batches().map(|b| b * batch).unwrap_or(usize::MAX)),
+    });
+    v[format!("{split}_accuracy").as_str()] = json!(c.accuracy);
+    v["accuracy"] = json!(c.accuracy);
     Ok(v)
 }
 

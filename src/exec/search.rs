@@ -159,12 +159,25 @@ impl<'a> Scorer<'a> {
         }
     }
 
+    /// Scores `genome` on the validation split.
     pub fn score(
         &mut self,
         ctx: &Ctx,
         data: &StageData,
         genome: &[usize],
         recal: Option<usize>,
+    ) -> Result<Candidate, ExecError> {
+        self.score_on(ctx, data, genome, recal, &data.splits.val)
+    }
+
+    /// Scores `genome` on `set` (BN recalibrated on training images first when `recal` is set).
+    pub fn score_on(
+        &mut self,
+        ctx: &Ctx,
+        data: &StageData,
+        genome: &[usize],
+        recal: Option<usize>,
+        set: &crate::data::loader::TensorSet,
     ) -> Result<Candidate, ExecError> {
         let arch = Arch::from_indices(self.space, genome)?;
         let idx = self
@@ -200,12 +213,8 @@ impl<'a> Scorer<'a> {
             let n = images.div_ceil(loader.batch.max(1));
             sub.recalibrate_bn(loader.epoch(&data.splits.train, 0).take(n).map(|(x, _)| x));
         }
-        let (loss, accuracy) = evaluate_set(
-            &|x| sub.forward_t(x, false),
-            &data.splits.val,
-            &eval,
-            ctx.eval_batches(),
-        );
+        let (loss, accuracy) =
+            evaluate_set(&|x| sub.forward_t(x, false), set, &eval, ctx.eval_batches());
         let cost = arch_cost(self.space, &arch)?;
         Ok(Candidate {
             arch,

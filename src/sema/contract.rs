@@ -95,11 +95,6 @@ pub const NOT_RUN: &[NotRun] = &[
         ],
         help: "a classifier dropout override is not implemented yet; put `dropout(p)` before the classifier in the space's `head`",
     },
-    NotRun {
-        key: "recalibrate",
-        kinds: &[K::Evaluate],
-        help: "`evaluate` reads trained models, whose BatchNorm statistics are already those of their training; recalibrate in the search stage",
-    },
 ];
 
 /// Stage kinds `nasl run` does not execute yet.
@@ -462,18 +457,40 @@ fn check_inputs(
                 s.kind == K::Retrain
                     || (s.kind == K::Train && field.is_none() && is_fixed(s, spaces))
             });
-            if !trained_models {
+            let on_supernet = source.is_some_and(|s| {
+                matches!(s.kind, K::Evolution | K::RandomSearch | K::Nsga2)
+                    && field.as_deref() == Some("best")
+            });
+            if trained_models && stage.settings.peek("recalibrate").is_some() {
+                out.push(refuse(
+                    stage
+                        .setting_spans
+                        .get("recalibrate")
+                        .copied()
+                        .unwrap_or(stage.span),
+                    "`recalibrate` on trained models".into(),
+                    "nothing to recalibrate",
+                    "trained models keep the BatchNorm statistics of their training; `recalibrate` applies to `evaluate(search.best)` on a supernet",
+                ));
+            }
+            if !trained_models && !on_supernet {
                 let what = match field {
                     Some(f) => format!("`{input}.{f}`"),
                     None => format!("`{input}`"),
                 };
                 out.push(refuse(
                     stage.span,
-                    format!("`nasl run` does not evaluate {what} yet: only trained models"),
+                    format!("`nasl run` does not evaluate {what} yet: only trained models and the `.best` of a supernet search"),
                     "not executed",
-                    format!(
-                        "retrain it first (`stage final = retrain({input}.best) {{ ... }}`) and evaluate `final`"
-                    ),
+                    if field.is_some() {
+                        format!(
+                            "retrain it first (`stage final = retrain({input}.best) {{ ... }}`) and evaluate `final`"
+                        )
+                    } else {
+                        format!(
+                            "search it first (`stage search = evolution({input}) {{ ... }}`) and evaluate `search.best`"
+                        )
+                    },
                 ));
             }
         }

@@ -106,7 +106,10 @@ fn scaffolds(kind: StageKind) -> Vec<(&'static str, &'static str, &'static str)>
         K::Differentiable => vec![("", "", "differentiable(net)")],
         K::Rl => vec![("", "", "rl(net)")],
         K::Retrain => vec![("", searched, "retrain(found.best)")],
-        K::Evaluate => vec![("", retrained, "evaluate(fin, d.test)")],
+        K::Evaluate => vec![
+            ("trained", retrained, "evaluate(fin, d.test)"),
+            ("searched", searched, "evaluate(found.best, d.test)"),
+        ],
         K::Rank => vec![("", sup, "rank(sup)")],
     }
 }
@@ -233,7 +236,16 @@ fn every_setting_check_accepts_is_applied_by_run_or_refused_by_check() {
     ] {
         assert!(applied.contains(pair), "{pair} not applied: {applied:?}");
     }
-    for refusal in ["rl", "progressive_shrinking", "evaluate.seeds"] {
+    assert!(
+        applied.contains("evaluate-searched.recalibrate"),
+        "{applied:?}"
+    );
+    for refusal in [
+        "rl",
+        "progressive_shrinking",
+        "evaluate-trained.seeds",
+        "evaluate-trained.recalibrate",
+    ] {
         assert!(
             refused.contains(refusal),
             "{refusal} not refused: {refused:?}"

@@ -18,4 +18,4 @@ stage search = evolution(supernet) {
   objective train.accuracy
 }
 
-stage report = evaluate(search.best, fmnist.test)
+stage report = evaluate(supernet, fmnist.test)
