@@ -285,18 +285,7 @@ pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         return evaluate_searched(ctx, stage, &search, &data, &dataset, &split);
     }
     let models: ModelsOut = ctx.result(input, &stage.name)?;
-    let set = match split.as_str() {
-        "train" => &data.splits.train,
-        "val" => &data.splits.val,
-        _ => &data.splits.test,
-    };
-    if set.is_empty() {
-        return Err(ExecError::setting(
-            &stage.name,
-            format!("the `{split}` split of dataset `{dataset}` has no images"),
-            format!("evaluate on a split that has images, or give `{dataset}` a `{split}` split"),
-        ));
-    }
+    let set = split_of(stage, &data, &dataset, &split)?;
     let mut accs = Vec::new();
     let mut losses = Vec::new();
     let mut loader = ctx.eval_loader(&data);
@@ -334,6 +323,28 @@ pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     Ok(v)
 }
 
+/// The images an `evaluate` stage reads; an empty split is an error, not 0%.
+fn split_of<'a>(
+    stage: &Stage,
+    data: &'a StageData,
+    dataset: &str,
+    split: &str,
+) -> Result<&'a crate::data::loader::TensorSet, ExecError> {
+    let set = match split {
+        "train" => &data.splits.train,
+        "val" => &data.splits.val,
+        _ => &data.splits.test,
+    };
+    if set.is_empty() {
+        return Err(ExecError::setting(
+            &stage.name,
+            format!("the `{split}` split of dataset `{dataset}` has no images"),
+            format!("evaluate on a split that has images, or give `{dataset}` a `{split}` split"),
+        ));
+    }
+    Ok(set)
+}
+
 /// `evaluate(search.best, data.split)` after a supernet search: the best architecture with the
 /// supernet's weights (the sub-supernet that holds it, after few-shot splitting), BatchNorm
 /// re-estimated on training images when `recalibrate bn(images: N)` says so, as OFA evaluates a
@@ -348,18 +359,7 @@ fn evaluate_searched(
 ) -> Result<Json, ExecError> {
     let found: SearchOut = ctx.result(&search.name, &stage.name)?;
     let (supernet, space) = super::supernet::supernet_input(ctx, search, "evolution(supernet)")?;
-    let set = match split {
-        "train" => &data.splits.train,
-        "val" => &data.splits.val,
-        _ => &data.splits.test,
-    };
-    if set.is_empty() {
-        return Err(ExecError::setting(
-            &stage.name,
-            format!("the `{split}` split of dataset `{dataset}` has no images"),
-            format!("evaluate on a split that has images, or give `{dataset}` a `{split}` split"),
-        ));
-    }
+    let set = split_of(stage, data, dataset, split)?;
     let genome: Vec<usize> = space
         .arch_indices(&found.best)?
         .into_iter()
