@@ -37,7 +37,8 @@ pub fn inspect(space: &SearchSpace, arch: Option<&Arch>) -> Result<Report, IrErr
     })
 }
 
-fn group(n: u64) -> String {
+/// `1234567` → `1,234,567`: counts as the reports print them.
+pub fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {

@@ -61,18 +61,7 @@ pub fn kv(rows: &[(&str, String)]) -> String {
     s
 }
 
-/// `1234567` → `1,234,567`.
-pub fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
+pub use crate::cost::inspect::group;
 
 /// `7_200_000` → `7.2M`, `12_345` → `12.3k`.
 pub fn si(n: f64) -> String {
