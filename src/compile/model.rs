@@ -140,11 +140,7 @@ impl Model {
 
 /// The spec's input `[C, H, W]`.
 pub fn input_shape(space: &SearchSpace) -> [i64; 3] {
-    let i = match &space.spec {
-        SpaceSpec::Chain(c) => c.input,
-        SpaceSpec::Cell(c) => c.input,
-    };
-    [i[0] as i64, i[1] as i64, i[2] as i64]
+    space.spec.input().map(|d| d as i64)
 }
 
 /// The input `[C, H, W]` of a compiled network (its architecture's resolution); `None` when the

@@ -2,7 +2,6 @@
 //! JSON-serialisable struct and a human-readable table.
 
 use super::{Cost, SpaceCost, arch_cost, space_cost};
-use crate::ir::spec::SpaceSpec;
 use crate::ir::{Arch, IrError, SearchSpace};
 use serde::Serialize;
 use std::fmt;
@@ -23,10 +22,7 @@ pub struct Report {
 
 /// Summarises `space` (and `arch`, if given).
 pub fn inspect(space: &SearchSpace, arch: Option<&Arch>) -> Result<Report, IrError> {
-    let input = match &space.spec {
-        SpaceSpec::Chain(c) => c.input,
-        SpaceSpec::Cell(c) => c.input,
-    };
+    let input = space.spec.input();
     Ok(Report {
         kind: space.kind().to_string(),
         input,

@@ -191,26 +191,25 @@ impl Ctx {
         let data = self.dataset(&name)?;
         // Built-in datasets were compared with the space by `nasl check`; a folder is known only now,
         // before the stage does any work.
-        if let Some(space) = stage.space.as_deref().and_then(|s| self.space(s)) {
-            let (input, classes) = match &space.spec {
-                crate::ir::SpaceSpec::Chain(c) => (c.input, c.classes),
-                crate::ir::SpaceSpec::Cell(c) => (c.input, c.classes),
-            };
-            if let Some(m) =
-                crate::sema::contract::data_mismatch(input, classes, data.shape, data.classes)
-            {
-                return Err(ExecError::setting(
-                    &stage.name,
-                    format!(
-                        "dataset `{name}` does not fit the space `{}`: {m}",
-                        space_name(stage)
-                    ),
-                    format!(
-                        "declare the space with `input: [{}, {}, {}], classes: {}`, or use a dataset of that shape",
-                        data.shape[0], data.shape[1], data.shape[2], data.classes
-                    ),
-                ));
-            }
+        if let Some(space) = stage.space.as_deref().and_then(|s| self.space(s))
+            && let Some(m) = crate::sema::contract::data_mismatch(
+                space.spec.input(),
+                space.spec.classes(),
+                data.shape,
+                data.classes,
+            )
+        {
+            return Err(ExecError::setting(
+                &stage.name,
+                format!(
+                    "dataset `{name}` does not fit the space `{}`: {m}",
+                    space_name(stage)
+                ),
+                format!(
+                    "declare the space with `input: [{}, {}, {}], classes: {}`, or use a dataset of that shape",
+                    data.shape[0], data.shape[1], data.shape[2], data.classes
+                ),
+            ));
         }
         Ok(data)
     }

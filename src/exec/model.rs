@@ -77,11 +77,7 @@ fn seeds(ctx: &Ctx, stage: &Stage) -> Vec<i64> {
 
 /// Input shape (C, H, W) of a space.
 pub fn input_shape(space: &SearchSpace) -> Vec<i64> {
-    let s = match &space.spec {
-        crate::ir::SpaceSpec::Chain(c) => c.input,
-        crate::ir::SpaceSpec::Cell(c) => c.input,
-    };
-    s.iter().map(|&d| d as i64).collect()
+    space.spec.input().iter().map(|&d| d as i64).collect()
 }
 
 /// Trains one model per seed of `arch` and saves each.

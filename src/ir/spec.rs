@@ -161,6 +161,20 @@ impl SpaceSpec {
     pub fn to_yaml(&self) -> String {
         serde_yaml::to_string(self).unwrap_or_default()
     }
+    /// `[channels, height, width]` of the input.
+    pub fn input(&self) -> [usize; 3] {
+        match self {
+            SpaceSpec::Chain(c) => c.input,
+            SpaceSpec::Cell(c) => c.input,
+        }
+    }
+    /// The number of classes the network scores.
+    pub fn classes(&self) -> usize {
+        match self {
+            SpaceSpec::Chain(c) => c.classes,
+            SpaceSpec::Cell(c) => c.classes,
+        }
+    }
 }
 
 /// A layer-wise chain space (MobileNetV2, ProxylessNAS, FBNet, SPOS, OFA).

@@ -326,10 +326,7 @@ fn check_data(
     out: &mut Vec<Diagnostic>,
 ) {
     let Some(space) = space else { return };
-    let (input, classes) = match &space.spec {
-        SpaceSpec::Chain(c) => (c.input, c.classes),
-        SpaceSpec::Cell(c) => (c.input, c.classes),
-    };
+    let (input, classes) = (space.spec.input(), space.spec.classes());
     let mut names: Vec<&str> = stage.data.iter().map(String::as_str).collect();
     names.extend(stage.inputs.iter().filter_map(|i| match i {
         Input::Data { dataset, .. } => Some(dataset.as_str()),
