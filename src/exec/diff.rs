@@ -458,7 +458,8 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let epochs = epochs_of(ctx, stage, "epochs", 1);
     let seed = ctx.stage_seed(&stage.name);
     tch::manual_seed(seed as i64 & i64::MAX);
-    let net = Supernet::new(&space, ctx.device())?;
+    let mut net = Supernet::new(&space, ctx.device())?;
+    net.dropout = super::float(stage, "dropout");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let arch = Rc::new(ArchParams::new(&space, ctx.device(), &mut rng));
     let relax = Relax::from_call(call(stage, "relax"));

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
 use super::error::ExecError;
-use super::search::{SearchOut, train_standalone};
+use super::search::{SearchOut, standalone_net, train_standalone};
 use super::supernet::epochs_of;
 use super::train::TrainSummary;
 use super::{Ctx, StageData, evaluate_set, int, space_of, stage_input};
@@ -30,6 +30,13 @@ pub struct ModelRun {
     pub val_accuracy: Option<f64>,
     pub params: i64,
     pub macs: u64,
+    /// Parameters of the training-only auxiliary head (not part of the model).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub auxiliary_params: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// What a retrain or fixed-network train stage produces.
@@ -101,7 +108,7 @@ fn train_models(
         let run = ctx.part(&stage.name, &part_tag, move |ctx| {
             let s = super::mix(ctx.stage_seed(&name), seed as u64);
             tch::manual_seed(s as i64 & i64::MAX);
-            let net = Subnet::new(space2, &arch2, ctx.device())?;
+            let net = standalone_net(ctx, stage, space2, &arch2)?;
             let summary =
                 train_standalone(ctx, stage, space2, &arch2, &net, &tag, epochs, epochs, s)?;
             let val = (!data2.splits.val.is_empty()).then(|| {
@@ -123,6 +130,7 @@ fn train_models(
                 val_accuracy: val,
                 params: net.num_params(),
                 macs: cost.macs,
+                auxiliary_params: net.auxiliary_params(),
             })
         })?;
         models.push(run);
@@ -156,6 +164,11 @@ fn train_models(
     v["final_accuracy"] = json!(mean(&|m| m.train.final_accuracy));
     v["train_seconds"] = json!(out.models.iter().map(|m| m.train.seconds).sum::<f64>());
     v["params"] = json!(out.models.first().map(|m| m.params));
+    if let Some(aux) = out.models.first().map(|m| m.auxiliary_params)
+        && aux > 0
+    {
+        v["auxiliary_params"] = json!(aux);
+    }
     v["macs"] = json!(cost.macs);
     Ok(v)
 }

@@ -14,7 +14,6 @@ use super::error::ExecError;
 use super::search::{Scorer, recal_images, train_standalone};
 use super::supernet::{choices, epochs_of, supernet_input};
 use super::{Ctx, evaluate_set, int, require_val};
-use crate::compile::Subnet;
 use crate::ir::Arch;
 use crate::search::{rank, sample};
 use crate::sema::hir::Stage;
@@ -59,7 +58,7 @@ pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
             let on_supernet = scorer.score(ctx, &data2, g, recal)?;
             let seed = super::mix(ctx.stage_seed(&name), i as u64);
             tch::manual_seed(seed as i64 & i64::MAX);
-            let net = Subnet::new(&space, arch, ctx.device())?;
+            let net = super::search::standalone_net(ctx, stage, &space, arch)?;
             train_standalone(ctx, stage, &space, arch, &net, &tag, epochs, epochs, seed)?;
             let (_, standalone) = evaluate_set(
                 &|x| net.forward_t(x, false),

@@ -483,6 +483,47 @@ pub(super) fn finish_search(
 
 /// Trains a stand-alone network of `arch` from scratch for `epochs` of a `horizon`-epoch schedule
 /// (continuing from its checkpoint if it has one), under checkpoints tagged `tag`.
+/// A network of `arch` with fresh weights, as a stand-alone training of `stage` trains it: with the
+/// stage's classifier dropout override and, where the stage or the space asks for one, an auxiliary
+/// head.
+pub fn standalone_net(
+    ctx: &Ctx,
+    stage: &Stage,
+    space: &SearchSpace,
+    arch: &Arch,
+) -> Result<Subnet, ExecError> {
+    let mut net = Subnet::new(space, arch, ctx.device())?;
+    net.dropout = float(stage, "dropout");
+    if auxiliary_weight(ctx, stage).is_some() {
+        // `nasl check` admits `auxiliary` on cell networks alone (sema::contract).
+        net.add_auxiliary().map_err(|m| {
+            ExecError::setting(
+                &stage.name,
+                &m,
+                "remove `auxiliary` from the stage and the space",
+            )
+        })?;
+    }
+    Ok(net)
+}
+
+/// The auxiliary head's loss weight of a stand-alone training: the stage's `auxiliary w`, else the
+/// space's `network ... auxiliary: w`.
+pub fn auxiliary_weight(ctx: &Ctx, stage: &Stage) -> Option<f64> {
+    float(stage, "auxiliary").or_else(|| {
+        let decl = ctx
+            .program
+            .spaces
+            .iter()
+            .find(|s| Some(&s.name) == stage.space.as_ref())?;
+        match &decl.body {
+            crate::sema::hir::SpaceBody::Cell(c) => c.network.auxiliary,
+            crate::sema::hir::SpaceBody::Genotype(g) => g.network.auxiliary,
+            crate::sema::hir::SpaceBody::Chain(_) => None,
+        }
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn train_standalone(
     ctx: &mut Ctx,
@@ -505,16 +546,17 @@ pub fn train_standalone(
         .settings
         .get("drop_path")
         .map(|v| crate::sema::hir::Schedule::of(Some(v), 0.0));
+    let aux_weight = auxiliary_weight(ctx, stage);
     let mut step = |x: &tch::Tensor,
                     y: &tch::Tensor,
                     _rng: &mut ChaCha8Rng,
                     t: f64|
      -> Result<StepOut, ExecError> {
-        let logits = match &drop_path {
-            Some(p) => net.forward_drop_path(x, p.at(t)),
-            None => net.forward_t(x, true),
-        };
-        let (loss, correct) = loss_and_correct(&logits, y, smoothing);
+        let (logits, aux) = net.forward_train(x, drop_path.as_ref().map_or(0.0, |p| p.at(t)));
+        let (mut loss, correct) = loss_and_correct(&logits, y, smoothing);
+        if let (Some(aux), Some(w)) = (aux, aux_weight) {
+            loss += loss_and_correct(&aux, y, smoothing).0 * w;
+        }
         loss.backward();
         let b = y.size()[0];
         Ok(StepOut {
@@ -566,7 +608,7 @@ pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
             let c = ctx.part(&name, &format!("{tag}@{epochs}"), |ctx| {
                 let seed = super::mix(ctx.stage_seed(&name), super::hash_str(&key));
                 tch::manual_seed(seed as i64 & i64::MAX);
-                let net = Subnet::new(&space, &arch, ctx.device())?;
+                let net = standalone_net(ctx, stage, &space, &arch)?;
                 let summary = train_standalone(
                     ctx, stage, &space, &arch, &net, &tag, epochs, max_epochs, seed,
                 )?;

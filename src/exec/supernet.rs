@@ -348,7 +348,8 @@ pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
     let epochs = epochs_of(ctx, stage, "epochs", 1);
     tch::manual_seed(ctx.stage_seed(&stage.name) as i64 & i64::MAX);
-    let net = Supernet::new(&space, ctx.device())?;
+    let mut net = Supernet::new(&space, ctx.device())?;
+    net.dropout = float(stage, "dropout");
     let sampler = call(stage, "sampler").cloned();
     let summary = train_supernet(
         ctx,
@@ -408,7 +409,8 @@ pub fn few_shot(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         let tag = format!("part{i}");
         let stage_name = stage.name.clone();
         let (part, summary) = ctx.part(&stage.name, &tag, |ctx| {
-            let net = load_supernet(ctx, &space, &base, &stage_name)?;
+            let mut net = load_supernet(ctx, &space, &base, &stage_name)?;
+            net.dropout = float(stage, "dropout");
             let summary = train_supernet(
                 ctx,
                 stage,

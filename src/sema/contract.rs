@@ -6,7 +6,7 @@
 
 use crate::diag::{Code, Diagnostic, one_of};
 use crate::ir::{DecisionKind, SearchSpace, SpaceSpec};
-use crate::sema::hir::{Input, Program, SpaceBody, SplitSize, Stage, StageKind, Value};
+use crate::sema::hir::{Input, Program, SplitSize, Stage, StageKind, Value};
 use crate::sema::tables::DATASET_SHAPES;
 use crate::source::Span;
 
@@ -77,23 +77,9 @@ pub const NOT_RUN: &[NotRun] = &[
         help: "successive halving trains from `min_epochs` at the first rung to `max_epochs` at the last; set those",
     },
     NotRun {
-        key: "auxiliary",
-        kinds: &[K::Train, K::Retrain],
-        help: "auxiliary heads are not implemented yet; remove it",
-    },
-    NotRun {
         key: "dropout",
-        kinds: &[
-            K::Train,
-            K::FewShot,
-            K::SuccessiveHalving,
-            K::Differentiable,
-            K::Retrain,
-            K::Rank,
-            K::ProgressiveShrinking,
-            K::Rl,
-        ],
-        help: "a classifier dropout override is not implemented yet; put `dropout(p)` before the classifier in the space's `head`",
+        kinds: &[K::ProgressiveShrinking, K::Rl],
+        help: "these stage kinds are not executed yet",
     },
 ];
 
@@ -124,24 +110,6 @@ pub const RUN_CONSTRAINTS: &[&str] = &["flops", "params"];
 /// Every refusal of `program`, whose spaces are built as graphs in `spaces`.
 pub fn check(program: &Program, spaces: &[(String, SearchSpace)]) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for space in &program.spaces {
-        let auxiliary = match &space.body {
-            SpaceBody::Cell(c) => c.network.auxiliary,
-            SpaceBody::Genotype(g) => g.network.auxiliary,
-            SpaceBody::Chain(_) => None,
-        };
-        if auxiliary.is_some() {
-            out.push(refuse(
-                space.span,
-                format!(
-                    "`nasl run` does not build auxiliary heads yet (`auxiliary` of `{}`)",
-                    space.name
-                ),
-                "auxiliary head",
-                "remove `auxiliary: ...` from `network`",
-            ));
-        }
-    }
     for stage in &program.stages {
         let space = spaces
             .iter()
@@ -534,6 +502,30 @@ fn check_space(
             "a chain",
             "`network cells: .., channels: ..` restacks the cells of a cell space; write a chain at the size to train",
         ));
+    }
+    if stage.settings.peek("auxiliary").is_some() {
+        let refusal = if !space.decisions.is_empty() && stage.kind == K::Train {
+            Some(
+                "an auxiliary head regularises stand-alone training (`retrain`, `train` of a fixed network), not a supernet",
+            )
+        } else if matches!(space.spec, SpaceSpec::Chain(_)) {
+            Some(
+                "the auxiliary head reads the cell at two thirds of a cell network's depth (DARTS); a chain has no cells",
+            )
+        } else {
+            None
+        };
+        if let Some(help) = refusal {
+            out.push(refuse(
+                span_of("auxiliary"),
+                format!(
+                    "`nasl run` does not build an auxiliary head on `{}` here",
+                    space_name(stage)
+                ),
+                "no place for it",
+                help,
+            ));
+        }
     }
     if stage.settings.peek("drop_path").is_some() {
         let refusal = if !space.decisions.is_empty() && stage.kind == K::Train {
