@@ -410,12 +410,27 @@ fn check_inputs(
     match stage.kind {
         K::Retrain if field.as_deref().is_some_and(|f| f != "best") => {
             let f = field.as_deref().unwrap_or_default();
-            out.push(refuse(
-                stage.span,
-                format!("`nasl run` does not retrain `{input}.{f}` yet"),
-                "not executed",
-                format!("retrain `{input}.best`"),
-            ));
+            let kind = source.map(|s| s.kind);
+            let holds = match f {
+                "top" => matches!(
+                    kind,
+                    Some(K::Evolution | K::RandomSearch | K::Nsga2 | K::SuccessiveHalving)
+                ),
+                "pareto" => kind == Some(K::Nsga2),
+                _ => false,
+            };
+            if !holds {
+                out.push(refuse(
+                    stage.span,
+                    format!("`nasl run` cannot retrain `{input}.{f}`"),
+                    "not executed",
+                    if f == "pareto" {
+                        format!("a Pareto front comes from `nsga2`; retrain `{input}.best` or `{input}.top`")
+                    } else {
+                        format!("only evolution, random search, NSGA-II and successive halving keep a top list; retrain `{input}.best`")
+                    },
+                ));
+            }
         }
         K::Evaluate => {
             let trained_models = source.is_some_and(|s| {
