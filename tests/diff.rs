@@ -39,6 +39,7 @@ fn every_differentiable_pipeline_passes_a_smoke_run() {
         "gdas",
         "fbnet",
         "proxylessnas",
+        "nb201_darts",
     ] {
         let (out, o) = smoke_run(tmp.path(), name, &cifar);
         let err = String::from_utf8_lossy(&o.stderr);

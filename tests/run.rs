@@ -42,6 +42,7 @@ fn every_one_shot_pipeline_passes_a_smoke_run() {
         "oneshot",
         "randomnas_ws",
         "randomnas_es",
+        "nb201_spos",
     ] {
         let (out, _) = smoke_run(tmp.path(), name, &cifar);
         let summary = read_json(&out.join("summary.json"));

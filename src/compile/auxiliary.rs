@@ -20,10 +20,16 @@ pub fn is_auxiliary(name: &str) -> bool {
 /// classes (the out width of the network's last linear layer). Errors: a network without cells or
 /// without a linear classifier.
 pub fn tap(net: &Net) -> Result<(usize, usize), String> {
+    // A cell's output: its concat (`cell<i>.out`, DARTS), or its last node (NAS-Bench-201).
     let outs: Vec<usize> = (0..)
         .map_while(|i| {
-            let path = format!("cell{i}.out");
-            net.nodes.iter().position(|n| n.path == path)
+            let out = format!("cell{i}.out");
+            let node = format!("cell{i}.node");
+            net.nodes.iter().position(|n| n.path == out).or_else(|| {
+                net.nodes
+                    .iter()
+                    .rposition(|n| n.path.starts_with(&node) && matches!(n.kind, NetKind::Sum))
+            })
         })
         .collect();
     if outs.is_empty() {

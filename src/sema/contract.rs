@@ -627,6 +627,17 @@ fn check_space(
         }
         if let Some(Value::Call(c)) = stage.settings.peek("derive")
             && c.name == "top_k_edges"
+            && matches!(&space.spec, SpaceSpec::Cell(c) if c.inputs == 1)
+        {
+            out.push(refuse(
+                span_of("derive"),
+                "`top_k_edges` prunes the edges of DARTS cells; single-input (NAS-Bench-201) cells keep every edge".into(),
+                "every edge is kept",
+                "write `derive argmax`: each edge keeps its strongest op (`none` included)",
+            ));
+        }
+        if let Some(Value::Call(c)) = stage.settings.peek("derive")
+            && c.name == "top_k_edges"
             && space.cell_edges().is_empty()
         {
             out.push(refuse(
