@@ -222,3 +222,34 @@ fn classifier_dropout_override_applies_in_training_only() {
     );
     assert!(high > 1e-3, "dropout 0.9 changed nothing ({high})");
 }
+
+/// A resolution decision resizes the images (bilinear) to the chosen size at the network's input, so
+/// the same batch of dataset-sized images trains, searches and evaluates every resolution.
+#[test]
+fn a_chosen_resolution_resizes_the_input_inside_the_network() {
+    let front = driver::check_text(
+        "res.nas",
+        "space r = chain(input: [1, 28, 28], classes: 4) {\n  resolution [20, 28]\n  stem conv(3, out: 4, stride: 2) bn relu\n  head global_avg_pool linear(out: classes)\n}\n",
+    );
+    assert!(!front.checked.has_errors(), "{:?}", front.checked.diags);
+    let space = &front.spaces[0].1;
+    let small = Arch::from_indices(space, &[0]).unwrap();
+    let full = Arch::from_indices(space, &[1]).unwrap();
+    tch::manual_seed(3);
+    let net = Supernet::new(space, Device::Cpu).unwrap();
+    let x = Tensor::randn([3, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let resized = x.upsample_bilinear2d([20, 20], false, None, None);
+    let a = net.forward_t(&x, &small, false).unwrap();
+    let b = net.forward_t(&resized, &small, false).unwrap();
+    assert!(
+        a.allclose(&b, 1e-6, 1e-6, false),
+        "resized inside = resized outside"
+    );
+    let c = net.forward_t(&x, &full, false).unwrap();
+    assert!(
+        !a.allclose(&c, 1e-4, 1e-4, false),
+        "20x20 and 28x28 give different outputs"
+    );
+    let sub = net.extract(&small).unwrap();
+    assert!(sub.forward_t(&x, false).allclose(&a, 1e-6, 1e-6, false));
+}

@@ -785,3 +785,67 @@ stage sup = train(net) { epochs 1 }
         "{err}"
     );
 }
+
+/// A space with a resolution decision trains a supernet over both sizes, searches them (different
+/// MACs per resolution), retrains and evaluates the best at its resolution from full-size images.
+#[test]
+fn a_resolution_decision_runs_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = r#"
+dataset d = synthetic {
+  split train: 200, val: 100
+  batch 50
+}
+
+space net = chain(input: [1, 28, 28], classes: 10) {
+  resolution [20, 28]
+  stem conv(3, out: 8, stride: 2) bn relu
+  stage out: 8, stride: 1, repeat: 1, choose [conv(3) bn relu, conv(5) bn relu]
+  head global_avg_pool linear(out: classes)
+}
+
+stage sup = train(net) { epochs 1 }
+stage found = random_search(sup) {
+  samples 4
+  recalibrate bn(images: 100)
+}
+stage fin = retrain(found.best) { epochs 1 }
+stage ev = evaluate(fin, d.test)
+"#;
+    let file = tmp.path().join("res.nas");
+    std::fs::write(&file, text).unwrap();
+    let out = tmp.path().join("out");
+    run_ok(&[
+        "run",
+        file.to_str().unwrap(),
+        "--smoke",
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let state = read_json(&out.join("state.json"));
+    let found = state["done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "found")
+        .unwrap()["result"]
+        .clone();
+    let cands = found["candidates"].as_array().unwrap();
+    let resolutions: std::collections::BTreeSet<String> = cands
+        .iter()
+        .map(|c| c["arch"]["resolution"].to_string())
+        .collect();
+    let macs: std::collections::BTreeSet<u64> =
+        cands.iter().map(|c| c["macs"].as_u64().unwrap()).collect();
+    assert!(resolutions.len() == 2 && macs.len() >= 2, "{found}");
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["complete"], true);
+    // The saved model takes dataset-sized images and resizes them itself.
+    let o = nasl()
+        .args(["eval", out.to_str().unwrap(), "--device", "cpu"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -600,6 +600,17 @@ struct RunOpts<'a> {
     tap: Option<usize>,
 }
 
+/// `x` resized (bilinear) to the network's input resolution when a resolution decision chose
+/// another size than the images have (OFA, FBNetV2's elastic resolution); unchanged otherwise.
+fn resize_to(x: &Tensor, shape: &Shape) -> Tensor {
+    match (shape, x.size().as_slice()) {
+        (Shape::Map { h, w, .. }, [_, _, xh, xw]) if (*h as i64, *w as i64) != (*xh, *xw) => {
+            x.upsample_bilinear2d([*h as i64, *w as i64], false, None, None)
+        }
+        _ => x.shallow_clone(),
+    }
+}
+
 /// The index of the network's classifier (its last linear layer), if it has one.
 fn classifier(net: &Net) -> Option<usize> {
     net.nodes.iter().rposition(
@@ -639,7 +650,7 @@ fn run(
     let mut vals: Vec<Option<Tensor>> = Vec::with_capacity(net.nodes.len());
     for (idx, n) in net.nodes.iter().enumerate() {
         let v = match &n.kind {
-            NetKind::Input => x.shallow_clone(),
+            NetKind::Input => resize_to(x, &n.shape),
             NetKind::Op(_) if Some(idx) == head_dropout => {
                 vals[n.inputs[0]].as_ref().expect("input").shallow_clone()
             }

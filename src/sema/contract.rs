@@ -493,23 +493,6 @@ fn check_space(
     span_of: &dyn Fn(&str) -> Span,
     out: &mut Vec<Diagnostic>,
 ) {
-    let trains = !matches!(stage.kind, K::Evaluate);
-    if trains
-        && let Some(d) = space
-            .decisions
-            .iter()
-            .find(|d| d.kind == DecisionKind::Resolution)
-    {
-        out.push(refuse(
-            stage.span,
-            format!(
-                "`nasl run` does not resize inputs per sampled resolution yet (`{}`)",
-                d.path
-            ),
-            "space with a resolution decision",
-            "remove `resolution [...]` from the space (its cost is still reported by `nasl inspect`)",
-        ));
-    }
     if stage.settings.peek("network").is_some() && matches!(space.spec, SpaceSpec::Chain(_)) {
         out.push(refuse(
             span_of("network"),
