@@ -15,6 +15,7 @@ use super::error::ExecError;
 use super::supernet::{SupernetOut, choices, epochs_of, load_supernet, supernet_input};
 use super::train::{Fit, StepOut, loss_and_correct};
 use super::{Ctx, StageData, call, evaluate_set, float, int, require_val, space_of};
+use crate::compile::latency::LatencyTable;
 use crate::compile::{Subnet, Supernet};
 use crate::cost::arch_cost;
 use crate::data::loader::Loader;
@@ -32,6 +33,9 @@ pub struct Candidate {
     pub macs: u64,
     /// The objective (maximised) or, for NSGA-II, the first objective.
     pub score: f64,
+    /// Predicted latency (ms) from the stage's table, when the stage uses latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
 }
 
 /// What a search stage produces.
@@ -72,19 +76,26 @@ pub fn constraints(stage: &Stage) -> Result<Vec<Constraint>, ExecError> {
             && let (Some(Value::Name(m)), Some(Value::Name(op)), Some(b)) =
                 (t.first(), t.get(1), t.get(2).and_then(Value::as_f64))
         {
-            // `nasl check` admits exact costs alone (sema::contract::RUN_CONSTRAINTS).
+            // `nasl check` admits costs known before evaluation (sema::contract::RUN_CONSTRAINTS);
+            // latency bounds are durations (seconds), compared in the table's milliseconds.
             out.push(Constraint {
                 metric: m.clone(),
                 op: op.clone(),
-                bound: b,
+                bound: if m == "latency" { b * 1e3 } else { b },
             });
         }
     }
     Ok(out)
 }
 
-/// Whether an architecture meets every constraint.
-pub fn meets(space: &SearchSpace, genome: &[usize], cs: &[Constraint]) -> bool {
+/// Whether an architecture meets every constraint (latency ones from `table`, which the stage loads
+/// whenever it has one).
+pub fn meets(
+    space: &SearchSpace,
+    genome: &[usize],
+    cs: &[Constraint],
+    table: Option<&LatencyTable>,
+) -> bool {
     if cs.is_empty() {
         return Arch::from_indices(space, genome).is_ok();
     }
@@ -95,10 +106,13 @@ pub fn meets(space: &SearchSpace, genome: &[usize], cs: &[Constraint]) -> bool {
         return false;
     };
     cs.iter().all(|c| {
-        let v = if c.metric == "params" {
-            cost.params as f64
-        } else {
-            cost.macs as f64
+        let v = match c.metric.as_str() {
+            "params" => cost.params as f64,
+            "latency" => match table.map(|t| t.predict(space, genome)) {
+                Some(Ok(ms)) => ms,
+                _ => return false,
+            },
+            _ => cost.macs as f64,
         };
         match c.op.as_str() {
             "<=" => v <= c.bound,
@@ -112,12 +126,25 @@ pub fn meets(space: &SearchSpace, genome: &[usize], cs: &[Constraint]) -> bool {
     })
 }
 
+/// The latency (ms) `table` predicts for an architecture, if the stage has a table.
+fn predicted(
+    table: Option<&LatencyTable>,
+    space: &SearchSpace,
+    genome: &[usize],
+) -> Result<Option<f64>, ExecError> {
+    Ok(match table {
+        Some(t) => Some(t.predict(space, genome)?),
+        None => None,
+    })
+}
+
 /// Turns a candidate's figures into the value of a metric, signed so that larger is better.
 fn metric_value(c: &Candidate, metric: &str) -> f64 {
     match metric {
         "val.loss" | "train.loss" => -c.loss,
         "flops" => -(c.macs as f64),
         "params" => -(c.params as f64),
+        "latency" => -c.latency_ms.unwrap_or(f64::INFINITY),
         _ => c.accuracy,
     }
 }
@@ -223,6 +250,7 @@ impl<'a> Scorer<'a> {
             params: cost.params,
             macs: cost.macs,
             score: accuracy,
+            latency_ms: None,
         })
     }
 }
@@ -237,6 +265,7 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
     let data = ctx.data(stage)?;
     require_val(stage, &data)?;
     let cs = constraints(stage)?;
+    let table = super::latency::table_if_wanted(ctx, stage, &space)?;
     let ch = choices(&space);
     let objective = match stage.settings.get("objective") {
         Some(Value::Name(m)) => m.clone(),
@@ -267,10 +296,12 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
         if ctx.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(ctx.interrupted_error(&name));
         }
+        let mut c = c;
+        c.latency_ms = predicted(table.as_ref(), &space, genome)?;
         evaluated.push(c.clone());
         Ok(c)
     };
-    let valid = |g: &Vec<usize>| meets(&space, g, &cs);
+    let valid = |g: &Vec<usize>| meets(&space, g, &cs, table.as_ref());
     let mut front: Vec<Candidate> = Vec::new();
     let mut generations: Option<Json> = None;
     let t0 = std::time::Instant::now();
@@ -599,7 +630,8 @@ pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let name = stage.name.clone();
     let mut evaluated: Vec<Candidate> = Vec::new();
     let t0 = std::time::Instant::now();
-    let valid = |g: &Vec<usize>| meets(&space, g, &cs);
+    let table = super::latency::table_if_wanted(ctx, stage, &space)?;
+    let valid = |g: &Vec<usize>| meets(&space, g, &cs, table.as_ref());
     let result =
         search::halving::successive_halving(&cfg, &ch, &mut rng, valid, |g, epochs, rung| {
             let arch = Arch::from_indices(&space, g)?;
@@ -631,8 +663,11 @@ pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
                     params: cost.params,
                     macs: cost.macs,
                     score: accuracy,
+                    latency_ms: None,
                 })
             })?;
+            let mut c = c;
+            c.latency_ms = predicted(table.as_ref(), &space, g)?;
             evaluated.retain(|e| e.arch != c.arch);
             evaluated.push(c.clone());
             Ok::<f64, ExecError>(metric_value(&c, &objective))

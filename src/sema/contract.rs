@@ -103,9 +103,17 @@ pub const RUN_SAMPLERS: &[&str] = &["uniform", "constrained", "fair", "path_drop
 /// Relaxations the executor runs.
 pub const RUN_RELAXATIONS: &[&str] = &["softmax", "gumbel", "gumbel_hard", "binary_gates"];
 /// Metrics a search can maximise or put on a Pareto front.
-pub const RUN_OBJECTIVES: &[&str] = &["val.accuracy", "accuracy", "val.loss", "flops", "params"];
-/// Metrics a hard constraint can bound (exact costs, known before a candidate is evaluated).
-pub const RUN_CONSTRAINTS: &[&str] = &["flops", "params"];
+pub const RUN_OBJECTIVES: &[&str] = &[
+    "val.accuracy",
+    "accuracy",
+    "val.loss",
+    "flops",
+    "params",
+    "latency",
+];
+/// Metrics a hard constraint can bound (known before a candidate is evaluated: exact costs, and
+/// latency predicted by the stage's table).
+pub const RUN_CONSTRAINTS: &[&str] = &["flops", "params", "latency"];
 
 /// Every refusal of `program`, whose spaces are built as graphs in `spaces`.
 pub fn check(program: &Program, spaces: &[(String, SearchSpace)]) -> Vec<Diagnostic> {
@@ -153,8 +161,11 @@ fn check_stage(
             None if key == "seeds" && stage.kind == K::Train && supernet => {
                 "a supernet is trained once; repeat the whole search with `nasl run --seed N`, or put `seeds [...]` on `retrain`"
             }
-            None if key == "latency" && stage.kind != K::Differentiable => {
-                "latency tables feed the penalties of `differentiable` search; elsewhere measure them with `nasl latency` and constrain `flops`"
+            None if key == "latency"
+                && stage.kind != K::Differentiable
+                && !stage.uses_latency() =>
+            {
+                "a latency table feeds a `penalty latency(...)` of `differentiable` search, a `latency` objective or Pareto axis, a `constraint latency <= ..`, or `sampler constrained(latency: ..)`; here nothing reads it"
             }
             None => continue,
         };
@@ -172,25 +183,18 @@ fn check_stage(
         Some(Value::Call(c)) => Some((c.name.as_str(), c)),
         _ => None,
     };
-    if let Some((name, c)) = call_name("sampler") {
-        if !RUN_SAMPLERS.contains(&name) {
-            out.push(refuse(
-                span_of("sampler"),
-                format!("`nasl run` does not execute the `{name}` sampler yet"),
-                "not executed",
-                format!(
-                    "supernet training runs {}",
-                    one_of(RUN_SAMPLERS.iter().copied())
-                ),
-            ));
-        } else if c.get("latency").is_some() {
-            out.push(refuse(
-                span_of("sampler"),
-                "`constrained(latency: ..)` is not executed yet".into(),
-                "latency range",
-                "constrain `flops` or `params`, which are exact; latency tables feed differentiable penalties",
-            ));
-        }
+    if let Some((name, _)) = call_name("sampler")
+        && !RUN_SAMPLERS.contains(&name)
+    {
+        out.push(refuse(
+            span_of("sampler"),
+            format!("`nasl run` does not execute the `{name}` sampler yet"),
+            "not executed",
+            format!(
+                "supernet training runs {}",
+                one_of(RUN_SAMPLERS.iter().copied())
+            ),
+        ));
     }
     for key in ["optimizer", "weights"] {
         if let Some((_, c)) = call_name(key)
