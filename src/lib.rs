@@ -2,6 +2,7 @@
 //! source text → syntax → sema → ir → cost/search → compile → exec, with `data` feeding the executor
 //! and `cli` on top. Everything that links libtorch sits behind the `torch` feature.
 
+pub mod atomic;
 pub mod catalog;
 pub mod cli;
 pub mod cost;

@@ -152,26 +152,24 @@ pub fn net_input_shape(net: &Subnet) -> Option<[i64; 3]> {
     }
 }
 
-/// Writes `path` through `path.tmp`: `write` fills the temporary file, which is then renamed into
-/// place; on failure the temporary file is removed and `path` is left as it was.
+/// Writes `path` atomically (`crate::atomic`): `write` fills the temporary file; its own error is
+/// returned as it is, a failure to sync or rename as `ModelError::Io`.
 pub(crate) fn write_atomic(
     path: &Path,
     write: impl FnOnce(&Path) -> Result<(), ModelError>,
 ) -> Result<(), ModelError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let result = write(&tmp).and_then(|()| {
-        // Flush the data before the rename makes it visible.
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| ModelError::io("write", &tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| ModelError::io("rename into", path, e))
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let mut inner = None;
+    crate::atomic::write_with(path, |tmp| {
+        write(tmp).map_err(|e| {
+            inner = Some(e);
+            std::io::Error::other("the write failed")
+        })
+    })
+    .map_err(|e| {
+        inner
+            .take()
+            .unwrap_or_else(|| ModelError::io("write", path, e))
+    })
 }
 
 fn write_text_atomic(path: &Path, text: &str) -> Result<(), ModelError> {

@@ -14,21 +14,7 @@ use super::error::ExecError;
 /// Writes `bytes` to `path` so that a reader (or a resumed run) sees the old file or the new one,
 /// never a part: write a temporary file beside it, flush it to disk, rename it over `path`.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), ExecError> {
-    let tmp = tmp_path(path);
-    let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().map_err(|e| ExecError::io(path, e))
-}
-
-/// The temporary name `atomic_write` uses for `path`.
-pub fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    path.with_file_name(name)
+    crate::atomic::write(path, bytes).map_err(|e| ExecError::io(path, e))
 }
 
 /// What a run was started with; a resumed run keeps it.
@@ -172,5 +158,27 @@ impl RunDir {
             message: format!("{} is damaged: {e}", path.display()),
             help: "start a new run; this one cannot be trusted".into(),
         })
+    }
+}
+
+/// A fresh run directory name: `runs/<stem>`, then `runs/<stem>-2`, ...
+pub fn default_out(file: &Path) -> PathBuf {
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "run".into());
+    let base = PathBuf::from("runs");
+    let mut n = 1;
+    loop {
+        let name = if n == 1 {
+            stem.clone()
+        } else {
+            format!("{stem}-{n}")
+        };
+        let dir = base.join(name);
+        if !dir.join("run.json").exists() {
+            return dir;
+        }
+        n += 1;
     }
 }

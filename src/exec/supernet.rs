@@ -334,9 +334,10 @@ pub(super) fn save_weights(
     let path = dir.join(file);
     let mut named: Vec<(String, Tensor)> = net.vs.variables().into_iter().collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    let tmp = super::rundir::tmp_path(&path);
-    Tensor::write_safetensors(&named, &tmp).map_err(|e| ExecError::io(&path, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| ExecError::io(&path, e))?;
+    crate::atomic::write_with(&path, |tmp| {
+        Tensor::write_safetensors(&named, tmp).map_err(|e| std::io::Error::other(e.to_string()))
+    })
+    .map_err(|e| ExecError::io(&path, e))?;
     Ok(format!("stages/{stage}/{file}"))
 }
 

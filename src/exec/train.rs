@@ -174,9 +174,10 @@ fn save_checkpoint(
         );
     }
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    let tmp = super::rundir::tmp_path(&path);
-    Tensor::write_safetensors(&named, &tmp).map_err(|e| ExecError::io(&path, e))?;
-    fs::rename(&tmp, &path).map_err(|e| ExecError::io(&path, e))?;
+    crate::atomic::write_with(&path, |tmp| {
+        Tensor::write_safetensors(&named, tmp).map_err(|e| std::io::Error::other(e.to_string()))
+    })
+    .map_err(|e| ExecError::io(&path, e))?;
     ctx.write_record(&ckpt_json(&fit.dir, &fit.tag), ck)?;
     if let Ok(entries) = fs::read_dir(&fit.dir) {
         let prefix = format!("{}.e", fit.tag);

@@ -12,8 +12,6 @@ pub mod load;
 pub mod plot;
 pub mod render;
 
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use error::ReportError;
@@ -51,19 +49,7 @@ pub fn write_to(dirs: &[PathBuf], out: &Path) -> Result<(), ReportError> {
             message: "it is a folder".into(),
         });
     }
-    let mut tmp_name = out.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = out.with_file_name(tmp_name);
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(html.as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, out)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(err)
+    crate::atomic::write(out, html.as_bytes()).map_err(err)
 }
 
 /// Writes `RUN_DIR/report.html` (what `nasl run` does at the end of a run) and returns its path.
