@@ -1,7 +1,6 @@
 // darts_v2.nas - the DARTS V2 genotype (Liu et al., ICLR 2019, second-order search on CIFAR-10) as a
 // fixed network, retrained with the paper's evaluation settings: 20 cells, 36 channels, 600 epochs,
-// cutout 16, drop-path 0.2 (ramped up from 0 as DARTS does); the paper's auxiliary head (0.4) is not built
-// by nasl yet. Edges are `(op, from)`; nodes 0 and 1 are the cell
+// cutout 16, drop-path 0.2 (ramped up from 0 as DARTS does), auxiliary head weighted 0.4. Edges are `(op, from)`; nodes 0 and 1 are the cell
 // inputs, intermediate nodes are 2..5 and all of them are concatenated.
 
 dataset cifar = cifar10 {
@@ -33,6 +32,7 @@ stage final = retrain(darts_v2) {
   optimizer sgd(lr: 0.025, momentum: 0.9, wd: 3e-4)
   schedule cosine
   drop_path 0 -> 0.2 linear
+  auxiliary 0.4
   grad_clip 5
 }
 

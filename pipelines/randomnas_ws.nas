@@ -33,7 +33,8 @@ stage final = retrain(search.best) {
   optimizer sgd(lr: 0.025, momentum: 0.9, wd: 3e-4)
   schedule cosine
   cutout 16
-  drop_path 0 -> 0.2 linear // DARTS's ramp; the paper's auxiliary head (0.4) is not built by nasl yet
+  drop_path 0 -> 0.2 linear // DARTS's ramp
+  auxiliary 0.4 // DARTS's auxiliary head and loss weight
   seeds [0, 1, 2, 3]
 }
 

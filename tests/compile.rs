@@ -141,11 +141,115 @@ fn drop_path_drops_cell_edges_in_training_only() {
     let net = Subnet::new(space, &arch, Device::Cpu).unwrap();
     let x = Tensor::randn([8, 1, 12, 12], (Kind::Float, Device::Cpu));
     let plain = net.forward_t(&x, true);
-    let no_drop = net.forward_drop_path(&x, 0.0);
+    let no_drop = net.forward_train(&x, 0.0).0;
     assert!(plain.allclose(&no_drop, 1e-6, 1e-6, false));
     // (No seeded reproducibility check here: tests run in parallel threads that share libtorch's
     // global generator.)
-    let dropped = net.forward_drop_path(&x, 0.5);
+    let dropped = net.forward_train(&x, 0.5).0;
     let diff = (&dropped - &plain).abs().max().double_value(&[]);
     assert!(diff > 1e-3, "drop-path changed nothing ({diff})");
+}
+
+/// DARTS's auxiliary head reads the cell at two thirds of the depth, gives logits for every class in
+/// training, and is neither counted in the network's parameters nor saved with the model.
+#[test]
+fn auxiliary_head_trains_beside_the_network_and_is_not_part_of_the_model() {
+    let front = driver::check_text(
+        "cell.nas",
+        "space c = cell(nodes: 2, inputs: 2) {\n  ops [conv(3), skip]\n  network cells: 3, channels: 4, reduce_at: [1/3, 2/3], input: [1, 28, 28], classes: 7\n}\n",
+    );
+    assert!(!front.checked.has_errors(), "{:?}", front.checked.diags);
+    let space = &front.spaces[0].1;
+    let arch = Arch::from_indices(space, &vec![0; space.decisions.len()]).unwrap();
+    let plain = Subnet::new(space, &arch, Device::Cpu).unwrap();
+    let mut net = Subnet::new(space, &arch, Device::Cpu).unwrap();
+    net.add_auxiliary().unwrap();
+    assert_eq!(net.num_params(), plain.num_params());
+    // Cell 2 of 3 (the second reduction): 2 nodes x 16 channels = 32 channels at 7x7.
+    let c = 32;
+    let want = c * 128 + 2 * 128 + 128 * 768 * 2 * 2 + 2 * 768 + 768 * 7 + 7;
+    assert_eq!(net.auxiliary_params(), want);
+    let x = Tensor::randn([4, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let (logits, aux) = net.forward_train(&x, 0.0);
+    assert_eq!(logits.size(), [4, 7]);
+    assert_eq!(aux.expect("auxiliary logits").size(), [4, 7]);
+    assert!(plain.forward_train(&x, 0.0).1.is_none());
+    // The saved model holds the network alone and loads into a network without the head.
+    let dir = tempfile::tempdir().unwrap();
+    nasl::compile::model::save(dir.path(), space, &arch, &net).unwrap();
+    let loaded = nasl::compile::model::load(dir.path(), Device::Cpu).unwrap();
+    let a = net.forward_t(&x, false);
+    let b = loaded.net.forward_t(&x, false);
+    assert!(a.allclose(&b, 1e-6, 1e-6, false));
+    // A chain has no cell to read.
+    let mut m = Subnet::new(&chain_with_dropout(), &Arch::default(), Device::Cpu).unwrap();
+    assert!(m.add_auxiliary().unwrap_err().contains("no cells"));
+}
+
+/// A fixed chain whose head has its own dropout before the classifier.
+fn chain_with_dropout() -> SearchSpace {
+    let front = driver::check_text(
+        "chain.nas",
+        "space c = chain(input: [1, 12, 12], classes: 5) {\n  stem conv(3, out: 8) bn relu\n  head global_avg_pool dropout(0.2) linear(out: classes)\n}\n",
+    );
+    assert!(!front.checked.has_errors(), "{:?}", front.checked.diags);
+    SearchSpace::new(front.spaces[0].1.spec.clone()).unwrap()
+}
+
+/// `dropout p` on a stage overrides the classifier's dropout in training and is off in evaluation.
+#[test]
+fn classifier_dropout_override_applies_in_training_only() {
+    let space = chain_with_dropout();
+    tch::manual_seed(1);
+    let mut net = Subnet::new(&space, &Arch::default(), Device::Cpu).unwrap();
+    let x = Tensor::randn([16, 1, 12, 12], (Kind::Float, Device::Cpu));
+    let eval = net.forward_t(&x, false);
+    net.dropout = Some(0.9);
+    assert!(eval.allclose(&net.forward_t(&x, false), 1e-6, 1e-6, false));
+    // The override replaces the head's own dropout (0.2): at 0 two training forwards are equal, at
+    // 0.9 they differ.
+    let spread = |n: &Subnet| {
+        let a = n.forward_t(&x, true);
+        let b = n.forward_t(&x, true);
+        (&a - &b).abs().mean(Kind::Float).double_value(&[])
+    };
+    let high = spread(&net);
+    net.dropout = Some(0.0);
+    let none = spread(&net);
+    assert!(
+        none < 1e-5,
+        "dropout 0 should make training forwards equal ({none})"
+    );
+    assert!(high > 1e-3, "dropout 0.9 changed nothing ({high})");
+}
+
+/// A resolution decision resizes the images (bilinear) to the chosen size at the network's input, so
+/// the same batch of dataset-sized images trains, searches and evaluates every resolution.
+#[test]
+fn a_chosen_resolution_resizes_the_input_inside_the_network() {
+    let front = driver::check_text(
+        "res.nas",
+        "space r = chain(input: [1, 28, 28], classes: 4) {\n  resolution [20, 28]\n  stem conv(3, out: 4, stride: 2) bn relu\n  head global_avg_pool linear(out: classes)\n}\n",
+    );
+    assert!(!front.checked.has_errors(), "{:?}", front.checked.diags);
+    let space = &front.spaces[0].1;
+    let small = Arch::from_indices(space, &[0]).unwrap();
+    let full = Arch::from_indices(space, &[1]).unwrap();
+    tch::manual_seed(3);
+    let net = Supernet::new(space, Device::Cpu).unwrap();
+    let x = Tensor::randn([3, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let resized = x.upsample_bilinear2d([20, 20], false, None, None);
+    let a = net.forward_t(&x, &small, false).unwrap();
+    let b = net.forward_t(&resized, &small, false).unwrap();
+    assert!(
+        a.allclose(&b, 1e-6, 1e-6, false),
+        "resized inside = resized outside"
+    );
+    let c = net.forward_t(&x, &full, false).unwrap();
+    assert!(
+        !a.allclose(&c, 1e-4, 1e-4, false),
+        "20x20 and 28x28 give different outputs"
+    );
+    let sub = net.extract(&small).unwrap();
+    assert!(sub.forward_t(&x, false).allclose(&a, 1e-6, 1e-6, false));
 }

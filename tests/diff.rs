@@ -39,6 +39,7 @@ fn every_differentiable_pipeline_passes_a_smoke_run() {
         "gdas",
         "fbnet",
         "proxylessnas",
+        "nb201_darts",
     ] {
         let (out, o) = smoke_run(tmp.path(), name, &cifar);
         let err = String::from_utf8_lossy(&o.stderr);
@@ -63,6 +64,12 @@ fn every_differentiable_pipeline_passes_a_smoke_run() {
             let fin = stages.iter().find(|s| s["kind"] == "retrain").unwrap();
             assert!(fin["settings"].get("network").is_some(), "{name}: {fin}");
             assert!(fin["settings"].get("drop_path").is_some(), "{name}: {fin}");
+            assert!(fin["settings"].get("auxiliary").is_some(), "{name}: {fin}");
+            // The auxiliary head is trained (its parameters counted apart), not part of the model.
+            assert!(
+                fin["auxiliary_params"].as_u64().unwrap_or(0) > 100_000,
+                "{name}: {fin}"
+            );
             let file = root().join(format!("pipelines/{name}.nas"));
             let o = nasl()
                 .args(["inspect", file.to_str().unwrap(), "--json", "--arch"])

@@ -230,3 +230,36 @@ fn several_spaces_need_a_choice() {
     assert_eq!(v[1]["space"], "other");
     assert_eq!(v[1]["cardinality"], "1");
 }
+
+/// NAS-Bench-201's skeleton: 15,625 cells, and for any cell the parameter count of the benchmark's own
+/// network (N = 5, C = 16, CIFAR-10). The expected counts are those of a PyTorch model built from
+/// NAS-Bench-201's reference definitions (xautodl's `TinyNetwork`, `InferCell`, `ResNetBasicblock`,
+/// `ReLUConvBN`), counted with `sum(p.numel() for p in net.parameters())`; the first two are also the
+/// benchmark's published extremes (0.073 MB and 1.53 MB).
+#[test]
+fn nas_bench_201_cells_have_the_benchmark_cardinality_and_parameter_counts() {
+    for file in ["pipelines/nb201_spos.nas", "pipelines/nb201_darts.nas"] {
+        let v = inspect_json(&[file]);
+        assert_eq!(v[0]["decisions"], 6, "{file}");
+        assert_eq!(v[0]["cardinality"], "15625", "{file}");
+    }
+    let front = driver::check_text(
+        "nb201.nas",
+        "space nb201 = cell(nodes: 3, inputs: 1) {\n  ops [none, skip, relu_conv_bn(1), relu_conv_bn(3), avg_pool(3)]\n  network cells: 15, channels: 16, reduce_at: [1/3, 2/3], input: [3, 32, 32], classes: 10\n}\n",
+    );
+    assert!(!front.checked.has_errors(), "{:?}", front.checked.diags);
+    let space = &front.spaces[0].1;
+    assert_eq!(space.decisions.len(), 6);
+    // Edge order: node 1 <- 0; node 2 <- 0, 1; node 3 <- 0, 1, 2. Ops: 0 none, 1 skip, 2 conv 1x1,
+    // 3 conv 3x3, 4 avg pool.
+    for (cell, ops, params) in [
+        ("all none", [0, 0, 0, 0, 0, 0], 73_306u64),
+        ("all conv 3x3", [3, 3, 3, 3, 3, 3], 1_531_546),
+        ("the best CIFAR-10 cell", [3, 3, 3, 1, 3, 3], 1_288_506),
+        ("mixed", [2, 4, 3, 1, 2, 0], 372_346),
+    ] {
+        let arch = Arch::from_indices(space, &ops).unwrap();
+        let cost = nasl::cost::arch_cost(space, &arch).unwrap();
+        assert_eq!(cost.params, params, "{cell}");
+    }
+}

@@ -119,3 +119,106 @@ fn spaces_without_a_linear_cost_are_refused() {
     assert!(all.contains("layer/edge"), "{all}");
     assert!(!tmp.path().join("wide.latency.yaml").exists());
 }
+
+/// Latency in searches and supernet training, from the stage's table (`latency lut(...)`): a hard
+/// constraint keeps only the architectures the table says are fast enough, a Pareto axis and every
+/// candidate carry the table's prediction, and `constrained(latency: ..)` draws only paths inside its
+/// range (a range no path meets stops the run with a diagnostic). The table is measured once, then
+/// its entries are set by hand so that every op costs 1 ms except the 5x5 convolution (10 ms): the
+/// two searchable layers give 11, 20 or 29 ms.
+#[test]
+fn latency_objectives_constraints_and_sampler_read_the_stage_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let space = "dataset d = synthetic {\n  split train: 200, val: 100\n  batch 50\n}\n\n\
+        space net = chain(input: [1, 28, 28], classes: 10) {\n  stem conv(3, out: 8, stride: 2) bn relu\n  \
+        stage out: 8, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu]\n  \
+        head global_avg_pool linear(out: classes)\n}\n";
+    let pipeline = |range: &str| {
+        format!(
+            "{space}\nstage sup = train(net) {{\n  epochs 1\n  sampler constrained(latency: {range})\n  latency lut(\"t.yaml\")\n}}\n\
+             stage fast = random_search(sup) {{\n  samples 12\n  constraint latency <= 15ms\n  latency lut(\"t.yaml\")\n}}\n\
+             stage front = nsga2(sup) {{\n  population 6\n  generations 2\n  pareto [val.accuracy, latency]\n  latency lut(\"t.yaml\")\n}}\n"
+        )
+    };
+    let file = dir.path().join("p.nas");
+    std::fs::write(&file, pipeline("0ms..25ms")).unwrap();
+    let table = dir.path().join("t.yaml");
+    let o = latency(&file, 0, &["--out", table.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut t = LatencyTable::load(&table).unwrap();
+    for (key, v) in t.entries.iter_mut() {
+        *v = if key.starts_with("conv(k5") {
+            10.0
+        } else {
+            1.0
+        };
+    }
+    t.save(&table).unwrap();
+
+    let out = dir.path().join("run");
+    let o = nasl()
+        .args(["run", file.to_str().unwrap(), "--device", "cpu", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("state.json")).unwrap()).unwrap();
+    let result = |n: &str| {
+        state["done"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == n)
+            .unwrap()["result"]
+            .clone()
+    };
+    let fast = result("fast");
+    for c in fast["candidates"].as_array().unwrap() {
+        assert_eq!(c["latency_ms"], 11.0, "only two 3x3 layers fit 15 ms: {c}");
+    }
+    let front = result("front");
+    let seen: BTreeSet<String> = front["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["latency_ms"].to_string())
+        .collect();
+    assert!(
+        seen.iter()
+            .all(|l| ["11.0", "20.0", "29.0"].contains(&l.as_str())),
+        "{seen:?}"
+    );
+    assert!(seen.len() >= 2, "NSGA-II saw several latencies: {seen:?}");
+    // The table the stages read is the one written by hand, not a new measurement.
+    assert_eq!(LatencyTable::load(&table).unwrap(), t);
+
+    // No path costs 100..200 ms: the constrained sampler finds none and says so.
+    std::fs::write(
+        &file,
+        format!(
+            "{space}\nstage sup = train(net) {{\n  epochs 1\n  sampler constrained(latency: 100ms..200ms)\n  latency lut(\"t.yaml\")\n}}\n"
+        ),
+    )
+    .unwrap();
+    let o = nasl()
+        .args(["run", file.to_str().unwrap(), "--device", "cpu", "--out"])
+        .arg(dir.path().join("run2"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("inside the sampler's range"),
+        "{}",
+        text(&o)
+    );
+
+    // A latency bound is a duration.
+    std::fs::write(&file, format!("{space}\nstage sup = train(net) {{ epochs 1 }}\nstage s = random_search(sup) {{\n  constraint latency <= 15\n}}\n")).unwrap();
+    let o = nasl()
+        .args(["check", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("a duration like `5ms`"), "{}", text(&o));
+}

@@ -42,6 +42,7 @@ fn every_one_shot_pipeline_passes_a_smoke_run() {
         "oneshot",
         "randomnas_ws",
         "randomnas_es",
+        "nb201_spos",
     ] {
         let (out, _) = smoke_run(tmp.path(), name, &cifar);
         let summary = read_json(&out.join("summary.json"));
@@ -848,4 +849,177 @@ fn eval_refuses_a_dataset_the_model_does_not_fit() {
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// `retrain(x.pareto)` retrains every member of NSGA-II's front and `retrain(x.top)` the top list,
+/// each member once per seed in its own model folder with a summary row; `evaluate` reports each
+/// member. `.pareto` of a single-objective search is refused up front.
+#[test]
+fn retrain_of_a_front_or_top_list_trains_every_member() {
+    let tmp = tempfile::tempdir().unwrap();
+    let head = r#"
+dataset d = synthetic {
+  split train: 200, val: 100
+  batch 50
+}
+
+space net = chain(input: [1, 28, 28], classes: 10) {
+  stem conv(3, out: 8, stride: 2) bn relu
+  stage out: [4, 8], stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu]
+  head global_avg_pool linear(out: classes)
+}
+
+stage sup = train(net) { epochs 1 }
+"#;
+    let text = format!(
+        "{head}stage found = nsga2(sup) {{\n  population 6\n  generations 2\n  pareto [val.accuracy, params]\n}}\n\
+         stage front = retrain(found.pareto) {{\n  epochs 1\n  seeds [3, 4]\n}}\n\
+         stage tops = retrain(found.top) {{ epochs 1 }}\n\
+         stage ev = evaluate(front, d.test)\n"
+    );
+    let file = tmp.path().join("members.nas");
+    std::fs::write(&file, &text).unwrap();
+    let out = tmp.path().join("out");
+    run_ok(&[
+        "run",
+        file.to_str().unwrap(),
+        "--smoke",
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let summary = read_json(&out.join("summary.json"));
+    let stage = |n: &str| {
+        summary["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stage"] == n)
+            .unwrap()
+            .clone()
+    };
+    let state = read_json(&out.join("state.json"));
+    let found = state["done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "found")
+        .unwrap()["result"]
+        .clone();
+    for (name, list, seeds) in [("front", "pareto", 2), ("tops", "top", 1)] {
+        let s = stage(name);
+        let members = s["members"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: {s}"));
+        // Smoke runs take the first two members of the list.
+        let want = found[list].as_array().unwrap().len().min(2);
+        assert!(want == 2, "{name}: the search's {list} has {want} members");
+        assert_eq!(members.len(), want, "{name}: {s}");
+        for (i, m) in members.iter().enumerate() {
+            assert_eq!(m["arch"], found[list][i]["arch"], "{name}: member {i}");
+            let dirs = m["dirs"].as_array().unwrap();
+            assert_eq!(dirs.len(), seeds, "{name}: {m}");
+            for d in dirs {
+                let d = out.join(d.as_str().unwrap());
+                assert!(d.join("weights.safetensors").is_file(), "{}", d.display());
+                let arch = std::fs::read_to_string(d.join("arch.yaml")).unwrap();
+                assert!(!arch.is_empty());
+            }
+            assert!(m["params"].as_u64().unwrap() > 0);
+        }
+        // The two members are different architectures.
+        assert_ne!(members[0]["arch"], members[1]["arch"], "{name}");
+    }
+    let ev = stage("ev");
+    let rows = ev["members"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{ev}");
+    assert_eq!(
+        ev["accuracies"].as_array().unwrap().len(),
+        2,
+        "member 0's two seeds: {ev}"
+    );
+    assert_eq!(ev["test_accuracy"], rows[0]["test_accuracy"]);
+
+    // A single-objective search has no front to retrain.
+    let bad = format!(
+        "{head}stage found = evolution(sup) {{\n  population 4\n  generations 1\n}}\n\
+         stage front = retrain(found.pareto) {{ epochs 1 }}\n"
+    );
+    let file = tmp.path().join("bad.nas");
+    std::fs::write(&file, &bad).unwrap();
+    let o = nasl()
+        .args(["check", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("nasl::sema::not_run") && err.contains("nsga2"),
+        "{err}"
+    );
+}
+
+/// A space with a resolution decision trains a supernet over both sizes, searches them (different
+/// MACs per resolution), retrains and evaluates the best at its resolution from full-size images.
+#[test]
+fn a_resolution_decision_runs_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = r#"
+dataset d = synthetic {
+  split train: 200, val: 100
+  batch 50
+}
+
+space net = chain(input: [1, 28, 28], classes: 10) {
+  resolution [20, 28]
+  stem conv(3, out: 8, stride: 2) bn relu
+  stage out: 8, stride: 1, repeat: 1, choose [conv(3) bn relu, conv(5) bn relu]
+  head global_avg_pool linear(out: classes)
+}
+
+stage sup = train(net) { epochs 1 }
+stage found = random_search(sup) {
+  samples 4
+  recalibrate bn(images: 100)
+}
+stage fin = retrain(found.best) { epochs 1 }
+stage ev = evaluate(fin, d.test)
+"#;
+    let file = tmp.path().join("res.nas");
+    std::fs::write(&file, text).unwrap();
+    let out = tmp.path().join("out");
+    run_ok(&[
+        "run",
+        file.to_str().unwrap(),
+        "--smoke",
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let state = read_json(&out.join("state.json"));
+    let found = state["done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "found")
+        .unwrap()["result"]
+        .clone();
+    let cands = found["candidates"].as_array().unwrap();
+    let resolutions: std::collections::BTreeSet<String> = cands
+        .iter()
+        .map(|c| c["arch"]["resolution"].to_string())
+        .collect();
+    let macs: std::collections::BTreeSet<u64> =
+        cands.iter().map(|c| c["macs"].as_u64().unwrap()).collect();
+    assert!(resolutions.len() == 2 && macs.len() >= 2, "{found}");
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["complete"], true);
+    // The saved model takes dataset-sized images and resizes them itself.
+    let o = nasl()
+        .args(["eval", out.to_str().unwrap(), "--device", "cpu"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

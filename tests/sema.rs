@@ -332,7 +332,17 @@ fn what_run_does_not_execute_is_refused_by_check() {
     };
     refused("population 10", "population 10; seeds [0, 1]");
     refused("population 10", "population 10; objective train.loss");
-    refused("population 10", "population 10; constraint latency <= 5");
+    // Latency bounds are durations, read from the stage's table.
+    let c = front_codes(&with(
+        "population 10",
+        "population 10; constraint latency <= 5",
+    ));
+    assert_eq!(c, ["nasl::sema::wrong_type"]);
+    let c = front_codes(&with(
+        "population 10",
+        "population 10; constraint latency <= 5ms",
+    ));
+    assert!(c.is_empty(), "{c:?}");
     refused("population 10", "population 10; penalty flops");
     refused(
         "stage ev = evaluate(r, d.test)",
@@ -349,7 +359,18 @@ fn what_run_does_not_execute_is_refused_by_check() {
     );
     assert!(front_codes(&on_supernet).is_empty());
     refused("retrain(e.best)", "retrain(e.pareto)");
-    refused("sampler uniform", "sampler constrained(latency: 1..2)");
+    let c = front_codes(&with(
+        "sampler uniform",
+        "sampler constrained(latency: 1..2)",
+    ));
+    assert_eq!(c, ["nasl::sema::wrong_type"]);
+    let c = front_codes(&with(
+        "sampler uniform",
+        "sampler constrained(latency: 1ms..2ms)",
+    ));
+    assert!(c.is_empty(), "{c:?}");
+    // A latency table nothing reads is refused.
+    refused("population 10", "population 10; latency measure(runs: 5)");
     // An empty evaluation split is caught before anything runs.
     let c =
         front_codes(&with("evaluate(r, d.test)", "evaluate(r, d.val)").replace(", val: 10000", ""));

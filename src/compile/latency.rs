@@ -4,7 +4,7 @@
 //! measured whole-network latency on sampled architectures. The table format and the predictions from
 //! it are torch-free (`cost::latency`, re-exported here).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -129,15 +129,15 @@ fn time_net(net: &Net, device: Device, opts: &MeasureOpts) -> Result<f64, Latenc
             let vs = nn::VarStore::new(device);
             let blocks = super::build_blocks(&vs, net);
             let x = input(shape, opts.batch, device);
-            let none = HashMap::new();
+            let plain = super::RunOpts::default();
             for _ in 0..opts.warmup {
-                let _ = super::run(net, &blocks, &x, false, &none, 0.0);
+                let _ = super::run(net, &blocks, &x, false, &plain).0;
             }
             sync();
             let mut times = Vec::with_capacity(opts.repeats);
             for _ in 0..opts.repeats {
                 let t = Instant::now();
-                let y = super::run(net, &blocks, &x, false, &none, 0.0);
+                let y = super::run(net, &blocks, &x, false, &plain).0;
                 sync();
                 times.push(t.elapsed().as_secs_f64() * 1e3);
                 drop(y);

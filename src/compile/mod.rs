@@ -6,6 +6,7 @@
 //! A choice node is the set of candidate blocks under one decision: `forward_mix` runs several
 //! candidates of a layer or edge and sums their (weighted) outputs (see `mix`).
 
+pub mod auxiliary;
 pub mod mix;
 
 pub use mix::{Mix, drop_paths};
@@ -18,6 +19,7 @@ use crate::catalog::OpKind;
 use crate::ir::graph::{Net, NetKind};
 use crate::ir::ops::{Act, Op, Shape, SkipImpl, mbconv_residual, se_channels, skip_impl};
 use crate::ir::{Arch, IrError, SearchSpace};
+use auxiliary::{AUX_PREFIX, AuxHead, is_auxiliary};
 use std::collections::HashMap;
 use tch::{Device, Kind, Tensor, nn};
 
@@ -584,27 +586,82 @@ fn drop_samples(v: &Tensor, p: f64) -> Tensor {
     v * mask / keep
 }
 
+/// What a forward does beyond running the network's nodes.
+#[derive(Default)]
+struct RunOpts<'a> {
+    /// Candidate weights, scaling a (decision, option)'s output where it leaves the candidate.
+    weights: Option<&'a HashMap<(usize, usize), Tensor>>,
+    /// Drop-path probability for the summands of cell nodes (training only).
+    drop_path: f64,
+    /// Classifier dropout override (training only): dropout with this probability on the input of the
+    /// network's last linear layer, in place of a `dropout` op already there.
+    dropout: Option<f64>,
+    /// A node whose value is returned beside the output (the auxiliary head's input).
+    tap: Option<usize>,
+}
+
+/// `x` resized (bilinear) to the network's input resolution when a resolution decision chose
+/// another size than the images have (OFA, FBNetV2's elastic resolution); unchanged otherwise.
+fn resize_to(x: &Tensor, shape: &Shape) -> Tensor {
+    match (shape, x.size().as_slice()) {
+        (Shape::Map { h, w, .. }, [_, _, xh, xw]) if (*h as i64, *w as i64) != (*xh, *xw) => {
+            x.upsample_bilinear2d([*h as i64, *w as i64], false, None, None)
+        }
+        _ => x.shallow_clone(),
+    }
+}
+
+/// The index of the network's classifier (its last linear layer), if it has one.
+fn classifier(net: &Net) -> Option<usize> {
+    net.nodes.iter().rposition(
+        |n| matches!(&n.kind, NetKind::Op(op) if op.kind == crate::catalog::OpKind::Linear),
+    )
+}
+
+/// Runs a network; returns its output and, with `opts.tap`, that node's value.
 fn run(
     net: &Net,
     blocks: &HashMap<String, Block>,
     x: &Tensor,
     train: bool,
-    weights: &HashMap<(usize, usize), Tensor>,
-    drop_path: f64,
-) -> Tensor {
+    opts: &RunOpts,
+) -> (Tensor, Option<Tensor>) {
+    let drop_path = opts.drop_path;
     let dropping = train && drop_path > 0.0;
+    let no_weights = HashMap::new();
+    let weights = opts.weights.unwrap_or(&no_weights);
     let exits = if weights.is_empty() {
         vec![]
     } else {
         branch_exits(net)
     };
+    // With a dropout override the classifier's own `dropout` op (if it has one) passes through.
+    let (head, head_dropout) = match opts.dropout {
+        Some(_) => {
+            let c = classifier(net);
+            let own = c.and_then(|c| net.nodes[c].inputs.first().copied()).filter(|&i| {
+                matches!(&net.nodes[i].kind, NetKind::Op(op) if op.kind == crate::catalog::OpKind::Dropout)
+            });
+            (c, own)
+        }
+        None => (None, None),
+    };
+    let mut tapped = None;
     let mut vals: Vec<Option<Tensor>> = Vec::with_capacity(net.nodes.len());
     for (idx, n) in net.nodes.iter().enumerate() {
         let v = match &n.kind {
-            NetKind::Input => x.shallow_clone(),
+            NetKind::Input => resize_to(x, &n.shape),
+            NetKind::Op(_) if Some(idx) == head_dropout => {
+                vals[n.inputs[0]].as_ref().expect("input").shallow_clone()
+            }
             NetKind::Op(op) => {
                 let inp = vals[n.inputs[0]].as_ref().expect("topological order");
-                blocks[&n.path].forward(inp, op, train)
+                match opts.dropout {
+                    Some(p) if Some(idx) == head => {
+                        blocks[&n.path].forward(&inp.dropout(p, train), op, train)
+                    }
+                    _ => blocks[&n.path].forward(inp, op, train),
+                }
             }
             NetKind::Sum => {
                 let term = |i: usize| {
@@ -643,9 +700,13 @@ fn run(
             Some(w) => v * w,
             None => v,
         };
+        if Some(idx) == opts.tap {
+            tapped = Some(v.shallow_clone());
+        }
         vals.push(Some(v));
     }
-    vals.pop().flatten().unwrap_or_else(|| x.shallow_clone())
+    let out = vals.pop().flatten().unwrap_or_else(|| x.shallow_clone());
+    (out, tapped)
 }
 
 /// The supernet: every candidate's weights in one VarStore, named by IR path.
@@ -653,6 +714,8 @@ pub struct Supernet {
     pub vs: nn::VarStore,
     space: SearchSpace,
     blocks: HashMap<String, Block>,
+    /// Classifier dropout override in training (`dropout p` on the stage).
+    pub dropout: Option<f64>,
 }
 
 impl Supernet {
@@ -660,7 +723,12 @@ impl Supernet {
         let space = SearchSpace::new(space.spec.clone())?;
         let vs = nn::VarStore::new(device);
         let blocks = build_blocks(&vs, &space.supernet_net()?);
-        Ok(Supernet { vs, space, blocks })
+        Ok(Supernet {
+            vs,
+            space,
+            blocks,
+            dropout: None,
+        })
     }
     pub fn space(&self) -> &SearchSpace {
         &self.space
@@ -668,7 +736,11 @@ impl Supernet {
     /// Runs the architecture's path only.
     pub fn forward_t(&self, x: &Tensor, arch: &Arch, train: bool) -> Result<Tensor, IrError> {
         let net = self.space.net(arch)?;
-        Ok(run(&net, &self.blocks, x, train, &HashMap::new(), 0.0))
+        let opts = RunOpts {
+            dropout: self.dropout,
+            ..RunOpts::default()
+        };
+        Ok(run(&net, &self.blocks, x, train, &opts).0)
     }
     /// Runs a mix: for a layer or edge decision with several options every listed candidate runs on
     /// the same input and their outputs, each times its weight if it has one, are summed; a weight also
@@ -679,7 +751,12 @@ impl Supernet {
     pub fn forward_mix(&self, x: &Tensor, mix: &Mix, train: bool) -> Result<Tensor, IrError> {
         let (net, _) = self.space.net_from_mix(&mix.options())?;
         let weights = mix.scalar_weights(&self.space, x.device())?;
-        Ok(run(&net, &self.blocks, x, train, &weights, 0.0))
+        let opts = RunOpts {
+            weights: Some(&weights),
+            dropout: self.dropout,
+            ..RunOpts::default()
+        };
+        Ok(run(&net, &self.blocks, x, train, &opts).0)
     }
     pub fn to(&mut self, device: Device) {
         self.vs.set_device(device);
@@ -714,7 +791,13 @@ impl Supernet {
                 }
             }
         });
-        Ok(Subnet { vs, net, blocks })
+        Ok(Subnet {
+            vs,
+            net,
+            blocks,
+            dropout: None,
+            aux: None,
+        })
     }
 }
 
@@ -723,6 +806,10 @@ pub struct Subnet {
     pub vs: nn::VarStore,
     net: Net,
     blocks: HashMap<String, Block>,
+    /// Classifier dropout override in training (`dropout p` on the stage).
+    pub dropout: Option<f64>,
+    /// A training-only auxiliary classifier and the node it reads (`auxiliary w` on the stage).
+    aux: Option<(usize, AuxHead)>,
 }
 
 impl Subnet {
@@ -731,22 +818,75 @@ impl Subnet {
         let net = space.net(arch)?;
         let vs = nn::VarStore::new(device);
         let blocks = build_blocks(&vs, &net);
-        Ok(Subnet { vs, net, blocks })
-    }
-    pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        run(&self.net, &self.blocks, x, train, &HashMap::new(), 0.0)
+        Ok(Subnet {
+            vs,
+            net,
+            blocks,
+            dropout: None,
+            aux: None,
+        })
     }
 
-    /// A training forward with drop-path (DARTS, Zoph et al.): every summand of a cell node that is not
-    /// an identity is zeroed for a whole sample with probability `p`, and scaled by 1/(1-p) otherwise.
-    pub fn forward_drop_path(&self, x: &Tensor, p: f64) -> Tensor {
-        run(&self.net, &self.blocks, x, true, &HashMap::new(), p)
+    /// Adds DARTS's auxiliary classifier on the output of the cell at two thirds of the depth (its
+    /// weights live in this network's VarStore under `auxiliary.`, so they are trained and
+    /// checkpointed with it, but they are not part of the saved model or its parameter count).
+    /// Errors: a network without cells.
+    pub fn add_auxiliary(&mut self) -> Result<(), String> {
+        let (tap, classes) = auxiliary::tap(&self.net)?;
+        let head = AuxHead::new(
+            &(self.vs.root() / AUX_PREFIX),
+            &self.net.nodes[tap].shape,
+            classes,
+        )?;
+        self.aux = Some((tap, head));
+        Ok(())
+    }
+
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let opts = RunOpts {
+            dropout: self.dropout,
+            ..RunOpts::default()
+        };
+        run(&self.net, &self.blocks, x, train, &opts).0
+    }
+
+    /// A training forward: the logits and, with an auxiliary head, the auxiliary logits. With
+    /// `drop_path` > 0 (DARTS, Zoph et al.) every summand of a cell node that is not an identity is
+    /// zeroed for a whole sample with that probability, and scaled by 1/(1-p) otherwise.
+    pub fn forward_train(&self, x: &Tensor, drop_path: f64) -> (Tensor, Option<Tensor>) {
+        let opts = RunOpts {
+            drop_path,
+            dropout: self.dropout,
+            tap: self.aux.as_ref().map(|(t, _)| *t),
+            ..RunOpts::default()
+        };
+        let (out, tapped) = run(&self.net, &self.blocks, x, true, &opts);
+        let aux = match (&self.aux, tapped) {
+            (Some((_, head)), Some(v)) => Some(head.forward(&v, true)),
+            _ => None,
+        };
+        (out, aux)
     }
     pub fn to(&mut self, device: Device) {
         self.vs.set_device(device);
     }
+    /// Trainable parameters of the network (an auxiliary head's are not counted).
     pub fn num_params(&self) -> i64 {
-        trainable_numel(&self.vs)
+        self.vs
+            .variables()
+            .iter()
+            .filter(|(n, t)| t.requires_grad() && !is_auxiliary(n))
+            .map(|(_, t)| t.numel() as i64)
+            .sum()
+    }
+    /// Trainable parameters of the auxiliary head (0 without one).
+    pub fn auxiliary_params(&self) -> i64 {
+        self.vs
+            .variables()
+            .iter()
+            .filter(|(n, t)| t.requires_grad() && is_auxiliary(n))
+            .map(|(_, t)| t.numel() as i64)
+            .sum()
     }
     /// Re-estimates every BatchNorm's running statistics from `batches` (training images, already
     /// prepared): statistics are reset, then each batch is forwarded in training mode without

@@ -182,12 +182,13 @@ fn write_text_atomic(path: &Path, text: &str) -> Result<(), ModelError> {
     })
 }
 
-/// Every variable of the network, by name, detached, contiguous and on the CPU, sorted by name.
+/// Every variable of the network (an auxiliary head's excepted: it is not part of the model), by name, detached, contiguous and on the CPU, sorted by name.
 fn named_weights(net: &Subnet) -> Vec<(String, Tensor)> {
     let mut vars: Vec<(String, Tensor)> = net
         .vs
         .variables()
         .into_iter()
+        .filter(|(n, _)| !super::auxiliary::is_auxiliary(n))
         .map(|(n, t)| (n, t.detach().to_device(Device::Cpu).contiguous()))
         .collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));

@@ -458,7 +458,8 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let epochs = epochs_of(ctx, stage, "epochs", 1);
     let seed = ctx.stage_seed(&stage.name);
     tch::manual_seed(seed as i64 & i64::MAX);
-    let net = Supernet::new(&space, ctx.device())?;
+    let mut net = Supernet::new(&space, ctx.device())?;
+    net.dropout = super::float(stage, "dropout");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let arch = Rc::new(ArchParams::new(&space, ctx.device(), &mut rng));
     let relax = Relax::from_call(call(stage, "relax"));
@@ -618,6 +619,7 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
                 params: cost.params,
                 macs: cost.macs,
                 score: f64::NAN,
+                latency_ms: None,
             }
         };
         evaluated.push(c);
@@ -716,7 +718,10 @@ fn option_costs(
     let (table, scale) = match metric {
         "flops" => (crate::cost::expected::macs_costs(space)?, 1e-6),
         "params" => (crate::cost::expected::params_costs(space)?, 1e-6),
-        _ => (latency_table(ctx, stage, space)?.option_costs(space)?, 1.0),
+        _ => (
+            super::latency::table(ctx, stage, space)?.option_costs(space)?,
+            1.0,
+        ),
     };
     Ok((
         table.fixed * scale,
@@ -726,48 +731,6 @@ fn option_costs(
             .map(|o| o.iter().map(|c| c * scale).collect())
             .collect(),
     ))
-}
-
-/// The stage's latency table: `lut("file")` (relative to the pipeline's folder; smoke runs measure
-/// into the run folder instead, leaving the sources untouched), or `measure(runs)` into the stage's
-/// folder; ops the table lacks are measured on this device and saved.
-fn latency_table(
-    ctx: &Ctx,
-    stage: &Stage,
-    space: &SearchSpace,
-) -> Result<crate::compile::latency::LatencyTable, ExecError> {
-    use crate::compile::latency::{MeasureOpts, load_or_measure};
-    let setting = call(stage, "latency");
-    let dir = ctx.dir.stage_dir(&stage.name)?;
-    let (path, repeats) = match setting {
-        Some(c) if c.name == "lut" => {
-            let file = match c.get("path") {
-                Some(Value::Str(s)) => s.clone(),
-                _ => "latency.yaml".into(),
-            };
-            let p = Path::new(&file);
-            let path = if ctx.info.smoke {
-                dir.join(p.file_name().unwrap_or(p.as_os_str()))
-            } else if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                ctx.info.file.parent().unwrap_or(Path::new(".")).join(p)
-            };
-            (path, 20)
-        }
-        Some(c) => (
-            dir.join("latency.yaml"),
-            c.get("runs").and_then(Value::as_f64).unwrap_or(20.0) as usize,
-        ),
-        None => (dir.join("latency.yaml"), 20),
-    };
-    let opts = MeasureOpts {
-        batch: 1,
-        warmup: if ctx.info.smoke { 1 } else { 5 },
-        repeats: if ctx.info.smoke { 3 } else { repeats.max(1) },
-    };
-    eprintln!("latency table {}", path.display());
-    Ok(load_or_measure(&path, space, ctx.device(), &opts)?)
 }
 
 #[cfg(test)]

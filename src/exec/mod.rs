@@ -7,6 +7,7 @@
 
 pub mod diff;
 pub mod error;
+pub mod latency;
 pub mod malloc;
 pub mod model;
 pub mod optim;

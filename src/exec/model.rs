@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
 use super::error::ExecError;
-use super::search::{SearchOut, train_standalone};
+use super::search::{SearchOut, standalone_net, train_standalone};
 use super::supernet::epochs_of;
 use super::train::TrainSummary;
 use super::{Ctx, StageData, evaluate_set, int, space_of, stage_input};
@@ -24,12 +24,22 @@ use crate::sema::hir::{Input, Stage, StageKind, Value};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelRun {
     pub seed: i64,
+    /// Which member of a `.top` or `.pareto` retrain (absent for a single architecture).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<usize>,
     /// The model folder, relative to the run directory.
     pub dir: String,
     pub train: TrainSummary,
     pub val_accuracy: Option<f64>,
     pub params: i64,
     pub macs: u64,
+    /// Parameters of the training-only auxiliary head (not part of the model).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub auxiliary_params: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// What a retrain or fixed-network train stage produces.
@@ -80,54 +90,69 @@ pub fn input_shape(space: &SearchSpace) -> Vec<i64> {
     space.spec.input().iter().map(|&d| d as i64).collect()
 }
 
-/// Trains one model per seed of `arch` and saves each.
+/// Trains one model per seed of each member architecture and saves each. One member (`.best`, a fixed
+/// network) keeps the folders `stages/<stage>/seed<s>`; several (`.top`, `.pareto`) are
+/// `stages/<stage>/m<i>.seed<s>`, member 0 first.
 fn train_models(
     ctx: &mut Ctx,
     stage: &Stage,
     space_name: &str,
     space: SearchSpace,
-    arch: Arch,
+    members: Vec<Arch>,
 ) -> Result<Json, ExecError> {
-    space.net(&arch)?;
+    for arch in &members {
+        space.net(arch)?;
+    }
     let data = ctx.data(stage)?;
     let epochs = epochs_of(ctx, stage, "epochs", 1);
-    let cost = arch_cost(&space, &arch)?;
+    let several = members.len() > 1;
     let mut models = Vec::new();
-    for seed in seeds(ctx, stage) {
-        let tag = format!("seed{seed}");
-        let name = stage.name.clone();
-        let (arch2, space2, data2) = (arch.clone(), &space, data.clone());
-        let part_tag = tag.clone();
-        let run = ctx.part(&stage.name, &part_tag, move |ctx| {
-            let s = super::mix(ctx.stage_seed(&name), seed as u64);
-            tch::manual_seed(s as i64 & i64::MAX);
-            let net = Subnet::new(space2, &arch2, ctx.device())?;
-            let summary =
-                train_standalone(ctx, stage, space2, &arch2, &net, &tag, epochs, epochs, s)?;
-            let val = (!data2.splits.val.is_empty()).then(|| {
-                evaluate_set(
-                    &|x| net.forward_t(x, false),
-                    &data2.splits.val,
-                    &ctx.eval_loader(&data2),
-                    ctx.eval_batches(),
-                )
-                .1
-            });
-            let rel = format!("stages/{name}/{tag}");
-            let dir = ctx.dir.root.join(&rel);
-            save_model(ctx, &dir, space2, &arch2, &net, &data2)?;
-            Ok(ModelRun {
-                seed,
-                dir: rel,
-                train: summary,
-                val_accuracy: val,
-                params: net.num_params(),
-                macs: cost.macs,
-            })
-        })?;
-        models.push(run);
+    for (m, arch) in members.iter().enumerate() {
+        let cost = arch_cost(&space, arch)?;
+        for seed in seeds(ctx, stage) {
+            let tag = if several {
+                format!("m{m}.seed{seed}")
+            } else {
+                format!("seed{seed}")
+            };
+            let name = stage.name.clone();
+            let (space2, data2) = (&space, data.clone());
+            let part_tag = tag.clone();
+            let run = ctx.part(&stage.name, &part_tag, move |ctx| {
+                // Member 0 (or the only one) keeps the seed stream of single-architecture retrains.
+                let s = super::mix(ctx.stage_seed(&name), seed as u64);
+                let s = if m == 0 { s } else { super::mix(s, m as u64) };
+                tch::manual_seed(s as i64 & i64::MAX);
+                let net = standalone_net(ctx, stage, space2, arch)?;
+                let summary =
+                    train_standalone(ctx, stage, space2, arch, &net, &tag, epochs, epochs, s)?;
+                let val = (!data2.splits.val.is_empty()).then(|| {
+                    evaluate_set(
+                        &|x| net.forward_t(x, false),
+                        &data2.splits.val,
+                        &ctx.eval_loader(&data2),
+                        ctx.eval_batches(),
+                    )
+                    .1
+                });
+                let rel = format!("stages/{name}/{tag}");
+                let dir = ctx.dir.root.join(&rel);
+                save_model(ctx, &dir, space2, arch, &net, &data2)?;
+                Ok(ModelRun {
+                    seed,
+                    member: several.then_some(m),
+                    dir: rel,
+                    train: summary,
+                    val_accuracy: val,
+                    params: net.num_params(),
+                    macs: cost.macs,
+                    auxiliary_params: net.auxiliary_params(),
+                })
+            })?;
+            models.push(run);
+        }
     }
-    // The run's final model: the first seed's, at `model/`.
+    // The run's final model: the first seed's (of member 0), at `model/`.
     if let Some(first) = models.first() {
         let src = ctx.dir.root.join(&first.dir);
         let dst = ctx.dir.root.join("model");
@@ -144,19 +169,53 @@ fn train_models(
             }
         }
     }
+    let member_rows: Vec<Json> = if several {
+        members
+            .iter()
+            .enumerate()
+            .map(|(m, arch)| {
+                let runs: Vec<&ModelRun> =
+                    models.iter().filter(|r| r.member == Some(m)).collect();
+                let vals: Vec<f64> = runs.iter().filter_map(|r| r.val_accuracy).collect();
+                json!({
+                    "member": m,
+                    "arch": arch,
+                    "params": runs.first().map(|r| r.params),
+                    "macs": runs.first().map(|r| r.macs),
+                    "val_accuracy": (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64),
+                    "dirs": runs.iter().map(|r| r.dir.clone()).collect::<Vec<_>>(),
+                })
+            })
+            .collect()
+    } else {
+        vec![]
+    };
     let out = ModelsOut {
         space: space_name.to_string(),
-        arch,
+        arch: members.into_iter().next().unwrap_or_default(),
         models,
     };
+    let first: Vec<&ModelRun> = out
+        .models
+        .iter()
+        .filter(|m| m.member.unwrap_or(0) == 0)
+        .collect();
     let mut v = serde_json::to_value(&out).unwrap_or(Json::Null);
-    let n = out.models.len().max(1) as f64;
-    let mean = |f: &dyn Fn(&ModelRun) -> f64| out.models.iter().map(f).sum::<f64>() / n;
+    let n = first.len().max(1) as f64;
+    let mean = |f: &dyn Fn(&ModelRun) -> f64| first.iter().map(|m| f(m)).sum::<f64>() / n;
     v["final_loss"] = json!(mean(&|m| m.train.final_loss));
     v["final_accuracy"] = json!(mean(&|m| m.train.final_accuracy));
     v["train_seconds"] = json!(out.models.iter().map(|m| m.train.seconds).sum::<f64>());
-    v["params"] = json!(out.models.first().map(|m| m.params));
-    v["macs"] = json!(cost.macs);
+    v["params"] = json!(first.first().map(|m| m.params));
+    v["macs"] = json!(first.first().map(|m| m.macs));
+    if let Some(aux) = first.first().map(|m| m.auxiliary_params)
+        && aux > 0
+    {
+        v["auxiliary_params"] = json!(aux);
+    }
+    if several {
+        v["members"] = json!(member_rows);
+    }
     Ok(v)
 }
 
@@ -187,19 +246,37 @@ pub fn save_model(
     Ok(())
 }
 
-/// `retrain(search.best)`: the searched architecture from scratch.
+/// `retrain(search.best)`: the searched architecture from scratch; `retrain(search.top)` and
+/// `retrain(search.pareto)`: every member of the search's top list or Pareto front, each its own models
+/// (smoke runs: the first two members).
 pub fn retrain(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let space_name = stage.space.clone().unwrap_or_default();
-    let arch = match stage_input(stage) {
-        // `nasl check` admits `.best` alone (sema::contract).
-        Some((input, _)) => {
+    let members = match stage_input(stage) {
+        Some((input, field)) => {
             let found: SearchOut = ctx.result(input, &stage.name)?;
-            found.best
+            // `nasl check` admits `.top` and `.pareto` of searches that produce them (sema::contract).
+            let list: Vec<Arch> = match field {
+                Some("top") => found.top.into_iter().map(|c| c.arch).collect(),
+                Some("pareto") => found.pareto.into_iter().map(|c| c.arch).collect(),
+                _ => vec![found.best],
+            };
+            if list.is_empty() {
+                return Err(ExecError::Search {
+                    stage: stage.name.clone(),
+                    message: format!(
+                        "`{input}.{}` holds no architecture",
+                        field.unwrap_or("best")
+                    ),
+                    help: format!("retrain `{input}.best`"),
+                });
+            }
+            let keep = if ctx.info.smoke { 2 } else { usize::MAX };
+            list.into_iter().take(keep).collect()
         }
-        None => Arch::default(),
+        None => vec![Arch::default()],
     };
     let space = evaluation_space(ctx, stage)?;
-    train_models(ctx, stage, &space_name, space, arch)
+    train_models(ctx, stage, &space_name, space, members)
 }
 
 /// The network a retrained architecture is built in: the searched space, or with `network cells: ..,
@@ -237,7 +314,7 @@ fn evaluation_space(ctx: &Ctx, stage: &Stage) -> Result<SearchSpace, ExecError> 
 pub fn train_fixed(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let space_name = stage.space.clone().unwrap_or_default();
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
-    train_models(ctx, stage, &space_name, space, Arch::default())
+    train_models(ctx, stage, &space_name, space, vec![Arch::default()])
 }
 
 /// `evaluate(model, dataset.split)`: accuracy of each trained model on a split.
@@ -296,8 +373,9 @@ pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
             &loader,
             ctx.eval_batches(),
         );
+        let member = m.member.map(|i| format!("member {i} ")).unwrap_or_default();
         eprintln!(
-            "{}: seed {} {split} accuracy {:.2}%",
+            "{}: {member}seed {} {split} accuracy {:.2}%",
             stage.name,
             m.seed,
             100.0 * acc
@@ -305,15 +383,43 @@ pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         accs.push(acc);
         losses.push(loss);
     }
-    let n = accs.len().max(1) as f64;
-    let mean = accs.iter().sum::<f64>() / n;
-    let std = (accs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / n).sqrt();
+    // Mean and spread over the seeds of member 0 (the only one, or the search's first); with several
+    // members each gets a row of its own.
+    let of_member = |i: usize| -> Vec<usize> {
+        (0..models.models.len())
+            .filter(|&k| models.models[k].member.unwrap_or(0) == i)
+            .collect()
+    };
+    let stats = |ks: &[usize]| {
+        let n = ks.len().max(1) as f64;
+        let mean = ks.iter().map(|&k| accs[k]).sum::<f64>() / n;
+        let std = (ks.iter().map(|&k| (accs[k] - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let loss = ks.iter().map(|&k| losses[k]).sum::<f64>() / n;
+        (mean, std, loss)
+    };
+    let first = of_member(0);
+    let (mean, std, loss) = stats(&first);
     let key = format!("{split}_accuracy");
     let mut v = json!({
         "dataset": dataset, "split": split, "images": set.len().min(ctx.eval_batches().map(|b| b * loader.batch).unwrap_or(usize::MAX)), "batch": loader.batch,
-        "accuracies": accs, "std": std, "loss": losses.iter().sum::<f64>() / n,
-        "seeds": models.models.iter().map(|m| m.seed).collect::<Vec<_>>(),
+        "accuracies": first.iter().map(|&k| accs[k]).collect::<Vec<_>>(), "std": std, "loss": loss,
+        "seeds": first.iter().map(|&k| models.models[k].seed).collect::<Vec<_>>(),
     });
+    let members = models.models.iter().filter_map(|m| m.member).max();
+    if let Some(last) = members {
+        let rows: Vec<Json> = (0..=last)
+            .map(|i| {
+                let ks = of_member(i);
+                let (mean, std, loss) = stats(&ks);
+                json!({
+                    "member": i, key.as_str(): mean, "std": std, "loss": loss,
+                    "params": ks.first().map(|&k| models.models[k].params),
+                    "macs": ks.first().map(|&k| models.models[k].macs),
+                })
+            })
+            .collect();
+        v["members"] = json!(rows);
+    }
     v[key.as_str()] = json!(mean);
     v["accuracy"] = json!(mean);
     Ok(v)

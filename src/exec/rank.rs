@@ -17,7 +17,6 @@ use super::error::ExecError;
 use super::search::{Scorer, recal_images, train_standalone};
 use super::supernet::{SupernetOut, choices, epochs_of, supernet_named};
 use super::{Ctx, evaluate_set, int, require_val};
-use crate::compile::Subnet;
 use crate::ir::{Arch, SearchSpace};
 use crate::search::rank::{self, Interval, Measure};
 use crate::search::sample;
@@ -148,7 +147,7 @@ pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
             let mut standalone = Vec::new();
             for (run_tag, seed) in runs {
                 tch::manual_seed(seed as i64 & i64::MAX);
-                let net = Subnet::new(space2, arch, ctx.device())?;
+                let net = super::search::standalone_net(ctx, stage, space2, arch)?;
                 train_standalone(
                     ctx, stage, space2, arch, &net, &run_tag, epochs, epochs, seed,
                 )?;

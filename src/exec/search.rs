@@ -15,6 +15,7 @@ use super::error::ExecError;
 use super::supernet::{SupernetOut, choices, epochs_of, load_supernet, supernet_input};
 use super::train::{Fit, StepOut, loss_and_correct};
 use super::{Ctx, StageData, call, evaluate_set, float, int, require_val, space_of};
+use crate::compile::latency::LatencyTable;
 use crate::compile::{Subnet, Supernet};
 use crate::cost::arch_cost;
 use crate::data::loader::Loader;
@@ -32,6 +33,9 @@ pub struct Candidate {
     pub macs: u64,
     /// The objective (maximised) or, for NSGA-II, the first objective.
     pub score: f64,
+    /// Predicted latency (ms) from the stage's table, when the stage uses latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
 }
 
 /// What a search stage produces.
@@ -72,19 +76,26 @@ pub fn constraints(stage: &Stage) -> Result<Vec<Constraint>, ExecError> {
             && let (Some(Value::Name(m)), Some(Value::Name(op)), Some(b)) =
                 (t.first(), t.get(1), t.get(2).and_then(Value::as_f64))
         {
-            // `nasl check` admits exact costs alone (sema::contract::RUN_CONSTRAINTS).
+            // `nasl check` admits costs known before evaluation (sema::contract::RUN_CONSTRAINTS);
+            // latency bounds are durations (seconds), compared in the table's milliseconds.
             out.push(Constraint {
                 metric: m.clone(),
                 op: op.clone(),
-                bound: b,
+                bound: if m == "latency" { b * 1e3 } else { b },
             });
         }
     }
     Ok(out)
 }
 
-/// Whether an architecture meets every constraint.
-pub fn meets(space: &SearchSpace, genome: &[usize], cs: &[Constraint]) -> bool {
+/// Whether an architecture meets every constraint (latency ones from `table`, which the stage loads
+/// whenever it has one).
+pub fn meets(
+    space: &SearchSpace,
+    genome: &[usize],
+    cs: &[Constraint],
+    table: Option<&LatencyTable>,
+) -> bool {
     if cs.is_empty() {
         return Arch::from_indices(space, genome).is_ok();
     }
@@ -95,10 +106,13 @@ pub fn meets(space: &SearchSpace, genome: &[usize], cs: &[Constraint]) -> bool {
         return false;
     };
     cs.iter().all(|c| {
-        let v = if c.metric == "params" {
-            cost.params as f64
-        } else {
-            cost.macs as f64
+        let v = match c.metric.as_str() {
+            "params" => cost.params as f64,
+            "latency" => match table.map(|t| t.predict(space, genome)) {
+                Some(Ok(ms)) => ms,
+                _ => return false,
+            },
+            _ => cost.macs as f64,
         };
         match c.op.as_str() {
             "<=" => v <= c.bound,
@@ -112,12 +126,25 @@ pub fn meets(space: &SearchSpace, genome: &[usize], cs: &[Constraint]) -> bool {
     })
 }
 
+/// The latency (ms) `table` predicts for an architecture, if the stage has a table.
+fn predicted(
+    table: Option<&LatencyTable>,
+    space: &SearchSpace,
+    genome: &[usize],
+) -> Result<Option<f64>, ExecError> {
+    Ok(match table {
+        Some(t) => Some(t.predict(space, genome)?),
+        None => None,
+    })
+}
+
 /// Turns a candidate's figures into the value of a metric, signed so that larger is better.
 fn metric_value(c: &Candidate, metric: &str) -> f64 {
     match metric {
         "val.loss" | "train.loss" => -c.loss,
         "flops" => -(c.macs as f64),
         "params" => -(c.params as f64),
+        "latency" => -c.latency_ms.unwrap_or(f64::INFINITY),
         _ => c.accuracy,
     }
 }
@@ -223,6 +250,7 @@ impl<'a> Scorer<'a> {
             params: cost.params,
             macs: cost.macs,
             score: accuracy,
+            latency_ms: None,
         })
     }
 }
@@ -237,6 +265,7 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
     let data = ctx.data(stage)?;
     require_val(stage, &data)?;
     let cs = constraints(stage)?;
+    let table = super::latency::table_if_wanted(ctx, stage, &space)?;
     let ch = choices(&space);
     let objective = match stage.settings.get("objective") {
         Some(Value::Name(m)) => m.clone(),
@@ -267,10 +296,12 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
         if ctx.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(ctx.interrupted_error(&name));
         }
+        let mut c = c;
+        c.latency_ms = predicted(table.as_ref(), &space, genome)?;
         evaluated.push(c.clone());
         Ok(c)
     };
-    let valid = |g: &Vec<usize>| meets(&space, g, &cs);
+    let valid = |g: &Vec<usize>| meets(&space, g, &cs, table.as_ref());
     let mut front: Vec<Candidate> = Vec::new();
     let mut generations: Option<Json> = None;
     let t0 = std::time::Instant::now();
@@ -483,6 +514,47 @@ pub(super) fn finish_search(
 
 /// Trains a stand-alone network of `arch` from scratch for `epochs` of a `horizon`-epoch schedule
 /// (continuing from its checkpoint if it has one), under checkpoints tagged `tag`.
+/// A network of `arch` with fresh weights, as a stand-alone training of `stage` trains it: with the
+/// stage's classifier dropout override and, where the stage or the space asks for one, an auxiliary
+/// head.
+pub fn standalone_net(
+    ctx: &Ctx,
+    stage: &Stage,
+    space: &SearchSpace,
+    arch: &Arch,
+) -> Result<Subnet, ExecError> {
+    let mut net = Subnet::new(space, arch, ctx.device())?;
+    net.dropout = float(stage, "dropout");
+    if auxiliary_weight(ctx, stage).is_some() {
+        // `nasl check` admits `auxiliary` on cell networks alone (sema::contract).
+        net.add_auxiliary().map_err(|m| {
+            ExecError::setting(
+                &stage.name,
+                &m,
+                "remove `auxiliary` from the stage and the space",
+            )
+        })?;
+    }
+    Ok(net)
+}
+
+/// The auxiliary head's loss weight of a stand-alone training: the stage's `auxiliary w`, else the
+/// space's `network ... auxiliary: w`.
+pub fn auxiliary_weight(ctx: &Ctx, stage: &Stage) -> Option<f64> {
+    float(stage, "auxiliary").or_else(|| {
+        let decl = ctx
+            .program
+            .spaces
+            .iter()
+            .find(|s| Some(&s.name) == stage.space.as_ref())?;
+        match &decl.body {
+            crate::sema::hir::SpaceBody::Cell(c) => c.network.auxiliary,
+            crate::sema::hir::SpaceBody::Genotype(g) => g.network.auxiliary,
+            crate::sema::hir::SpaceBody::Chain(_) => None,
+        }
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn train_standalone(
     ctx: &mut Ctx,
@@ -505,16 +577,17 @@ pub fn train_standalone(
         .settings
         .get("drop_path")
         .map(|v| crate::sema::hir::Schedule::of(Some(v), 0.0));
+    let aux_weight = auxiliary_weight(ctx, stage);
     let mut step = |x: &tch::Tensor,
                     y: &tch::Tensor,
                     _rng: &mut ChaCha8Rng,
                     t: f64|
      -> Result<StepOut, ExecError> {
-        let logits = match &drop_path {
-            Some(p) => net.forward_drop_path(x, p.at(t)),
-            None => net.forward_t(x, true),
-        };
-        let (loss, correct) = loss_and_correct(&logits, y, smoothing);
+        let (logits, aux) = net.forward_train(x, drop_path.as_ref().map_or(0.0, |p| p.at(t)));
+        let (mut loss, correct) = loss_and_correct(&logits, y, smoothing);
+        if let (Some(aux), Some(w)) = (aux, aux_weight) {
+            loss += loss_and_correct(&aux, y, smoothing).0 * w;
+        }
         loss.backward();
         let b = y.size()[0];
         Ok(StepOut {
@@ -557,7 +630,8 @@ pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let name = stage.name.clone();
     let mut evaluated: Vec<Candidate> = Vec::new();
     let t0 = std::time::Instant::now();
-    let valid = |g: &Vec<usize>| meets(&space, g, &cs);
+    let table = super::latency::table_if_wanted(ctx, stage, &space)?;
+    let valid = |g: &Vec<usize>| meets(&space, g, &cs, table.as_ref());
     let result =
         search::halving::successive_halving(&cfg, &ch, &mut rng, valid, |g, epochs, rung| {
             let arch = Arch::from_indices(&space, g)?;
@@ -566,7 +640,7 @@ pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
             let c = ctx.part(&name, &format!("{tag}@{epochs}"), |ctx| {
                 let seed = super::mix(ctx.stage_seed(&name), super::hash_str(&key));
                 tch::manual_seed(seed as i64 & i64::MAX);
-                let net = Subnet::new(&space, &arch, ctx.device())?;
+                let net = standalone_net(ctx, stage, &space, &arch)?;
                 let summary = train_standalone(
                     ctx, stage, &space, &arch, &net, &tag, epochs, max_epochs, seed,
                 )?;
@@ -589,8 +663,11 @@ pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
                     params: cost.params,
                     macs: cost.macs,
                     score: accuracy,
+                    latency_ms: None,
                 })
             })?;
+            let mut c = c;
+            c.latency_ms = predicted(table.as_ref(), &space, g)?;
             evaluated.retain(|e| e.arch != c.arch);
             evaluated.push(c.clone());
             Ok::<f64, ExecError>(metric_value(&c, &objective))

@@ -106,6 +106,8 @@ enum Sampler {
     Constrained {
         flops: Option<(f64, f64)>,
         params: Option<(f64, f64)>,
+        /// Milliseconds, predicted by the stage's latency table.
+        latency: Option<((f64, f64), crate::compile::latency::LatencyTable)>,
         tries: usize,
     },
     Fair,
@@ -118,7 +120,12 @@ enum Sampler {
 }
 
 impl Sampler {
-    fn from_call(c: Option<&Call>) -> Sampler {
+    /// The sampler of a `sampler` call; `table` is the stage's latency table, which a
+    /// `constrained(latency: ..)` range needs.
+    fn from_call(
+        c: Option<&Call>,
+        table: Option<crate::compile::latency::LatencyTable>,
+    ) -> Sampler {
         let range = |k: &str| match c.and_then(|c| c.get(k)) {
             Some(Value::Range(a, b)) => Some((*a, *b)),
             _ => None,
@@ -127,6 +134,8 @@ impl Sampler {
             Some("constrained") => Sampler::Constrained {
                 flops: range("flops"),
                 params: range("params"),
+                // Durations are seconds in the language, milliseconds in latency tables.
+                latency: range("latency").and_then(|(a, b)| table.map(|t| ((a * 1e3, b * 1e3), t))),
                 tries: match c.and_then(|c| c.get("tries")) {
                     Some(Value::Int(n)) => *n as usize,
                     _ => 100,
@@ -190,6 +199,7 @@ impl Sampler {
             Sampler::Constrained {
                 flops,
                 params,
+                latency,
                 tries,
             } => {
                 let accept = |g: &Vec<usize>| {
@@ -201,7 +211,13 @@ impl Sampler {
                     };
                     let inside =
                         |r: &Option<(f64, f64)>, v: f64| r.is_none_or(|(a, b)| v >= a && v <= b);
-                    inside(flops, cost.macs as f64) && inside(params, cost.params as f64)
+                    let fast = match latency {
+                        Some((range, table)) => table
+                            .predict(space, &fix(g.clone()))
+                            .is_ok_and(|ms| inside(&Some(*range), ms)),
+                        None => true,
+                    };
+                    inside(flops, cost.macs as f64) && inside(params, cost.params as f64) && fast
                 };
                 match sample::constrained(&ch, rng, *tries, accept) {
                     Some(g) => vec![fix(g)],
@@ -282,7 +298,10 @@ fn train_supernet(
     let data = ctx.data(stage)?;
     let seed = super::mix(ctx.stage_seed(&stage.name), super::hash_str(tag));
     let fit = Fit::for_stage(ctx, stage, &data, &net.vs, tag, epochs, epochs, seed)?;
-    let sampler = Sampler::from_call(sampler_call);
+    let sampler = Sampler::from_call(
+        sampler_call,
+        super::latency::table_if_wanted(ctx, stage, space)?,
+    );
     let smoothing = float(stage, "label_smoothing").unwrap_or(0.0);
     let name = stage.name.clone();
     let mut step =
@@ -378,7 +397,8 @@ pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let space = SearchSpace::new(with_affine(&space_of(ctx, stage)?.spec, affine))?;
     let epochs = epochs_of(ctx, stage, "epochs", 1);
     tch::manual_seed(ctx.stage_seed(&stage.name) as i64 & i64::MAX);
-    let net = Supernet::new(&space, ctx.device())?;
+    let mut net = Supernet::new(&space, ctx.device())?;
+    net.dropout = float(stage, "dropout");
     let sampler = call(stage, "sampler").cloned();
     let summary = train_supernet(
         ctx,
@@ -439,7 +459,8 @@ pub fn few_shot(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         let tag = format!("part{i}");
         let stage_name = stage.name.clone();
         let (part, summary) = ctx.part(&stage.name, &tag, |ctx| {
-            let net = load_supernet(ctx, &space, &base, &stage_name)?;
+            let mut net = load_supernet(ctx, &space, &base, &stage_name)?;
+            net.dropout = float(stage, "dropout");
             let summary = train_supernet(
                 ctx,
                 stage,

@@ -71,6 +71,7 @@ pub fn darts_search() -> SpaceSpec {
         channels: 16,
         stem_multiplier: 3,
         nodes: 4,
+        inputs: 2,
         reduce_at: None,
         candidates: darts_ops(),
         normal: None,
@@ -128,6 +129,7 @@ pub fn darts_v2() -> SpaceSpec {
         channels: 36,
         stem_multiplier: 3,
         nodes: 4,
+        inputs: 2,
         reduce_at: None,
         candidates: vec![],
         normal: Some(normal),
@@ -241,6 +243,7 @@ pub fn small_cells() -> SpaceSpec {
         channels: 4,
         stem_multiplier: 2,
         nodes: 1,
+        inputs: 2,
         reduce_at: Some(vec![1, 2]),
         candidates: vec![
             op(SepConv).arg("kernel", 3),

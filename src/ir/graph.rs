@@ -689,8 +689,27 @@ impl SearchSpace {
                 "use cell indices below `cells`",
             ));
         }
+        if !(1..=2).contains(&c.inputs) {
+            return Err(spec_err(
+                "inputs",
+                format!("cells with {} inputs", c.inputs),
+                "2 (DARTS) or 1 (NAS-Bench-201)",
+            ));
+        }
+        if c.inputs == 1 && (c.normal.is_some() || c.reduce.is_some()) {
+            return Err(spec_err(
+                "inputs",
+                "fixed genotypes of single-input cells",
+                "search the cell, or declare a two-input genotype",
+            ));
+        }
         let mut types = vec![];
         for (tname, fixed) in [("normal", &c.normal), ("reduce", &c.reduce)] {
+            // Single-input (NAS-Bench-201) networks reduce with residual blocks: no reduction cell.
+            if c.inputs == 1 && tname == "reduce" {
+                types.push(CellType::Search(vec![]));
+                continue;
+            }
             let t = match fixed {
                 Some(g) => {
                     if g.nodes.is_empty() || g.nodes.iter().any(|n| n.is_empty()) {
@@ -734,7 +753,7 @@ impl SearchSpace {
                     let mut nodes = vec![];
                     for n in 0..c.nodes {
                         let mut edges = vec![];
-                        for from in 0..2 + n {
+                        for from in 0..c.inputs + n {
                             edges.push(self.add_decision(
                                 format!("{tname}.node{n}.edge{from}"),
                                 DecisionKind::Edge,
@@ -771,6 +790,10 @@ impl SearchSpace {
                 w: c.input[2],
             },
         });
+        if c.inputs == 1 {
+            Self::single_input_graph(g, input, c, &self.decisions, &info);
+            return Ok(info);
+        }
         let s0 = g.add_node(SpaceNode::Op {
             path: "stem.0".into(),
             label: "conv(kernel: 3)".into(),
@@ -863,6 +886,61 @@ impl SearchSpace {
         let out = g.add_node(SpaceNode::Output { classes: c.classes });
         g.add_edge(lin, out, String::new());
         Ok(info)
+    }
+
+    /// The space graph of a single-input (NAS-Bench-201) cell network: stem, cells (a residual block
+    /// before each reduction index), head.
+    fn single_input_graph(
+        g: &mut DiGraph<SpaceNode, String>,
+        input: NodeIndex,
+        c: &CellSpec,
+        decisions: &[Decision],
+        info: &CellInfo,
+    ) {
+        let op =
+            |g: &mut DiGraph<SpaceNode, String>, from: NodeIndex, path: String, label: &str| {
+                let n = g.add_node(SpaceNode::Op {
+                    path,
+                    label: label.into(),
+                });
+                g.add_edge(from, n, String::new());
+                n
+            };
+        let s0 = op(g, input, "stem.0".into(), "conv(kernel: 3)");
+        let mut prev = op(g, s0, "stem.1".into(), "bn");
+        for i in 0..c.cells {
+            if info.reductions.contains(&i) {
+                prev = op(g, prev, format!("cell{i}.reduce"), "basic_block(stride: 2)");
+            }
+            let mut states = vec![prev];
+            if let CellType::Search(nodes) = &info.normal {
+                for (n, froms) in nodes.iter().enumerate() {
+                    let sum = g.add_node(SpaceNode::Sum {
+                        path: format!("cell{i}.node{n}"),
+                    });
+                    for (from, &d) in froms.iter().enumerate() {
+                        let e = g.add_node(SpaceNode::Edge {
+                            path: format!("cell{i}.node{n}.edge{from}"),
+                            decision: d,
+                            labels: decisions[d].labels.clone(),
+                        });
+                        g.add_edge(states[from], e, String::new());
+                        g.add_edge(e, sum, String::new());
+                    }
+                    states.push(sum);
+                }
+            }
+            prev = *states.last().unwrap_or(&prev);
+        }
+        let mut last = prev;
+        for (k, label) in ["bn", "relu", "global_avg_pool", "linear"]
+            .iter()
+            .enumerate()
+        {
+            last = op(g, last, format!("head.{k}"), label);
+        }
+        let out = g.add_node(SpaceNode::Output { classes: c.classes });
+        g.add_edge(last, out, String::new());
     }
 
     /// Acyclic, and every node reaches the output.
@@ -1245,6 +1323,9 @@ impl SearchSpace {
             .arg("out", (spec.stem_multiplier * c) as i64);
         let bn = OpCall::new(OpKind::BatchNorm);
         let s = Self::stem_head(&mut net, &[conv, bn], "stem", spec.classes, 0)?;
+        if spec.inputs == 1 {
+            return Self::single_input_net(net, s, spec, info, pick);
+        }
         let (mut s0, mut s1) = (s, s);
         let mut cur = c;
         let mut red_prev = false;
@@ -1332,6 +1413,74 @@ impl SearchSpace {
         let gap = OpCall::new(OpKind::GlobalAvgPool);
         let lin = OpCall::new(OpKind::Linear);
         let end = Self::stem_head(&mut net, &[gap, lin], "head", spec.classes, s1)?;
+        let out = net.push_output(end);
+        Self::check_output(&net, out, spec.classes)?;
+        Ok(net)
+    }
+
+    /// The network of a single-input (NAS-Bench-201) cell space after its stem `s`: cells whose nodes
+    /// sum one edge from every earlier node and whose output is the last node, a residual
+    /// `basic_block` of stride 2 doubling the channels before each reduction index, then BN, ReLU,
+    /// global pooling and the classifier.
+    fn single_input_net(
+        mut net: Net,
+        s: usize,
+        spec: &CellSpec,
+        info: &CellInfo,
+        mut pick: Option<&mut Picker>,
+    ) -> Result<Net, IrError> {
+        let ctx = |out: usize, stride: usize| Ctx {
+            out,
+            stride,
+            affine: Some(spec.affine),
+        };
+        let none = BTreeMap::new();
+        let mut cur = spec.channels;
+        let mut prev = s;
+        let CellType::Search(nodes) = &info.normal else {
+            return Err(spec_err(
+                "inputs",
+                "a fixed single-input cell",
+                "search the cell",
+            ));
+        };
+        for i in 0..spec.cells {
+            if info.reductions.contains(&i) {
+                cur *= 2;
+                let p = format!("cell{i}.reduce");
+                let call = OpCall::new(OpKind::BasicBlock);
+                prev = net.push_op(
+                    p.clone(),
+                    Op::resolve(&call, ctx(cur, 2), &none, &p)?,
+                    prev,
+                    None,
+                )?;
+            }
+            let mut states = vec![prev];
+            for (n, froms) in nodes.iter().enumerate() {
+                let mut ins = vec![];
+                for (from, &d) in froms.iter().enumerate() {
+                    let opts: Vec<usize> = match pick.as_mut() {
+                        Some(pk) => pk(d)?,
+                        None => (0..spec.candidates.len()).collect(),
+                    };
+                    for j in opts {
+                        let path = format!("cell{i}.node{n}.edge{from}.cand{j}");
+                        let op = Op::resolve(&spec.candidates[j], ctx(cur, 1), &none, &path)?;
+                        ins.push(net.push_op(path, op, states[from], Some((d, j)))?);
+                    }
+                }
+                states.push(net.push_sum(format!("cell{i}.node{n}"), ins)?);
+            }
+            prev = *states.last().unwrap_or(&prev);
+        }
+        let head = [
+            OpCall::new(OpKind::BatchNorm),
+            OpCall::new(OpKind::Relu),
+            OpCall::new(OpKind::GlobalAvgPool),
+            OpCall::new(OpKind::Linear),
+        ];
+        let end = Self::stem_head(&mut net, &head, "head", spec.classes, prev)?;
         let out = net.push_output(end);
         Self::check_output(&net, out, spec.classes)?;
         Ok(net)

@@ -48,14 +48,15 @@ pub fn space_spec(space: &hir::Space) -> Result<SpaceSpec, IrError> {
             head: ops(&c.head).map_err(unsupported)?,
         })),
         hir::SpaceBody::Cell(c) => {
-            if c.inputs != 2 {
+            if !(1..=2).contains(&c.inputs) {
                 return Err(unsupported(format!(
-                    "cells with {} inputs (the IR stacks DARTS-style cells with 2)",
+                    "cells with {} inputs (the IR stacks DARTS-style cells with 2 and NAS-Bench-201 cells with 1)",
                     c.inputs
                 )));
             }
             let mut spec = cell_network(&c.network);
             spec.nodes = c.nodes as usize;
+            spec.inputs = c.inputs as usize;
             spec.candidates = ops(&c.ops).map_err(unsupported)?;
             Ok(SpaceSpec::Cell(spec))
         }
@@ -96,6 +97,7 @@ fn cell_network(n: &hir::CellNetwork) -> CellSpec {
         channels: n.channels as usize,
         stem_multiplier: n.stem_multiplier as usize,
         nodes: 4,
+        inputs: 2,
         // DARTS places reductions at cells//3 and 2*cells//3: the fraction of the depth, rounded down.
         reduce_at: Some(
             n.reduce_at

@@ -274,12 +274,23 @@ fn three() -> usize {
 fn four() -> usize {
     4
 }
+fn two() -> usize {
+    2
+}
+fn is_two(n: &usize) -> bool {
+    *n == 2
+}
 fn yes() -> bool {
     true
 }
 
-/// A DARTS-style cell space: `cells` cells, two input nodes each (the previous two cells), `nodes`
-/// intermediate nodes summing their edges, output = concat of the intermediate nodes.
+/// A cell space. With two inputs (DARTS, the default): `cells` cells, each reading the previous two
+/// cells through 1x1 preprocessing, `nodes` intermediate nodes summing one edge from every earlier node,
+/// output = concat of the intermediate nodes, reduction cells at `reduce_at`. With one input
+/// (NAS-Bench-201): each cell reads the previous cell, every node sums one edge from every earlier node,
+/// output = the last node; at each `reduce_at` index a residual `basic_block` of stride 2 (doubling the
+/// channels) comes before the cell; the stem is a 3x3 conv and BN, the head BN, ReLU, global pooling and
+/// the classifier.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellSpec {
     pub input: [usize; 3],
@@ -291,6 +302,9 @@ pub struct CellSpec {
     pub stem_multiplier: usize,
     #[serde(default = "four")]
     pub nodes: usize,
+    /// Cell inputs: 2 (DARTS skeleton) or 1 (NAS-Bench-201 skeleton).
+    #[serde(default = "two", skip_serializing_if = "is_two")]
+    pub inputs: usize,
     /// Indices of reduction cells; default `[cells/3, 2*cells/3]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reduce_at: Option<Vec<usize>>,

@@ -6,7 +6,7 @@
 
 use crate::diag::{Code, Diagnostic, one_of};
 use crate::ir::{DecisionKind, SearchSpace, SpaceSpec};
-use crate::sema::hir::{Input, Program, SpaceBody, SplitSize, Stage, StageKind, Value};
+use crate::sema::hir::{Input, Program, SplitSize, Stage, StageKind, Value};
 use crate::sema::tables::DATASET_SHAPES;
 use crate::source::Span;
 
@@ -76,23 +76,9 @@ pub const NOT_RUN: &[NotRun] = &[
         help: "successive halving trains from `min_epochs` at the first rung to `max_epochs` at the last; set those",
     },
     NotRun {
-        key: "auxiliary",
-        kinds: &[K::Train, K::Retrain],
-        help: "auxiliary heads are not implemented yet; remove it",
-    },
-    NotRun {
         key: "dropout",
-        kinds: &[
-            K::Train,
-            K::FewShot,
-            K::SuccessiveHalving,
-            K::Differentiable,
-            K::Retrain,
-            K::Rank,
-            K::ProgressiveShrinking,
-            K::Rl,
-        ],
-        help: "a classifier dropout override is not implemented yet; put `dropout(p)` before the classifier in the space's `head`",
+        kinds: &[K::ProgressiveShrinking, K::Rl],
+        help: "these stage kinds are not executed yet",
     },
 ];
 
@@ -116,31 +102,21 @@ pub const RUN_SAMPLERS: &[&str] = &["uniform", "constrained", "fair", "path_drop
 /// Relaxations the executor runs.
 pub const RUN_RELAXATIONS: &[&str] = &["softmax", "gumbel", "gumbel_hard", "binary_gates"];
 /// Metrics a search can maximise or put on a Pareto front.
-pub const RUN_OBJECTIVES: &[&str] = &["val.accuracy", "accuracy", "val.loss", "flops", "params"];
-/// Metrics a hard constraint can bound (exact costs, known before a candidate is evaluated).
-pub const RUN_CONSTRAINTS: &[&str] = &["flops", "params"];
+pub const RUN_OBJECTIVES: &[&str] = &[
+    "val.accuracy",
+    "accuracy",
+    "val.loss",
+    "flops",
+    "params",
+    "latency",
+];
+/// Metrics a hard constraint can bound (known before a candidate is evaluated: exact costs, and
+/// latency predicted by the stage's table).
+pub const RUN_CONSTRAINTS: &[&str] = &["flops", "params", "latency"];
 
 /// Every refusal of `program`, whose spaces are built as graphs in `spaces`.
 pub fn check(program: &Program, spaces: &[(String, SearchSpace)]) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for space in &program.spaces {
-        let auxiliary = match &space.body {
-            SpaceBody::Cell(c) => c.network.auxiliary,
-            SpaceBody::Genotype(g) => g.network.auxiliary,
-            SpaceBody::Chain(_) => None,
-        };
-        if auxiliary.is_some() {
-            out.push(refuse(
-                space.span,
-                format!(
-                    "`nasl run` does not build auxiliary heads yet (`auxiliary` of `{}`)",
-                    space.name
-                ),
-                "auxiliary head",
-                "remove `auxiliary: ...` from `network`",
-            ));
-        }
-    }
     for stage in &program.stages {
         let space = spaces
             .iter()
@@ -184,8 +160,11 @@ fn check_stage(
             None if key == "seeds" && stage.kind == K::Train && supernet => {
                 "a supernet is trained once; repeat the whole search with `nasl run --seed N`, or put `seeds [...]` on `retrain`"
             }
-            None if key == "latency" && stage.kind != K::Differentiable => {
-                "latency tables feed the penalties of `differentiable` search; elsewhere measure them with `nasl latency` and constrain `flops`"
+            None if key == "latency"
+                && stage.kind != K::Differentiable
+                && !stage.uses_latency() =>
+            {
+                "a latency table feeds a `penalty latency(...)` of `differentiable` search, a `latency` objective or Pareto axis, a `constraint latency <= ..`, or `sampler constrained(latency: ..)`; here nothing reads it"
             }
             None => continue,
         };
@@ -203,25 +182,18 @@ fn check_stage(
         Some(Value::Call(c)) => Some((c.name.as_str(), c)),
         _ => None,
     };
-    if let Some((name, c)) = call_name("sampler") {
-        if !RUN_SAMPLERS.contains(&name) {
-            out.push(refuse(
-                span_of("sampler"),
-                format!("`nasl run` does not execute the `{name}` sampler yet"),
-                "not executed",
-                format!(
-                    "supernet training runs {}",
-                    one_of(RUN_SAMPLERS.iter().copied())
-                ),
-            ));
-        } else if c.get("latency").is_some() {
-            out.push(refuse(
-                span_of("sampler"),
-                "`constrained(latency: ..)` is not executed yet".into(),
-                "latency range",
-                "constrain `flops` or `params`, which are exact; latency tables feed differentiable penalties",
-            ));
-        }
+    if let Some((name, _)) = call_name("sampler")
+        && !RUN_SAMPLERS.contains(&name)
+    {
+        out.push(refuse(
+            span_of("sampler"),
+            format!("`nasl run` does not execute the `{name}` sampler yet"),
+            "not executed",
+            format!(
+                "supernet training runs {}",
+                one_of(RUN_SAMPLERS.iter().copied())
+            ),
+        ));
     }
     for key in ["optimizer", "weights"] {
         if let Some((_, c)) = call_name(key)
@@ -441,12 +413,27 @@ fn check_inputs(
     match stage.kind {
         K::Retrain if field.as_deref().is_some_and(|f| f != "best") => {
             let f = field.as_deref().unwrap_or_default();
-            out.push(refuse(
-                stage.span,
-                format!("`nasl run` does not retrain `{input}.{f}` yet"),
-                "not executed",
-                format!("retrain `{input}.best`"),
-            ));
+            let kind = source.map(|s| s.kind);
+            let holds = match f {
+                "top" => matches!(
+                    kind,
+                    Some(K::Evolution | K::RandomSearch | K::Nsga2 | K::SuccessiveHalving)
+                ),
+                "pareto" => kind == Some(K::Nsga2),
+                _ => false,
+            };
+            if !holds {
+                out.push(refuse(
+                    stage.span,
+                    format!("`nasl run` cannot retrain `{input}.{f}`"),
+                    "not executed",
+                    if f == "pareto" {
+                        format!("a Pareto front comes from `nsga2`; retrain `{input}.best` or `{input}.top`")
+                    } else {
+                        format!("only evolution, random search, NSGA-II and successive halving keep a top list; retrain `{input}.best`")
+                    },
+                ));
+            }
         }
         K::Evaluate => {
             let trained_models = source.is_some_and(|s| {
@@ -509,23 +496,6 @@ fn check_space(
     span_of: &dyn Fn(&str) -> Span,
     out: &mut Vec<Diagnostic>,
 ) {
-    let trains = !matches!(stage.kind, K::Evaluate);
-    if trains
-        && let Some(d) = space
-            .decisions
-            .iter()
-            .find(|d| d.kind == DecisionKind::Resolution)
-    {
-        out.push(refuse(
-            stage.span,
-            format!(
-                "`nasl run` does not resize inputs per sampled resolution yet (`{}`)",
-                d.path
-            ),
-            "space with a resolution decision",
-            "remove `resolution [...]` from the space (its cost is still reported by `nasl inspect`)",
-        ));
-    }
     if stage.settings.peek("network").is_some() && matches!(space.spec, SpaceSpec::Chain(_)) {
         out.push(refuse(
             span_of("network"),
@@ -554,6 +524,30 @@ fn check_space(
                     space_name(stage)
                 ),
                 "not a cell supernet",
+                help,
+            ));
+        }
+    }
+    if stage.settings.peek("auxiliary").is_some() {
+        let refusal = if !space.decisions.is_empty() && stage.kind == K::Train {
+            Some(
+                "an auxiliary head regularises stand-alone training (`retrain`, `train` of a fixed network), not a supernet",
+            )
+        } else if matches!(space.spec, SpaceSpec::Chain(_)) {
+            Some(
+                "the auxiliary head reads the cell at two thirds of a cell network's depth (DARTS); a chain has no cells",
+            )
+        } else {
+            None
+        };
+        if let Some(help) = refusal {
+            out.push(refuse(
+                span_of("auxiliary"),
+                format!(
+                    "`nasl run` does not build an auxiliary head on `{}` here",
+                    space_name(stage)
+                ),
+                "no place for it",
                 help,
             ));
         }
@@ -639,6 +633,17 @@ fn check_space(
                 "second-order binary gates are not executed".into(),
                 "second order",
                 "binary gates learn from sampled paths; use `level bilevel(order: 1)`",
+            ));
+        }
+        if let Some(Value::Call(c)) = stage.settings.peek("derive")
+            && c.name == "top_k_edges"
+            && matches!(&space.spec, SpaceSpec::Cell(c) if c.inputs == 1)
+        {
+            out.push(refuse(
+                span_of("derive"),
+                "`top_k_edges` prunes the edges of DARTS cells; single-input (NAS-Bench-201) cells keep every edge".into(),
+                "every edge is kept",
+                "write `derive argmax`: each edge keeps its strongest op (`none` included)",
             ));
         }
         if let Some(Value::Call(c)) = stage.settings.peek("derive")

@@ -438,3 +438,21 @@ pub struct Stage {
     #[serde(skip)]
     pub span: Span,
 }
+
+impl Stage {
+    /// Whether the stage reads latency other than through a differentiable penalty: a `latency`
+    /// objective or Pareto axis, a hard constraint on latency, or `constrained(latency: ..)`.
+    pub fn uses_latency(&self) -> bool {
+        let names = |k: &str| {
+            self.settings
+                .peek(k)
+                .is_some_and(|v| v.names().contains(&"latency"))
+        };
+        let sampler = matches!(self.settings.peek("sampler"),
+            Some(Value::Call(c)) if c.get("latency").is_some());
+        let constraint = matches!(self.settings.peek("constraint"), Some(Value::List(cs))
+            if cs.iter().any(|c| matches!(c, Value::Tuple(t)
+                if matches!(t.first(), Some(Value::Name(m)) if m == "latency"))));
+        names("objective") || names("pareto") || sampler || constraint
+    }
+}

@@ -1075,7 +1075,9 @@ impl Cx<'_> {
         })
     }
 
-    fn network(&mut self, s: &Stmt) -> Option<CellNetwork> {
+    /// A cell space's `network`; `stem_default` is the stem multiplier when none is written (3 for
+    /// DARTS's two-input cells, 1 for NAS-Bench-201's single-input cells).
+    fn network(&mut self, s: &Stmt, stem_default: u32) -> Option<CellNetwork> {
         let allowed = [
             "cells",
             "channels",
@@ -1115,7 +1117,7 @@ impl Cx<'_> {
             1,
             s.span,
             "stem_multiplier",
-            Some(3),
+            Some(stem_default),
         );
         let auxiliary = env
             .get("auxiliary")
@@ -1219,7 +1221,7 @@ impl Cx<'_> {
                     }
                 },
                 "network" => {
-                    network = self.network(s);
+                    network = self.network(s, if inputs == Some(1) { 1 } else { 3 });
                     ok &= network.is_some();
                 }
                 _ => {
@@ -1280,7 +1282,7 @@ impl Cx<'_> {
                     }
                 }
                 "network" => {
-                    network = self.network(s);
+                    network = self.network(s, 3);
                     ok &= network.is_some();
                 }
                 _ => {

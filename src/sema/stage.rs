@@ -1259,10 +1259,19 @@ impl Cx<'_> {
                     .copied()
                     .filter(|(lo, hi)| (upper && *v < *lo) || (lower && *v > *hi))
                 {
+                    // Latency is written (and shown) as a duration; sema holds seconds.
+                    let show = |x: f64| {
+                        if m == "latency" {
+                            format!("{}ms", x * 1e3)
+                        } else {
+                            fmt_count(x)
+                        }
+                    };
                     Some(format!(
-                        "the sampler only draws {m} in {}..{}, but the constraint asks {m} {op} {v}",
-                        fmt_count(lo),
-                        fmt_count(hi)
+                        "the sampler only draws {m} in {}..{}, but the constraint asks {m} {op} {}",
+                        show(lo),
+                        show(hi),
+                        show(*v)
                     ))
                 } else {
                     None

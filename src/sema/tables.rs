@@ -23,6 +23,8 @@ pub enum Ty {
     Sched,
     /// A range `lo..hi` of numbers.
     Range,
+    /// A range of durations (`4ms..6ms`, normalised to seconds).
+    DurRange,
     /// A tuple of two real numbers.
     Pair,
     /// One of these names.
@@ -52,6 +54,7 @@ impl Ty {
             Ty::Dur => "a duration like `80ms`".into(),
             Ty::Sched => "a number or a schedule like `1.0 -> 0.1 linear`".into(),
             Ty::Range => "a range like `5M..20M`".into(),
+            Ty::DurRange => "a range of durations like `4ms..6ms`".into(),
             Ty::Pair => "a pair like `(0.5, 0.999)`".into(),
             Ty::Name(ns) => crate::diag::one_of(ns.iter().copied()),
             Ty::IntList => "a list of whole numbers or a range".into(),
@@ -170,7 +173,7 @@ pub const AUGMENTS: &[Sig] = &[
 const RANGE_CONSTRAINT: &[P] = &[
     p("flops", Ty::Range, Dv::Absent),
     p("params", Ty::Range, Dv::Absent),
-    p("latency", Ty::Range, Dv::Absent),
+    p("latency", Ty::DurRange, Dv::Absent),
     p("tries", Ty::Nat, Dv::Int(100)),
 ];
 

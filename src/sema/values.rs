@@ -178,8 +178,17 @@ impl Cx<'_> {
                 }
                 _ => self.float(e, what).map(Value::Float),
             },
-            Ty::Range => match &e.kind {
+            Ty::Range | Ty::DurRange => match &e.kind {
                 ExprKind::Range(a, b) => {
+                    // Durations bound latency; counts bound FLOPs and parameters.
+                    for end in [a, b] {
+                        if let ExprKind::Number(n) = &end.kind
+                            && matches!(ty, Ty::DurRange) != (n.unit == Unit::Duration)
+                        {
+                            self.wrong_type(end, &ty.describe(), what);
+                            return None;
+                        }
+                    }
                     let lo = self.float(a, what);
                     let hi = self.float(b, what);
                     let (lo, hi) = (lo?, hi?);
@@ -271,6 +280,18 @@ impl Cx<'_> {
             Ty::Constraint => match &e.kind {
                 ExprKind::Compare { lhs, op, rhs } => {
                     let m = self.metric(lhs, what);
+                    // Latency is bounded by a duration, the other metrics by plain numbers.
+                    if let (Some(m), ExprKind::Number(n)) = (&m, &rhs.kind)
+                        && (m == "latency") != (n.unit == Unit::Duration)
+                    {
+                        let expected = if m == "latency" {
+                            "a duration like `5ms`"
+                        } else {
+                            "a number like `12M` (not a duration)"
+                        };
+                        self.wrong_type(rhs, expected, what);
+                        return None;
+                    }
                     let v = self.float(rhs, what);
                     Some(Value::Tuple(vec![
                         Value::Name(m?),

@@ -78,6 +78,11 @@ space net = chain(input: [1, 28, 28], classes: 10) {
   head global_avg_pool linear(out: classes)
 }
 
+space cells = cell(nodes: 2, inputs: 2) {
+  ops [sep_conv(3), avg_pool(3), skip]
+  network cells: 3, channels: 4, reduce_at: [1/3, 2/3], input: [1, 28, 28], classes: 10
+}
+
 space fixed = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 8, stride: 2) bn relu
   stage out: 8, stride: 1, repeat: 1, conv(3) bn relu
@@ -93,6 +98,7 @@ fn scaffolds(kind: StageKind) -> Vec<(&'static str, &'static str, &'static str)>
     let searched =
         "stage sup = train(net) { epochs 1 }\nstage found = random_search(sup) { samples 2 }\n";
     let retrained = "stage fin = retrain(fixed) { epochs 1 }\n";
+    let searched_cell = "stage csup = train(cells) { epochs 1 }\nstage cfound = random_search(csup) { samples 2 }\n";
     match kind {
         K::Train => vec![
             ("supernet", "", "train(net)"),
@@ -106,7 +112,10 @@ fn scaffolds(kind: StageKind) -> Vec<(&'static str, &'static str, &'static str)>
         K::SuccessiveHalving => vec![("", "", "successive_halving(net)")],
         K::Differentiable => vec![("", "", "differentiable(net)")],
         K::Rl => vec![("", "", "rl(net)")],
-        K::Retrain => vec![("", searched, "retrain(found.best)")],
+        K::Retrain => vec![
+            ("", searched, "retrain(found.best)"),
+            ("cell", searched_cell, "retrain(cfound.best)"),
+        ],
         K::Evaluate => vec![
             ("trained", retrained, "evaluate(fin, d.test)"),
             ("searched", searched, "evaluate(found.best, d.test)"),
@@ -234,6 +243,10 @@ fn every_setting_check_accepts_is_applied_by_run_or_refused_by_check() {
         "differentiable.relax",
         "evolution.population",
         "retrain.optimizer",
+        "retrain.dropout",
+        "retrain-cell.auxiliary",
+        "retrain-cell.drop_path",
+        "retrain-cell.network",
     ] {
         assert!(applied.contains(pair), "{pair} not applied: {applied:?}");
     }

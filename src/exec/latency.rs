@@ -1,0 +1,63 @@
+//! The stage's latency lookup table, one mechanism for every use of latency: differentiable search's
+//! latency penalties, searches' `latency` objectives, Pareto axes and hard constraints, and the
+//! `constrained(latency: ..)` sampler of supernet training. Tables hold milliseconds per op; the
+//! language writes durations, which sema normalises to seconds.
+
+use std::path::Path;
+
+use super::error::ExecError;
+use super::{Ctx, call};
+use crate::compile::latency::LatencyTable;
+use crate::ir::SearchSpace;
+use crate::sema::hir::{Stage, Value};
+
+/// The stage's table when it uses latency ([`Stage::uses_latency`]).
+pub fn table_if_wanted(
+    ctx: &Ctx,
+    stage: &Stage,
+    space: &SearchSpace,
+) -> Result<Option<LatencyTable>, ExecError> {
+    if stage.uses_latency() {
+        table(ctx, stage, space).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// The stage's latency table: `lut("file")` (relative to the pipeline's folder; smoke runs measure
+/// into the run folder instead, leaving the sources untouched), or `measure(runs)` into the stage's
+/// folder; ops the table lacks are measured on this device and saved.
+pub fn table(ctx: &Ctx, stage: &Stage, space: &SearchSpace) -> Result<LatencyTable, ExecError> {
+    use crate::compile::latency::{MeasureOpts, load_or_measure};
+    let setting = call(stage, "latency");
+    let dir = ctx.dir.stage_dir(&stage.name)?;
+    let (path, repeats) = match setting {
+        Some(c) if c.name == "lut" => {
+            let file = match c.get("path") {
+                Some(Value::Str(s)) => s.clone(),
+                _ => "latency.yaml".into(),
+            };
+            let p = Path::new(&file);
+            let path = if ctx.info.smoke {
+                dir.join(p.file_name().unwrap_or(p.as_os_str()))
+            } else if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                ctx.info.file.parent().unwrap_or(Path::new(".")).join(p)
+            };
+            (path, 20)
+        }
+        Some(c) => (
+            dir.join("latency.yaml"),
+            c.get("runs").and_then(Value::as_f64).unwrap_or(20.0) as usize,
+        ),
+        None => (dir.join("latency.yaml"), 20),
+    };
+    let opts = MeasureOpts {
+        batch: 1,
+        warmup: if ctx.info.smoke { 1 } else { 5 },
+        repeats: if ctx.info.smoke { 3 } else { repeats.max(1) },
+    };
+    eprintln!("latency table {}", path.display());
+    Ok(load_or_measure(&path, space, ctx.device(), &opts)?)
+}
