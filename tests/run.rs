@@ -376,11 +376,20 @@ fn a_killed_run_resumes_to_the_same_artifacts() {
     // The first epoch was not trained again.
     assert!(!err.contains("supernet epoch 1/4"), "{err}");
 
-    for f in [
-        "best.arch.yaml",
-        "model/arch.yaml",
-        "model/weights.safetensors",
-    ] {
+    assert_same_run(
+        &clean,
+        &killed,
+        &[
+            "best.arch.yaml",
+            "model/arch.yaml",
+            "model/weights.safetensors",
+        ],
+    );
+}
+
+/// A resumed run left the same files, summary and metrics as a clean run, and no temporary files.
+fn assert_same_run(clean: &Path, killed: &Path, files: &[&str]) {
+    for f in files {
         assert_eq!(
             std::fs::read(clean.join(f)).unwrap(),
             std::fs::read(killed.join(f)).unwrap(),
@@ -394,14 +403,121 @@ fn a_killed_run_resumes_to_the_same_artifacts() {
     a["file"] = Json::Null;
     b["file"] = Json::Null;
     assert_eq!(a, b);
-    assert_eq!(
-        metrics_without_times(&clean),
-        metrics_without_times(&killed)
-    );
-    // No temporary files are left behind.
-    for e in walk(&killed) {
+    assert_eq!(metrics_without_times(clean), metrics_without_times(killed));
+    for e in walk(killed) {
         assert!(!e.to_string_lossy().ends_with(".tmp"), "{}", e.display());
     }
+}
+
+/// Strict fairness (with non-affine supernet norms) and few-shot splits on a cell space: a smoke
+/// run killed with SIGKILL during the few-shot fine-tuning resumes to the artifacts of a clean run,
+/// without training the finished sub-supernets again.
+#[test]
+fn fair_and_few_shot_on_cells_run_and_resume_after_sigkill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = root().join("tests/run/cells.nas");
+    let clean = tmp.path().join("clean");
+    let killed = tmp.path().join("killed");
+    let run_into = |out: &Path| {
+        let mut c = nasl();
+        c.args([
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args([
+            "--smoke",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--seed",
+            "2",
+        ]);
+        c
+    };
+    let out = run_into(&clean).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = read_json(&clean.join("summary.json"));
+    let stage = |name: &str| {
+        summary["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stage"] == name)
+            .unwrap_or_else(|| panic!("no stage {name}: {summary}"))
+            .clone()
+    };
+    let fair = stage("fair");
+    assert_eq!(fair["sampler"], "fair");
+    assert_eq!(fair["affine"], false);
+    assert!(fair["settings"].get("affine").is_some(), "{fair}");
+    // Split on the first edge's 5 ops: 5 sub-supernets, each fine-tuned.
+    let split = stage("split");
+    assert_eq!(split["sub_supernets"], 5);
+    assert_eq!(split["affine"], false);
+    for p in 0..5 {
+        assert!(
+            clean
+                .join(format!("stages/split/part{p}.safetensors"))
+                .is_file()
+        );
+    }
+    // `affine false`: the norms of the cell edges have running statistics but no scale and shift;
+    // the stem's norm keeps them.
+    let names = safetensors_names(&clean.join("stages/fair/supernet.safetensors"));
+    let norms: Vec<&String> = names
+        .iter()
+        .filter(|n| n.ends_with(".running_var"))
+        .collect();
+    let affine = |n: &&String| names.contains(&n.replace(".running_var", ".weight"));
+    assert!(norms.iter().any(affine), "{names:?}");
+    assert!(
+        norms.iter().filter(|n| !affine(n)).count() > 10,
+        "{names:?}"
+    );
+    let best = std::fs::read_to_string(clean.join("best.arch.yaml")).unwrap();
+    assert!(best.contains("normal"), "{best}");
+    assert!(stage("ranking")["supernets"].as_array().unwrap().len() == 2);
+
+    let mut child = run_into(&killed).stderr(Stdio::null()).spawn().unwrap();
+    wait_for(
+        &killed.join("stages/split/part1.e1b0.safetensors"),
+        &mut child,
+        Duration::from_secs(300),
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = nasl()
+        .args(["run", "--resume", killed.to_str().unwrap()])
+        .args(["--device", "cpu", "--threads", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // The supernet and the first sub-supernet were not trained again.
+    assert!(!err.contains("fair epoch"), "{err}");
+    assert!(!err.contains("split part0 epoch"), "{err}");
+    assert_same_run(&clean, &killed, &["best.arch.yaml"]);
+}
+
+/// The tensor names of a safetensors file (its JSON header).
+fn safetensors_names(path: &Path) -> Vec<String> {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Json = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    header
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| *k != "__metadata__")
+        .cloned()
+        .collect()
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -517,13 +633,71 @@ fn rank_stage_gives_a_positive_reproducible_kendall_tau() {
             .clone();
         assert_eq!(rank["architectures"], 8);
         taus.push(rank["kendall_tau"].as_f64().unwrap());
-        // The report shows the ranking with the run's tau.
+        check_ceiling_and_intervals(&dir, &rank);
+        // The report shows the ranking with the run's tau and the ceiling.
         let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
         assert!(page.contains("<section id=\"rank\">"));
         assert!(page.contains(&format!("{:.3}", taus.last().unwrap())));
+        assert!(page.contains("seed-to-seed"), "no ceiling in the report");
+        let ceiling = rank["ceiling"]["kendall_tau"]["value"].as_f64().unwrap();
+        assert!(page.contains(&format!("{ceiling:.3}")));
     }
     assert!(taus[0] > 0.0, "tau {}", taus[0]);
     assert_eq!(taus[0], taus[1]);
+}
+
+/// The rank stage's figures against its own samples (state.json): the supernet's tau and rho
+/// against the mean over seeds, the seed-to-seed ceiling, each with a 95% bootstrap interval.
+fn check_ceiling_and_intervals(dir: &Path, rank: &Json) {
+    use nasl::search::rank::{kendall_tau, spearman};
+    let state = read_json(&dir.join("state.json"));
+    let result = &state["done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "ranking")
+        .unwrap()["result"];
+    let samples = result["samples"].as_array().unwrap();
+    let col = |f: &dyn Fn(&Json) -> f64| samples.iter().map(f).collect::<Vec<f64>>();
+    let seed0 = col(&|s| s["standalone_accuracies"][0].as_f64().unwrap());
+    let seed1 = col(&|s| s["standalone_accuracies"][1].as_f64().unwrap());
+    let mean = col(&|s| s["standalone_accuracy"].as_f64().unwrap());
+    let sup = col(&|s| s["supernet_accuracy"].as_f64().unwrap());
+    for i in 0..samples.len() {
+        assert!((mean[i] - (seed0[i] + seed1[i]) / 2.0).abs() < 1e-12);
+        assert_eq!(samples[i]["supernet_accuracies"][0].as_f64(), Some(sup[i]));
+    }
+    // The two seeds trained different networks.
+    assert_ne!(seed0, seed1);
+    let close = |a: &Json, b: Option<f64>| {
+        let (a, b) = (a.as_f64().unwrap(), b.unwrap());
+        assert!((a - b).abs() < 1e-12, "{a} != {b}");
+    };
+    close(&rank["kendall_tau"], kendall_tau(&sup, &mean));
+    close(&rank["spearman_rho"], spearman(&sup, &mean));
+    let ceiling = &rank["ceiling"];
+    close(
+        &ceiling["kendall_tau"]["value"],
+        kendall_tau(&seed0, &seed1),
+    );
+    close(&ceiling["spearman_rho"]["value"], spearman(&seed0, &seed1));
+    assert_eq!(rank["seeds"], serde_json::json!([0, 1]));
+    assert_eq!(rank["bootstrap_resamples"], 1000);
+    let supernets = rank["supernets"].as_array().unwrap();
+    assert_eq!(supernets.len(), 1);
+    assert_eq!(supernets[0]["supernet"], "supernet");
+    // Every interval holds its estimate, inside [-1, 1].
+    for m in [
+        &supernets[0]["kendall_tau"],
+        &supernets[0]["spearman_rho"],
+        &ceiling["kendall_tau"],
+        &ceiling["spearman_rho"],
+    ] {
+        let v = m["value"].as_f64().unwrap();
+        let (lo, hi) = (m["ci"][0].as_f64().unwrap(), m["ci"][1].as_f64().unwrap());
+        assert!(-1.0 <= lo && lo <= v && v <= hi && hi <= 1.0, "{m}");
+    }
+    assert_eq!(rank["kendall_tau_ci"], supernets[0]["kendall_tau"]["ci"]);
 }
 
 /// `nasl eval` re-evaluates a finished run and agrees with the run's own evaluation; `nasl export`

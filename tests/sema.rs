@@ -415,3 +415,63 @@ stage f = few_shot(t) { split_on 28; finetune 1 }
     );
     assert!(front_codes(&text.replace("split_on 28", "split_on 2")).is_empty());
 }
+
+const CELLS: &str = "dataset d = mnist { split train: 50000, val: 10000 }
+space c = cell(nodes: 3, inputs: 2) {
+  ops [relu_conv_bn(3), relu_conv_bn(1), avg_pool(3), skip, none]
+  network cells: 3, channels: 8, input: [1, 28, 28], classes: 10
+}
+space c2 = cell(nodes: 2, inputs: 2) {
+  ops [relu_conv_bn(3), skip]
+  network cells: 3, channels: 8, input: [1, 28, 28], classes: 10
+}
+stage u = train(c) { sampler uniform; epochs 1 }
+stage f = train(c) { sampler fair; affine false; epochs 1 }
+stage s = few_shot(f) { split_on 1; finetune 1; sampler fair }
+stage other = train(c2) { epochs 1 }
+stage r = rank(u, f, s) { samples 4; epochs 1; seeds [0, 1] }
+";
+
+/// Strict fairness, non-affine supernet norms, few-shot splits and a multi-supernet `rank` with
+/// seeds all run on cell spaces; what does not fit is refused with a code.
+#[test]
+fn cell_supernets_take_fair_sampling_affine_and_seeded_multi_rank() {
+    assert!(front_codes(CELLS).is_empty(), "{:?}", front_codes(CELLS));
+    // Supernets of two spaces cannot be ranked on one set of architectures.
+    assert_eq!(
+        front_codes(&CELLS.replace("rank(u, f, s)", "rank(u, other)")),
+        ["nasl::sema::wrong_input"]
+    );
+    // Every input must be a supernet.
+    assert_eq!(
+        front_codes(&CELLS.replace("rank(u, f, s)", "rank(u, c)")),
+        ["nasl::sema::wrong_input"]
+    );
+    // At most eight supernets.
+    let nine = format!("rank({})", ["u"; 9].join(", "));
+    assert_eq!(
+        front_codes(&CELLS.replace("rank(u, f, s)", &nine)),
+        ["nasl::sema::bad_arguments"]
+    );
+    // `affine` switches a cell supernet's norms; chains and fixed networks refuse it.
+    assert_eq!(
+        front_codes(&with("sampler uniform;", "sampler uniform; affine false;")),
+        ["nasl::sema::not_run"]
+    );
+    let fixed = CELLS.replace("stage other = train(c2) { epochs 1 }", "stage other = train(g) { affine false }")
+        .replace(
+            "stage u =",
+            "space g = genotype(inputs: 2) {\n  normal {\n    node (skip, 0), (skip, 1)\n  }\n  reduce {\n    node (skip, 0), (skip, 1)\n  }\n  network cells: 3, channels: 8, input: [1, 28, 28], classes: 10\n}\nstage u =",
+        )
+        .replace("rank(u, f, s)", "rank(u, f)");
+    assert!(
+        front_codes(&fixed).contains(&"nasl::sema::not_run"),
+        "{:?}",
+        front_codes(&fixed)
+    );
+    // `seeds` is still refused on searches.
+    assert_eq!(
+        front_codes(&with("population 10", "population 10; seeds [0, 1]")),
+        ["nasl::sema::not_run"]
+    );
+}

@@ -593,6 +593,7 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         sampler: format!("{relax:?}"),
         train: Some(summary.clone()),
         finetune: vec![],
+        affine: true,
     };
     let rule = derive_of(stage, &space);
     let genomes: Vec<Vec<usize>> = match &rule {

@@ -1,7 +1,10 @@
-//! The `rank` stage: how well a supernet ranks architectures. K distinct architectures are sampled;
-//! each gets the supernet's validation accuracy (after BN recalibration when asked) and the
-//! validation accuracy of the same architecture trained stand-alone from scratch; the agreement is
-//! reported as Kendall's tau and Spearman's rho (as FairNAS and SPOS judge supernets).
+//! The `rank` stage: how well supernets rank architectures. K distinct architectures are sampled;
+//! each gets every input supernet's validation accuracy (after BN recalibration when asked) and the
+//! validation accuracy of the same architecture trained stand-alone from scratch, once per seed of
+//! `seeds [...]`; the agreement is reported as Kendall's tau and Spearman's rho (as FairNAS and SPOS
+//! judge supernets) against the mean over seeds. With two or more seeds the stage also reports the
+//! benchmark's noise ceiling, how well the seeds rank alike (the mean over pairs of seeds), and every
+//! figure has a 95% percentile bootstrap interval over the architectures.
 
 use std::collections::BTreeSet;
 
@@ -12,26 +15,94 @@ use serde_json::{Value as Json, json};
 
 use super::error::ExecError;
 use super::search::{Scorer, recal_images, train_standalone};
-use super::supernet::{choices, epochs_of, supernet_input};
+use super::supernet::{SupernetOut, choices, epochs_of, supernet_named};
 use super::{Ctx, evaluate_set, int, require_val};
-use crate::ir::Arch;
-use crate::search::{rank, sample};
-use crate::sema::hir::Stage;
+use crate::ir::{Arch, SearchSpace};
+use crate::search::rank::{self, Interval, Measure};
+use crate::search::sample;
+use crate::sema::hir::{Input, Stage, Value};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RankSample {
     pub arch: Arch,
+    /// The first supernet's accuracy.
     pub supernet_accuracy: f64,
+    /// The mean stand-alone accuracy over seeds.
     pub standalone_accuracy: f64,
+    /// Every input supernet's accuracy, in input order.
+    #[serde(default)]
+    pub supernet_accuracies: Vec<f64>,
+    /// The stand-alone accuracy per seed, in the order of `seeds`.
+    #[serde(default)]
+    pub standalone_accuracies: Vec<f64>,
+}
+
+/// The stand-alone seeds (`seeds [...]`, at most two in smoke runs); `None` without the setting,
+/// which trains each architecture once with a seed derived from the stage's.
+fn seeds(ctx: &Ctx, stage: &Stage) -> Option<Vec<i64>> {
+    match stage.settings.get("seeds") {
+        Some(Value::List(l)) if !l.is_empty() => {
+            let v = l.iter().filter_map(|v| v.as_f64().map(|f| f as i64));
+            Some(if ctx.info.smoke {
+                v.take(2).collect()
+            } else {
+                v.collect()
+            })
+        }
+        _ => None,
+    }
+}
+
+/// A correlation with its bootstrap interval.
+fn measured(series: &[&[f64]], measure: Measure, indices: &[Vec<usize>]) -> Json {
+    let ci: Option<Interval> = rank::bootstrap(series, measure, indices);
+    json!({
+        "value": rank::pairwise_mean(series, measure),
+        "ci": ci.map(|c| [c.low, c.high]),
+    })
+}
+
+fn show(v: Option<f64>) -> String {
+    v.map(|t| format!("{t:.4}"))
+        .unwrap_or_else(|| "undefined".into())
+}
+
+fn show_ci(v: &Json) -> String {
+    match (v[0].as_f64(), v[1].as_f64()) {
+        (Some(a), Some(b)) => format!(" [{a:.2}, {b:.2}]"),
+        _ => String::new(),
+    }
 }
 
 pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
-    let (supernet, space) = supernet_input(ctx, stage, "rank(supernet) { samples 10 epochs 2 }")?;
+    // Every input is a supernet of the same space (`nasl check` makes sure).
+    let names: Vec<String> = stage
+        .inputs
+        .iter()
+        .filter_map(|i| match i {
+            Input::Stage { stage, .. } => Some(stage.clone()),
+            _ => None,
+        })
+        .collect();
+    if names.is_empty() {
+        return Err(ExecError::setting(
+            &stage.name,
+            "the stage needs a trained supernet as input",
+            "write `rank(supernet) { samples 10 epochs 2 }`",
+        ));
+    }
+    let mut supernets: Vec<(SupernetOut, SearchSpace)> = Vec::new();
+    for n in &names {
+        supernets.push(supernet_named(ctx, stage, n)?);
+    }
+    // Stand-alone networks are built as declared (affine batch norms), whatever the supernets did.
+    let space = SearchSpace::new(super::space_of(ctx, stage)?.spec.clone())?;
     let data = ctx.data(stage)?;
     require_val(stage, &data)?;
     let k = int(stage, "samples").unwrap_or(10).max(2) as usize;
     let k = if ctx.info.smoke { k.min(3) } else { k };
     let epochs = epochs_of(ctx, stage, "epochs", 1).max(1);
+    let seeds = seeds(ctx, stage);
     let ch = choices(&space);
     let mut rng = ChaCha8Rng::seed_from_u64(ctx.stage_seed(&stage.name));
     // K distinct architectures (distinct as networks, not as index vectors).
@@ -48,52 +119,130 @@ pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         }
     }
     let recal = recal_images(ctx, stage);
-    let mut scorer = Scorer::new(&space, &supernet, recal, &stage.name);
+    let mut scorers: Vec<Scorer> = supernets
+        .iter()
+        .map(|(s, sp)| Scorer::new(sp, s, recal, &stage.name))
+        .collect();
     let mut samples = Vec::new();
     for (i, (g, arch)) in archs.iter().enumerate() {
         let name = stage.name.clone();
         let tag = format!("arch{i}");
         let data2 = data.clone();
+        let (space2, seeds2, names2) = (&space, &seeds, &names);
+        let scorers2 = &mut scorers;
         let sample = ctx.part(&stage.name, &tag, |ctx| {
-            let on_supernet = scorer.score(ctx, &data2, g, recal)?;
-            let seed = super::mix(ctx.stage_seed(&name), i as u64);
-            tch::manual_seed(seed as i64 & i64::MAX);
-            let net = super::search::standalone_net(ctx, stage, &space, arch)?;
-            train_standalone(ctx, stage, &space, arch, &net, &tag, epochs, epochs, seed)?;
-            let (_, standalone) = evaluate_set(
-                &|x| net.forward_t(x, false),
-                &data2.splits.val,
-                &ctx.eval_loader(&data2),
-                ctx.eval_batches(),
-            );
+            let mut on_supernets = Vec::new();
+            for scorer in scorers2.iter_mut() {
+                on_supernets.push(scorer.score(ctx, &data2, g, recal)?.accuracy);
+            }
+            let base = super::mix(ctx.stage_seed(&name), i as u64);
+            // One training per seed; without `seeds`, one with the stage's own seed.
+            let runs: Vec<(String, u64)> = match seeds2 {
+                Some(list) => list
+                    .iter()
+                    .map(|&s| (format!("{tag}.seed{s}"), super::mix(base, s as u64)))
+                    .collect(),
+                None => vec![(tag.clone(), base)],
+            };
+            let mut standalone = Vec::new();
+            for (run_tag, seed) in runs {
+                tch::manual_seed(seed as i64 & i64::MAX);
+                let net = super::search::standalone_net(ctx, stage, space2, arch)?;
+                train_standalone(
+                    ctx, stage, space2, arch, &net, &run_tag, epochs, epochs, seed,
+                )?;
+                let (_, acc) = evaluate_set(
+                    &|x| net.forward_t(x, false),
+                    &data2.splits.val,
+                    &ctx.eval_loader(&data2),
+                    ctx.eval_batches(),
+                );
+                standalone.push(acc);
+            }
+            let mean = standalone.iter().sum::<f64>() / standalone.len() as f64;
             ctx.dir.log(json!({
                 "stage": name, "event": "rank_sample", "arch": arch,
-                "supernet_accuracy": on_supernet.accuracy, "standalone_accuracy": standalone,
+                "supernet_accuracy": on_supernets[0], "standalone_accuracy": mean,
+                "supernets": names2, "supernet_accuracies": on_supernets,
+                "standalone_accuracies": standalone,
             }))?;
             Ok(RankSample {
                 arch: arch.clone(),
-                supernet_accuracy: on_supernet.accuracy,
-                standalone_accuracy: standalone,
+                supernet_accuracy: on_supernets[0],
+                standalone_accuracy: mean,
+                supernet_accuracies: on_supernets,
+                standalone_accuracies: standalone,
             })
         })?;
+        // A part recorded before these lists existed holds one supernet and one training.
+        let mut sample = sample;
+        if sample.supernet_accuracies.len() != names.len() {
+            sample.supernet_accuracies = vec![sample.supernet_accuracy; names.len()];
+        }
+        if sample.standalone_accuracies.is_empty() {
+            sample.standalone_accuracies = vec![sample.standalone_accuracy];
+        }
         samples.push(sample);
     }
-    let a: Vec<f64> = samples.iter().map(|s| s.supernet_accuracy).collect();
-    let b: Vec<f64> = samples.iter().map(|s| s.standalone_accuracy).collect();
-    let tau = rank::kendall_tau(&a, &b);
-    let rho = rank::spearman(&a, &b);
-    eprintln!(
-        "{}: Kendall tau {} Spearman rho {} over {} architectures",
-        stage.name,
-        tau.map(|t| format!("{t:.4}"))
-            .unwrap_or_else(|| "undefined".into()),
-        rho.map(|t| format!("{t:.4}"))
-            .unwrap_or_else(|| "undefined".into()),
-        samples.len()
+    let resamples = rank::resample_indices(
+        samples.len(),
+        rank::RESAMPLES,
+        super::mix(ctx.stage_seed(&stage.name), 0xb007),
     );
+    let mean: Vec<f64> = samples.iter().map(|s| s.standalone_accuracy).collect();
+    let mut per_supernet = Vec::new();
+    for (j, n) in names.iter().enumerate() {
+        let a: Vec<f64> = samples.iter().map(|s| s.supernet_accuracies[j]).collect();
+        per_supernet.push(json!({
+            "supernet": n,
+            "kendall_tau": measured(&[&a, &mean], rank::kendall_tau, &resamples),
+            "spearman_rho": measured(&[&a, &mean], rank::spearman, &resamples),
+        }));
+    }
+    // The seed-to-seed agreement of the stand-alone accuracies: the most a supernet can reach.
+    let per_seed: Vec<Vec<f64>> = (0..samples.first().map_or(0, |s| s.standalone_accuracies.len()))
+        .map(|r| samples.iter().map(|s| s.standalone_accuracies[r]).collect())
+        .collect();
+    let ceiling = (per_seed.len() >= 2).then(|| {
+        let refs: Vec<&[f64]> = per_seed.iter().map(Vec::as_slice).collect();
+        json!({
+            "kendall_tau": measured(&refs, rank::kendall_tau, &resamples),
+            "spearman_rho": measured(&refs, rank::spearman, &resamples),
+        })
+    });
+    let first = &per_supernet[0];
+    let headline = |key: &str| first[key]["value"].clone();
+    for s in &per_supernet {
+        eprintln!(
+            "{}: {} Kendall tau {}{} Spearman rho {}{} over {} architectures",
+            stage.name,
+            s["supernet"].as_str().unwrap_or_default(),
+            show(s["kendall_tau"]["value"].as_f64()),
+            show_ci(&s["kendall_tau"]["ci"]),
+            show(s["spearman_rho"]["value"].as_f64()),
+            show_ci(&s["spearman_rho"]["ci"]),
+            samples.len()
+        );
+    }
+    if let Some(c) = &ceiling {
+        eprintln!(
+            "{}: seed-to-seed (noise ceiling) Kendall tau {}{} Spearman rho {}{}",
+            stage.name,
+            show(c["kendall_tau"]["value"].as_f64()),
+            show_ci(&c["kendall_tau"]["ci"]),
+            show(c["spearman_rho"]["value"].as_f64()),
+            show_ci(&c["spearman_rho"]["ci"]),
+        );
+    }
     Ok(json!({
-        "kendall_tau": tau,
-        "spearman_rho": rho,
+        "kendall_tau": headline("kendall_tau"),
+        "spearman_rho": headline("spearman_rho"),
+        "kendall_tau_ci": first["kendall_tau"]["ci"],
+        "spearman_rho_ci": first["spearman_rho"]["ci"],
+        "supernets": per_supernet,
+        "ceiling": ceiling,
+        "seeds": seeds,
+        "bootstrap_resamples": rank::RESAMPLES,
         "architectures": samples.len(),
         "standalone_epochs": epochs,
         "recalibrate_images": recal,

@@ -17,7 +17,7 @@ use super::train::{Fit, StepOut, TrainSummary, copy_into, loss_and_correct};
 use super::{Ctx, call, float, int, space_of, stage_input};
 use crate::compile::{Mix, Supernet, drop_paths};
 use crate::cost::arch_cost;
-use crate::ir::{Arch, SearchSpace};
+use crate::ir::{Arch, SearchSpace, SpaceSpec};
 use crate::search::sample;
 use crate::sema::hir::{Call, Stage, StageKind, Value};
 
@@ -31,6 +31,14 @@ pub struct SupernetOut {
     pub train: Option<TrainSummary>,
     #[serde(default)]
     pub finetune: Vec<TrainSummary>,
+    /// Whether the supernet's cell edges have affine batch norms (`affine false`: without scale and
+    /// shift); whoever loads its weights builds the space alike.
+    #[serde(default = "yes")]
+    pub affine: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,9 +71,28 @@ pub fn supernet_input(
             format!("write `{usage}`"),
         )
     })?;
+    supernet_named(ctx, stage, input)
+}
+
+/// The trained supernet of the stage `input` and its space, built as the supernet was trained.
+pub fn supernet_named(
+    ctx: &Ctx,
+    stage: &Stage,
+    input: &str,
+) -> Result<(SupernetOut, SearchSpace), ExecError> {
     let supernet: SupernetOut = ctx.result(input, &stage.name)?;
-    let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
+    let space = SearchSpace::new(with_affine(&space_of(ctx, stage)?.spec, supernet.affine))?;
     Ok((supernet, space))
+}
+
+/// `spec` with affine batch norms in its cell edges or not (chains keep their own norms; `nasl
+/// check` admits `affine` on cell spaces only).
+pub fn with_affine(spec: &SpaceSpec, affine: bool) -> SpaceSpec {
+    let mut spec = spec.clone();
+    if let SpaceSpec::Cell(c) = &mut spec {
+        c.affine = c.affine && affine;
+    }
+    spec
 }
 
 /// Number of options of each decision.
@@ -365,7 +392,10 @@ pub fn load_supernet(
 /// `train` on a space with decisions: a supernet.
 pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let space_name = stage.space.clone().unwrap_or_default();
-    let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
+    // `affine false`: batch norms without scale and shift in the cell edges (DARTS' search-time
+    // norms); `nasl check` admits it on cell supernets only.
+    let affine = !matches!(stage.settings.get("affine"), Some(Value::Bool(false)));
+    let space = SearchSpace::new(with_affine(&space_of(ctx, stage)?.spec, affine))?;
     let epochs = epochs_of(ctx, stage, "epochs", 1);
     tch::manual_seed(ctx.stage_seed(&stage.name) as i64 & i64::MAX);
     let mut net = Supernet::new(&space, ctx.device())?;
@@ -391,6 +421,7 @@ pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         sampler: sampler.map(|c| c.name).unwrap_or_else(|| "uniform".into()),
         train: Some(summary.clone()),
         finetune: vec![],
+        affine,
     };
     let mut v = serde_json::to_value(&out).unwrap_or(Json::Null);
     v["final_loss"] = json!(summary.final_loss);
@@ -459,6 +490,7 @@ pub fn few_shot(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         sampler: sampler.map(|c| c.name).unwrap_or_else(|| "uniform".into()),
         train: None,
         finetune,
+        affine: parent.affine,
     };
     let mut v = serde_json::to_value(&out).unwrap_or(Json::Null);
     v["sub_supernets"] = json!(out.parts.len());

@@ -66,7 +66,9 @@ pub struct Ctx {
     pub out: usize,
     /// Stride when the call does not give `stride`.
     pub stride: usize,
-    /// Affine batch norms when the call does not give `affine` (cell spaces set it).
+    /// Affine batch norms when the call does not give `affine` (cell spaces set it). `Some(false)`
+    /// (a supernet trained with `affine false`) makes every norm non-affine, whatever the call says:
+    /// the supernet's options keep their labels, so its architectures retrain as written.
     pub affine: Option<bool>,
 }
 
@@ -239,7 +241,7 @@ impl Op {
                 "expand" => op.expand = as_int(&value)?,
                 "bias" => op.bias = as_bool(&value)?,
                 "se" => op.se = as_bool(&value)?,
-                "affine" => op.affine = as_bool(&value)?,
+                "affine" => op.affine = as_bool(&value)? && ctx.affine != Some(false),
                 "eps" => op.eps = as_float(&value)?,
                 "momentum" => op.momentum = as_float(&value)?,
                 "p" => {

@@ -317,7 +317,8 @@ pub struct CellSpec {
     /// A fixed reduction cell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reduce: Option<Genotype>,
-    /// Affine batch norms in preprocessing and edge ops (DARTS search uses false, evaluation true).
+    /// Affine batch norms in preprocessing and edge ops (DARTS search uses false, evaluation true);
+    /// false overrides an op's own `affine` argument.
     #[serde(default = "yes")]
     pub affine: bool,
 }

@@ -997,9 +997,30 @@ fn rank(run: &Run) -> Option<String> {
             f(v).map(|x| format!("{x:.3}"))
                 .unwrap_or_else(|| "undefined".into())
         };
+        // A figure with its 95% bootstrap interval, when the stage measured one.
+        let with_ci = |v: &Json, ci: &Json| match (f(&ci[0]), f(&ci[1])) {
+            (Some(lo), Some(hi)) => format!("{} [{lo:.2}, {hi:.2}]", show(v)),
+            _ => show(v),
+        };
         b.push_str("<div class=\"cards\">");
-        b.push_str(&card("Kendall tau", &show(&s["kendall_tau"])));
-        b.push_str(&card("Spearman rho", &show(&s["spearman_rho"])));
+        b.push_str(&card(
+            "Kendall tau",
+            &with_ci(&s["kendall_tau"], &s["kendall_tau_ci"]),
+        ));
+        b.push_str(&card(
+            "Spearman rho",
+            &with_ci(&s["spearman_rho"], &s["spearman_rho_ci"]),
+        ));
+        let ceiling = &s["ceiling"];
+        if ceiling.is_object() {
+            b.push_str(&card(
+                "seed-to-seed tau (ceiling)",
+                &with_ci(
+                    &ceiling["kendall_tau"]["value"],
+                    &ceiling["kendall_tau"]["ci"],
+                ),
+            ));
+        }
         b.push_str(&card(
             "architectures",
             &s["architectures"]
@@ -1008,6 +1029,37 @@ fn rank(run: &Run) -> Option<String> {
                 .unwrap_or_else(|| pts.len().to_string()),
         ));
         b.push_str("</div>");
+        // Every supernet ranked on the same architectures, next to the seed-to-seed ceiling.
+        let row = |who: String, m: &Json| {
+            vec![
+                esc(&who),
+                with_ci(&m["kendall_tau"]["value"], &m["kendall_tau"]["ci"]),
+                with_ci(&m["spearman_rho"]["value"], &m["spearman_rho"]["ci"]),
+            ]
+        };
+        let mut rows: Vec<Vec<String>> = s["supernets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| row(m["supernet"].as_str().unwrap_or("?").to_string(), m))
+            .collect();
+        if ceiling.is_object() {
+            let seeds = s["seeds"].as_array().map_or(0, Vec::len);
+            rows.push(row(
+                format!("seed-to-seed, {seeds} seeds (ceiling)"),
+                ceiling,
+            ));
+        }
+        if !rows.is_empty() {
+            b.push_str(&table(
+                &[
+                    "against stand-alone",
+                    "Kendall tau [95% CI]",
+                    "Spearman rho [95% CI]",
+                ],
+                &rows,
+            ));
+        }
         b.push_str(&figure(
             &scatter(
                 &Axes { title: &format!("{n}: supernet vs stand-alone"), x: "supernet val accuracy", y: "stand-alone val accuracy", x_si: false, y_pct: false },
@@ -1016,7 +1068,7 @@ fn rank(run: &Run) -> Option<String> {
                 None,
             ),
             &format!(
-                "Each sampled architecture's validation accuracy with the supernet's shared weights against the same architecture trained alone ({} epochs); a good supernet ranks them alike.",
+                "Each sampled architecture's validation accuracy with the (first) supernet's shared weights against the same architecture trained alone ({} epochs, mean over seeds); a good supernet ranks them alike. Intervals: 95% bootstrap over the architectures.",
                 esc(&s["standalone_epochs"].to_string())
             ),
         ));

@@ -32,9 +32,8 @@ pub const NOT_RUN: &[NotRun] = &[
             K::Nsga2,
             K::SuccessiveHalving,
             K::Differentiable,
-            K::Rank,
         ],
-        help: "stages that train models (`retrain`, `train` of a fixed network) repeat over seeds; repeat a whole search with `nasl run --seed N`",
+        help: "stages that train models (`retrain`, `train` of a fixed network, the stand-alone side of `rank`) repeat over seeds; repeat a whole search with `nasl run --seed N`",
     },
     NotRun {
         key: "seeds",
@@ -504,6 +503,30 @@ fn check_space(
             "a chain",
             "`network cells: .., channels: ..` restacks the cells of a cell space; write a chain at the size to train",
         ));
+    }
+    if stage.settings.peek("affine").is_some() {
+        let refusal = if space.decisions.is_empty() {
+            Some(
+                "a fixed network trains with the batch norms its ops declare (`bn(affine: false)`)",
+            )
+        } else if !matches!(space.spec, SpaceSpec::Cell(_)) {
+            Some(
+                "`affine` switches the batch norms of a cell supernet's edges; a chain's blocks declare their own (`bn(affine: false)`)",
+            )
+        } else {
+            None
+        };
+        if let Some(help) = refusal {
+            out.push(refuse(
+                span_of("affine"),
+                format!(
+                    "`nasl run` does not apply `affine` to `{}`",
+                    space_name(stage)
+                ),
+                "not a cell supernet",
+                help,
+            ));
+        }
     }
     if stage.settings.peek("auxiliary").is_some() {
         let refusal = if !space.decisions.is_empty() && stage.kind == K::Train {

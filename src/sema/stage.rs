@@ -11,6 +11,9 @@ use crate::syntax::ast::{Decl, DeclKind, Expr, ExprKind, Stmt, Term};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// The most supernets one `rank` stage compares.
+pub const MAX_RANKED: usize = 8;
+
 impl Cx<'_> {
     pub(super) fn dataset(&mut self, d: &Decl, dir: &Path) -> Option<Dataset> {
         let names: Vec<&str> = DATASETS.iter().map(|(n, _)| *n).collect();
@@ -852,7 +855,12 @@ impl Cx<'_> {
             return false;
         };
         let span = spans.first().copied().unwrap_or(d.name.span);
-        let max_inputs = if kind == K::Evaluate { 2 } else { 1 };
+        let max_inputs = match kind {
+            K::Evaluate => 2,
+            // Several supernets of one space, ranked on the same architectures.
+            K::Rank => MAX_RANKED,
+            _ => 1,
+        };
         if inputs.len() > max_inputs {
             self.err(
                 Diagnostic::new(
@@ -911,6 +919,34 @@ impl Cx<'_> {
                     false
                 }
             },
+            K::Rank if inputs.len() > 1 => {
+                // Each input is a supernet; all of the first one's space.
+                let root = |cx: &Self, i: &Input| match i {
+                    Input::Stage { stage, .. } => cx.stage_space.get(stage).cloned(),
+                    _ => None,
+                };
+                let want = root(self, first);
+                for (i, input) in inputs.iter().enumerate() {
+                    let at = spans.get(i).copied().unwrap_or(span);
+                    if !self.inputs_fit(d, kind, std::slice::from_ref(input), &[at]) {
+                        return false;
+                    }
+                    if i > 0 && root(self, input) != want {
+                        self.wrong_input(
+                            at,
+                            format!(
+                                "`rank` compares supernets of one space, but this one trained `{}`, not `{}`",
+                                root(self, input).unwrap_or_default(),
+                                want.clone().unwrap_or_default()
+                            ),
+                            "another space",
+                            "rank each space in its own `rank` stage".into(),
+                        );
+                        return false;
+                    }
+                }
+                true
+            }
             K::FewShot | K::Evolution | K::RandomSearch | K::Nsga2 | K::Rank => {
                 match first {
                     Input::Stage { stage, .. } if is_supernet(self, stage) => true,
@@ -1080,36 +1116,24 @@ impl Cx<'_> {
                     .help("remove the sampler to train the network plainly"),
                 );
                 ok = false;
-            } else if s.name == "fair" {
-                match &space.body {
-                    SpaceBody::Chain(c) => {
-                        let counts: Vec<usize> = c
-                            .stages
-                            .iter()
-                            .filter_map(|st| match &st.layer {
-                                Layer::Choose(v) => Some(v.len()),
-                                _ => None,
-                            })
-                            .collect();
-                        if let (Some(min), Some(max)) = (counts.iter().min(), counts.iter().max())
-                            && min != max
-                        {
-                            self.err(Diagnostic::new(Code::SemaSamplerMismatch, span_of("sampler"), format!("fair sampling needs the same number of choices in every layer, but `{}` has between {min} and {max}", space.name)).label("strict fairness impossible").help("give every `choose` the same number of candidates (FairNAS), or use `sampler uniform`"));
-                            ok = false;
-                        }
-                    }
-                    _ => {
-                        self.err(
-                            Diagnostic::new(
-                                Code::SemaSamplerMismatch,
-                                span_of("sampler"),
-                                "fair sampling is defined for layer-wise chain spaces",
-                            )
-                            .label("cell space")
-                            .help("use `sampler uniform` on a cell space"),
-                        );
-                        ok = false;
-                    }
+            } else if s.name == "fair"
+                // Every edge of a cell chooses among the same `ops`: strict fairness per edge
+                // holds there; a chain's `choose` lists must have equal lengths.
+                && let SpaceBody::Chain(c) = &space.body
+            {
+                let counts: Vec<usize> = c
+                    .stages
+                    .iter()
+                    .filter_map(|st| match &st.layer {
+                        Layer::Choose(v) => Some(v.len()),
+                        _ => None,
+                    })
+                    .collect();
+                if let (Some(min), Some(max)) = (counts.iter().min(), counts.iter().max())
+                    && min != max
+                {
+                    self.err(Diagnostic::new(Code::SemaSamplerMismatch, span_of("sampler"), format!("fair sampling needs the same number of choices in every layer, but `{}` has between {min} and {max}", space.name)).label("strict fairness impossible").help("give every `choose` the same number of candidates (FairNAS), or use `sampler uniform`"));
+                    ok = false;
                 }
             }
         }

@@ -784,6 +784,12 @@ pub const SETTINGS: &[Setting] = &[
         "one progressive-shrinking phase (repeatable)",
     ),
     s(
+        "affine",
+        Ty::Bool,
+        &[K::Train],
+        "affine batch norms in a cell supernet (false: no scale and shift, as DARTS searches)",
+    ),
+    s(
         "split_on",
         Ty::Nat,
         &[K::FewShot],

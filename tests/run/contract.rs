@@ -60,6 +60,7 @@ const SAMPLES: &[(&str, &str)] = &[
     ("predictor", "mlp"),
     ("dropout", "0.2"),
     ("network", "cells: 3, channels: 8"),
+    ("affine", "false"),
 ];
 
 /// Settings that exclude one another within a stage (`pareto` replaces `objective`): run apart.

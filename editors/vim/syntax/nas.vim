@@ -26,7 +26,7 @@ let s:setting_kw = [
       \ 'controller', 'reward', 'phases', 'phase', 'split_on', 'finetune', 'candidates', 'eta',
       \ 'min_epochs', 'max_epochs', 'drop_path', 'auxiliary', 'cutout', 'latency', 'predictor',
       \ 'distill', 'steps', 'grad_clip', 'warmup', 'label_smoothing', 'proxy_epochs', 'shared',
-      \ 'entropy', 'baseline', 'target', 'sample', 'threshold', 'dropout', 'store'
+      \ 'entropy', 'baseline', 'target', 'sample', 'threshold', 'dropout', 'store', 'affine'
       \ ]
 let s:sched_kind = [
       \ 'constant', 'linear', 'exponential', 'cosine', 'step'
