@@ -32,7 +32,7 @@ stage final = retrain(search.best) {
   optimizer sgd(lr: 0.05, momentum: 0.9, nesterov, wd: 1e-4)
   schedule cosine
   cutout 16
-  auxiliary 0.4
+  // ENAS also trains an auxiliary head (weight 0.4); `nasl run` does not build auxiliary heads yet.
 }
 
 stage report = evaluate(final, cifar.test)

@@ -394,3 +394,40 @@ stage f = few_shot(t) { split_on 28; finetune 1 }
     );
     assert!(front_codes(&text.replace("split_on 28", "split_on 2")).is_empty());
 }
+
+/// `rl` runs in two modes; each refuses the other's settings, and what the controller does not read.
+#[test]
+fn rl_modes_refuse_the_other_modes_settings() {
+    let rl = |settings: &str| {
+        with(
+            "stage e = evolution(t) { population 10 }",
+            &format!("stage e = rl(s) {{ {settings} }}"),
+        )
+    };
+    for ok in [
+        "shared true; epochs 2; steps 5; derive sample(4); controller lstm(algorithm: ppo)",
+        "epochs 1; derive argmax",
+        "shared false; samples 8; proxy_epochs 1; reward mnas(target: 5ms); latency measure",
+        "shared false; samples 8; controller lstm(hidden: 20, tanh: 0, temperature: 0)",
+    ] {
+        let c = front_codes(&rl(ok));
+        assert!(c.is_empty(), "{ok}: {c:?}");
+    }
+    for refused in [
+        "shared true; proxy_epochs 2",
+        "samples 8",
+        "shared false; steps 5",
+        "shared false; epochs 2",
+        "shared false; derive sample(4)",
+        "shared false; weights sgd(lr: 0.1)",
+        "latency measure",
+        "reward mnas(target: 5ms, metric: flops)",
+        "objective val.accuracy",
+        "constraint params <= 100000",
+        "penalty flops",
+        "seeds [0, 1]",
+    ] {
+        let c = front_codes(&rl(refused));
+        assert!(c.contains(&"nasl::sema::not_run"), "{refused}: {c:?}");
+    }
+}

@@ -5,6 +5,7 @@
 //! `search` (evolution, random, NSGA-II, successive halving), `model` (retraining, evaluation, the
 //! exported model) and `rank` (supernet ranking quality).
 
+pub mod controller;
 pub mod diff;
 pub mod error;
 pub mod malloc;
@@ -14,6 +15,7 @@ pub mod plot;
 pub mod progress;
 pub mod rank;
 pub mod relax;
+pub mod rl;
 pub mod rundir;
 pub mod search;
 pub mod supernet;
@@ -615,7 +617,8 @@ fn run_stage(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         StageKind::Evaluate => model::evaluate(ctx, stage)?,
         StageKind::Rank => rank::rank(ctx, stage)?,
         StageKind::Differentiable => diff::search(ctx, stage)?,
-        StageKind::Rl | StageKind::ProgressiveShrinking => {
+        StageKind::Rl => rl::search(ctx, stage)?,
+        StageKind::ProgressiveShrinking => {
             unreachable!("refused by `nasl check` (sema::contract)")
         }
     };

@@ -33,6 +33,7 @@ pub const NOT_RUN: &[NotRun] = &[
             K::SuccessiveHalving,
             K::Differentiable,
             K::Rank,
+            K::Rl,
         ],
         help: "stages that train models (`retrain`, `train` of a fixed network) repeat over seeds; repeat a whole search with `nasl run --seed N`",
     },
@@ -60,6 +61,21 @@ pub const NOT_RUN: &[NotRun] = &[
             K::SuccessiveHalving,
         ],
         help: "penalties are loss terms of `differentiable` search; a supernet search takes a hard `constraint` or a `pareto` front instead",
+    },
+    NotRun {
+        key: "penalty",
+        kinds: &[K::Rl],
+        help: "the controller maximises its `reward`; for a latency-aware search write `reward mnas(target: 80ms, w: -0.07)`",
+    },
+    NotRun {
+        key: "constraint",
+        kinds: &[K::Rl],
+        help: "the controller samples every architecture of the space; steer it with `reward mnas(target: 80ms, w: -0.07)`",
+    },
+    NotRun {
+        key: "objective",
+        kinds: &[K::Rl],
+        help: "the controller maximises its `reward` (`reward accuracy` or `reward mnas(...)`); remove `objective`",
     },
     NotRun {
         key: "constraint",
@@ -100,10 +116,6 @@ pub const NOT_RUN: &[NotRun] = &[
 /// Stage kinds `nasl run` does not execute yet.
 fn kind_refusal(kind: K) -> Option<(&'static str, &'static str)> {
     match kind {
-        K::Rl => Some((
-            "rl",
-            "the RL controller (ENAS, MnasNet) is not implemented yet; search the space with `differentiable`, `evolution` over a supernet, or `successive_halving`",
-        )),
         K::ProgressiveShrinking => Some((
             "progressive_shrinking",
             "progressive shrinking (OFA) is not implemented yet; train the space as a supernet with `train(space) { sampler uniform }`",
@@ -176,6 +188,8 @@ fn check_stage(
         return;
     }
     let supernet = space.is_some_and(|s| !s.decisions.is_empty());
+    let mnas_reward =
+        matches!(stage.settings.peek("reward"), Some(Value::Call(c)) if c.name == "mnas");
     for (key, _) in stage.settings.iter() {
         let rule = NOT_RUN
             .iter()
@@ -185,7 +199,10 @@ fn check_stage(
             None if key == "seeds" && stage.kind == K::Train && supernet => {
                 "a supernet is trained once; repeat the whole search with `nasl run --seed N`, or put `seeds [...]` on `retrain`"
             }
-            None if key == "latency" && stage.kind != K::Differentiable => {
+            None if key == "latency"
+                && stage.kind != K::Differentiable
+                && !(stage.kind == K::Rl && mnas_reward) =>
+            {
                 "latency tables feed the penalties of `differentiable` search; elsewhere measure them with `nasl latency` and constrain `flops`"
             }
             None => continue,
@@ -310,10 +327,64 @@ fn check_stage(
             }
         }
     }
+    if stage.kind == K::Rl {
+        check_rl(stage, &span_of, out);
+    }
     check_inputs(program, spaces, stage, out);
     check_data(program, stage, space, out);
     if let Some(space) = space {
         check_space(stage, space, &span_of, out);
+    }
+}
+
+/// Settings of one `rl` mode that the other does not read: `shared true` (ENAS, the default) trains
+/// shared weights for `epochs` with `steps` controller updates each and derives with `derive`;
+/// `shared false` (MnasNet) trains `samples` children for `proxy_epochs` each.
+fn check_rl(stage: &Stage, span_of: &dyn Fn(&str) -> Span, out: &mut Vec<Diagnostic>) {
+    let shared = !matches!(stage.settings.peek("shared"), Some(Value::Bool(false)));
+    let (other, keys, help): (&str, &[&str], &str) = if shared {
+        (
+            "shared true",
+            &["proxy_epochs", "samples"],
+            "with shared weights (ENAS) the controller learns from the supernet for `epochs`, `steps` updates per epoch, and `derive sample(n)` picks the result; write `shared false` to train `samples` children for `proxy_epochs` each (MnasNet)",
+        )
+    } else {
+        (
+            "shared false",
+            &["epochs", "steps", "weights", "derive"],
+            "without shared weights (MnasNet) each of `samples` children trains for `proxy_epochs` and the best reward is `.best`; remove it, or write `shared true` (ENAS)",
+        )
+    };
+    for key in keys {
+        if stage.settings.peek(key).is_some() {
+            out.push(refuse(
+                span_of(key),
+                format!("`nasl run` does not read `{key}` in an `rl` stage with `{other}`"),
+                "not read in this mode",
+                help,
+            ));
+        }
+    }
+    if let Some(Value::Call(c)) = stage.settings.peek("derive")
+        && c.name == "top_k_edges"
+    {
+        out.push(refuse(
+            span_of("derive"),
+            "`top_k_edges` derives from architecture weights, which a controller does not have".into(),
+            "not a controller derivation",
+            "write `derive sample(n)` (the best of n sampled architectures) or `derive argmax` (the controller's most likely one)",
+        ));
+    }
+    if let Some(Value::Call(c)) = stage.settings.peek("reward")
+        && c.name == "mnas"
+        && matches!(c.get("metric"), Some(Value::Name(m)) if m == "flops")
+    {
+        out.push(refuse(
+            span_of("reward"),
+            "`reward mnas(metric: flops)` is not executed: its target is a duration".into(),
+            "not executed",
+            "the MnasNet reward reads latency from the stage's `latency` table; remove `metric: flops`",
+        ));
     }
 }
 
