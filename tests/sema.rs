@@ -430,4 +430,28 @@ fn rl_modes_refuse_the_other_modes_settings() {
         let c = front_codes(&rl(refused));
         assert!(c.contains(&"nasl::sema::not_run"), "{refused}: {c:?}");
     }
+    for (bad, code) in [
+        ("controller lstm(lr: 0)", "nasl::sema::out_of_range"),
+        (
+            "controller lstm(temperature: -1)",
+            "nasl::sema::out_of_range",
+        ),
+        ("controller lstm(tanh: -2.5)", "nasl::sema::out_of_range"),
+        ("controller lstm(entropy: -0.1)", "nasl::sema::out_of_range"),
+        (
+            "controller lstm(algorithm: a2c)",
+            "nasl::sema::unknown_value",
+        ),
+        ("controller lstm(baseline: 1.5)", "nasl::sema::out_of_range"),
+        ("steps 0", "nasl::sema::out_of_range"),
+        ("reward mnas(target: 0ms)", "nasl::sema::out_of_range"),
+        (
+            "reward mnas(target: 5ms, w: 0.07)",
+            "nasl::sema::suspicious_value",
+        ),
+        ("shared 1", "nasl::sema::wrong_type"),
+    ] {
+        let c = front_codes(&rl(bad));
+        assert_eq!(c, [code], "{bad}");
+    }
 }
