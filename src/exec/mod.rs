@@ -8,6 +8,7 @@
 pub mod controller;
 pub mod diff;
 pub mod error;
+pub mod hypernet;
 pub mod malloc;
 pub mod model;
 pub mod optim;
@@ -618,6 +619,7 @@ fn run_stage(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         StageKind::Rank => rank::rank(ctx, stage)?,
         StageKind::Differentiable => diff::search(ctx, stage)?,
         StageKind::Rl => rl::search(ctx, stage)?,
+        StageKind::Hypernet => hypernet::search(ctx, stage)?,
         StageKind::ProgressiveShrinking => {
             unreachable!("refused by `nasl check` (sema::contract)")
         }

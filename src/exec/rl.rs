@@ -120,27 +120,33 @@ impl Latencies {
     }
 
     /// The network's latency in ms: the sum of its ops' entries, ops the table lacks measured now
-    /// and saved.
+    /// and saved. The sum reads the entries as saved (the table is read back after a measurement: a
+    /// number's text need not parse back to the very same bits), so a resumed run, which reads the
+    /// file, sums the same numbers.
     fn ms(&mut self, net: &Net) -> Result<f64, ExecError> {
         let mut added = false;
-        let mut total = 0.0;
         for (_, op, input) in net.ops() {
             let key = op_key(op, input);
-            let v = match self.table.entries.get(&key) {
-                Some(v) => *v,
-                None => {
-                    let v = measure_op(op, input, self.device, &self.opts)?;
-                    self.table.entries.insert(key, v);
-                    added = true;
-                    v
-                }
-            };
-            total += v;
+            if !self.table.entries.contains_key(&key) {
+                let v = measure_op(op, input, self.device, &self.opts)?;
+                self.table.entries.insert(key, v);
+                added = true;
+            }
         }
         if added {
             self.table.save(&self.path)?;
+            self.table = LatencyTable::load(&self.path)?;
         }
-        Ok(total)
+        Ok(net
+            .ops()
+            .map(|(_, op, input)| {
+                self.table
+                    .entries
+                    .get(&op_key(op, input))
+                    .copied()
+                    .unwrap_or(0.0)
+            })
+            .sum())
     }
 }
 

@@ -887,6 +887,7 @@ impl Cx<'_> {
                         | K::SuccessiveHalving
                         | K::Differentiable
                         | K::Rl
+                        | K::Hypernet
                 )
             )
         };
@@ -895,7 +896,8 @@ impl Cx<'_> {
             | K::ProgressiveShrinking
             | K::SuccessiveHalving
             | K::Differentiable
-            | K::Rl => match first {
+            | K::Rl
+            | K::Hypernet => match first {
                 Input::Space(s) if kind != K::Train && space_fixed(self, s) => {
                     self.wrong_input(span, format!("searching a fixed network: `{s}` has no decisions"), "nothing to search", format!("give `{s}` a `choose [...]`, a list-valued `out`/`repeat`, or candidate `ops`; or `train({s})` it directly"));
                     false
@@ -914,6 +916,12 @@ impl Cx<'_> {
             K::FewShot | K::Evolution | K::RandomSearch | K::Nsga2 | K::Rank => {
                 match first {
                     Input::Stage { stage, .. } if is_supernet(self, stage) => true,
+                    // A hypernetwork is ranked with the weights it generates.
+                    Input::Stage { stage, field: None }
+                        if kind == K::Rank && stage_kind(self, stage) == Some(K::Hypernet) =>
+                    {
+                        true
+                    }
                     Input::Stage { stage, .. } if self.fixed_training.contains(stage) => {
                         self.wrong_input(span, format!("searching a fixed network: `{stage}` trained a space with no decisions"), "nothing to search", "a search needs a supernet trained on a space with choices".into());
                         false

@@ -537,6 +537,7 @@ pub const STAGES: &[(&str, StageKind)] = &[
     ("successive_halving", StageKind::SuccessiveHalving),
     ("differentiable", StageKind::Differentiable),
     ("rl", StageKind::Rl),
+    ("hypernet", StageKind::Hypernet),
     ("retrain", StageKind::Retrain),
     ("evaluate", StageKind::Evaluate),
     ("rank", StageKind::Rank),
@@ -550,6 +551,7 @@ const TRAINING: &[K] = &[
     K::SuccessiveHalving,
     K::Differentiable,
     K::Rl,
+    K::Hypernet,
     K::Retrain,
     K::Rank,
 ];
@@ -572,6 +574,7 @@ const ALL: &[K] = &[
     K::SuccessiveHalving,
     K::Differentiable,
     K::Rl,
+    K::Hypernet,
     K::Retrain,
     K::Evaluate,
     K::Rank,
@@ -680,7 +683,7 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "samples",
         Ty::Nat,
-        &[K::RandomSearch, K::Rank, K::Rl],
+        &[K::RandomSearch, K::Rank, K::Rl, K::Hypernet],
         "architectures sampled",
     ),
     s(
@@ -853,7 +856,8 @@ pub fn fields(kind: K) -> &'static [&'static str] {
         | K::Nsga2
         | K::SuccessiveHalving
         | K::Differentiable
-        | K::Rl => &["best", "pareto", "top"],
+        | K::Rl
+        | K::Hypernet => &["best", "pareto", "top"],
         _ => &[],
     }
 }

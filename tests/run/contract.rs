@@ -117,6 +117,7 @@ fn scaffolds(kind: StageKind) -> Vec<Scaffold> {
             ("enas", "", "rl(net)", &[]),
             ("mnas", "", "rl(net)", &[("shared", "false")]),
         ],
+        K::Hypernet => vec![("", "", "hypernet(net)", &[])],
         K::Retrain => vec![("", searched, "retrain(found.best)", &[])],
         K::Evaluate => vec![
             ("trained", retrained, "evaluate(fin, d.test)", &[]),
@@ -261,6 +262,8 @@ fn every_setting_check_accepts_is_applied_by_run_or_refused_by_check() {
         "rl-mnas.proxy_epochs",
         "rl-mnas.samples",
         "rl-mnas.reward",
+        "hypernet.samples",
+        "hypernet.epochs",
     ] {
         assert!(applied.contains(pair), "{pair} not applied: {applied:?}");
     }

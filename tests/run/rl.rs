@@ -13,11 +13,11 @@ use super::{metrics_without_times, strip_times};
 
 /// The methods' own pipelines run every stage in a smoke run.
 #[test]
-fn controller_pipelines_pass_a_smoke_run() {
+fn controller_and_hypernet_pipelines_pass_a_smoke_run() {
     let tmp = tempfile::tempdir().unwrap();
     let cifar = tmp.path().join("cifar");
     fake_cifar(&cifar);
-    for name in ["mnasnet", "enas"] {
+    for name in ["smash", "mnasnet", "enas"] {
         let (out, _) = smoke_run(tmp.path(), name, &cifar);
         let summary = read_json(&out.join("summary.json"));
         assert_eq!(summary["complete"], true, "{name}: {summary}");
@@ -25,13 +25,21 @@ fn controller_pipelines_pass_a_smoke_run() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|s| s["kind"] == "rl")
-            .unwrap_or_else(|| panic!("{name}: no rl stage"))
+            .find(|s| s["kind"] == "rl" || s["kind"] == "hypernet")
+            .unwrap_or_else(|| panic!("{name}: no search stage"))
             .clone();
         assert!(search["evaluated"].as_u64().unwrap() >= 1, "{name}");
         assert!(search["params"].as_u64().unwrap() > 0, "{name}");
         assert!(out.join("best.arch.yaml").is_file(), "{name}");
         assert!(out.join("model/weights.safetensors").is_file(), "{name}");
+        let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+        assert!(page.contains("<section id=\"search\">"), "{name}");
+        if name == "smash" {
+            assert!(out.join("stages/search/hypernet.safetensors").is_file());
+            assert_eq!(search["evaluated"], 4, "smoke: samples 500 capped at 4");
+            assert!(search["generated_params"].as_u64().unwrap() > 0);
+            continue;
+        }
         assert!(
             out.join("stages/search/controller.safetensors").is_file(),
             "{name}"
@@ -95,7 +103,12 @@ stage final = retrain(search.best) {
 /// Runs `text` clean, and again killed with SIGKILL once `marker` (relative to the run folder)
 /// exists, then resumed; asserts both end with the same files; returns the killed run's folder, the
 /// resumed run's stderr and the stage's parts journal as it was at the kill.
-fn kill_and_resume(tmp: &Path, text: &str, marker: &str) -> (PathBuf, String, String) {
+fn kill_and_resume(
+    tmp: &Path,
+    text: &str,
+    marker: &str,
+    weights: &str,
+) -> (PathBuf, String, String) {
     let file = tmp.join("p.nas");
     std::fs::write(&file, text).unwrap();
     let clean = tmp.join("clean");
@@ -140,7 +153,7 @@ fn kill_and_resume(tmp: &Path, text: &str, marker: &str) -> (PathBuf, String, St
         "best.arch.yaml",
         "model/arch.yaml",
         "model/weights.safetensors",
-        "stages/search/controller.safetensors",
+        weights,
     ] {
         assert_eq!(
             std::fs::read(clean.join(f)).unwrap(),
@@ -179,7 +192,12 @@ stage search = rl(net) {{
 }}
 {RETRAIN}"
     );
-    let (_, err, parts) = kill_and_resume(tmp.path(), &text, "stages/search/controller.ckpt.json");
+    let (_, err, parts) = kill_and_resume(
+        tmp.path(),
+        &text,
+        "stages/search/controller.ckpt.json",
+        "stages/search/controller.safetensors",
+    );
     let finished: Vec<String> = parts
         .lines()
         .filter_map(|l| serde_json::from_str::<Json>(l).ok())
@@ -213,9 +231,52 @@ stage search = rl(net) {{
 }}
 {RETRAIN}"
     );
-    let (killed, err, _) =
-        kill_and_resume(tmp.path(), &text, "stages/search/search.e1b0.safetensors");
+    let (killed, err, _) = kill_and_resume(
+        tmp.path(),
+        &text,
+        "stages/search/search.e1b0.safetensors",
+        "stages/search/controller.safetensors",
+    );
     assert!(!err.contains("search epoch 1/1"), "{err}");
     let record = read_json(&killed.join("stages/search/controller.ckpt.json"));
     assert_eq!(record["done"], 3);
+}
+
+/// SMASH: killed after the hypernetwork's first epoch, resumed: the epoch is not trained again and the
+/// run ends as a clean one; `rank` of the hypernetwork compares generated-weight and stand-alone
+/// accuracy.
+#[test]
+fn a_killed_hypernet_search_resumes_to_the_same_artifacts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{HEADER}
+stage search = hypernet(net) {{
+  epochs 3
+  optimizer sgd(lr: 0.05, momentum: 0.9)
+  samples 6
+}}
+stage quality = rank(search) {{
+  samples 3
+  epochs 1
+}}
+{RETRAIN}"
+    );
+    let (killed, err, _) = kill_and_resume(
+        tmp.path(),
+        &text,
+        "stages/search/search.e1b0.safetensors",
+        "stages/search/hypernet.safetensors",
+    );
+    assert!(!err.contains("search epoch 1/3"), "{err}");
+    let summary = read_json(&killed.join("summary.json"));
+    let quality = summary["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "quality")
+        .unwrap()
+        .clone();
+    assert_eq!(quality["architectures"], 3);
+    assert_eq!(quality["weights"], "generated by the hypernetwork");
+    assert!(quality["kendall_tau"].is_number(), "{quality}");
 }
