@@ -475,3 +475,64 @@ fn cell_supernets_take_fair_sampling_affine_and_seeded_multi_rank() {
         ["nasl::sema::not_run"]
     );
 }
+
+/// `rl` runs in two modes; each refuses the other's settings, and what the controller does not read.
+#[test]
+fn rl_modes_refuse_the_other_modes_settings() {
+    let rl = |settings: &str| {
+        with(
+            "stage e = evolution(t) { population 10 }",
+            &format!("stage e = rl(s) {{ {settings} }}"),
+        )
+    };
+    for ok in [
+        "shared true; epochs 2; steps 5; derive sample(4); controller lstm(algorithm: ppo)",
+        "epochs 1; derive argmax",
+        "shared false; samples 8; proxy_epochs 1; reward mnas(target: 5ms); latency measure",
+        "shared false; samples 8; controller lstm(hidden: 20, tanh: 0, temperature: 0)",
+    ] {
+        let c = front_codes(&rl(ok));
+        assert!(c.is_empty(), "{ok}: {c:?}");
+    }
+    for refused in [
+        "shared true; proxy_epochs 2",
+        "samples 8",
+        "shared false; steps 5",
+        "shared false; epochs 2",
+        "shared false; derive sample(4)",
+        "shared false; weights sgd(lr: 0.1)",
+        "latency measure",
+        "reward mnas(target: 5ms, metric: flops)",
+        "objective val.accuracy",
+        "constraint params <= 100000",
+        "penalty flops",
+        "seeds [0, 1]",
+    ] {
+        let c = front_codes(&rl(refused));
+        assert!(c.contains(&"nasl::sema::not_run"), "{refused}: {c:?}");
+    }
+    for (bad, code) in [
+        ("controller lstm(lr: 0)", "nasl::sema::out_of_range"),
+        (
+            "controller lstm(temperature: -1)",
+            "nasl::sema::out_of_range",
+        ),
+        ("controller lstm(tanh: -2.5)", "nasl::sema::out_of_range"),
+        ("controller lstm(entropy: -0.1)", "nasl::sema::out_of_range"),
+        (
+            "controller lstm(algorithm: a2c)",
+            "nasl::sema::unknown_value",
+        ),
+        ("controller lstm(baseline: 1.5)", "nasl::sema::out_of_range"),
+        ("steps 0", "nasl::sema::out_of_range"),
+        ("reward mnas(target: 0ms)", "nasl::sema::out_of_range"),
+        (
+            "reward mnas(target: 5ms, w: 0.07)",
+            "nasl::sema::suspicious_value",
+        ),
+        ("shared 1", "nasl::sema::wrong_type"),
+    ] {
+        let c = front_codes(&rl(bad));
+        assert_eq!(c, [code], "{bad}");
+    }
+}

@@ -8,9 +8,11 @@
 //! finished pieces and reads earlier results, `summary` writes `summary.json`, `rundir` owns the run
 //! directory's files and naming, `latency` the stage's latency table.
 
+pub mod controller;
 pub mod data;
 pub mod diff;
 pub mod error;
+pub mod hypernet;
 mod journal;
 pub mod latency;
 pub mod malloc;
@@ -20,6 +22,7 @@ pub mod plot;
 pub mod progress;
 pub mod rank;
 pub mod relax;
+pub mod rl;
 pub mod rundir;
 pub mod search;
 mod summary;
@@ -283,7 +286,9 @@ fn run_stage(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         StageKind::Evaluate => model::evaluate(ctx, stage)?,
         StageKind::Rank => rank::rank(ctx, stage)?,
         StageKind::Differentiable => diff::search(ctx, stage)?,
-        StageKind::Rl | StageKind::ProgressiveShrinking => {
+        StageKind::Rl => rl::search(ctx, stage)?,
+        StageKind::Hypernet => hypernet::search(ctx, stage)?,
+        StageKind::ProgressiveShrinking => {
             unreachable!("refused by `nasl check` (sema::contract)")
         }
     };

@@ -29,7 +29,14 @@ fn name(s: &Json) -> &str {
 }
 
 const TRAINING: &[&str] = &["train", "few_shot", "retrain", "differentiable"];
-const SEARCH: &[&str] = &["evolution", "random_search", "nsga2", "successive_halving"];
+const SEARCH: &[&str] = &[
+    "evolution",
+    "random_search",
+    "nsga2",
+    "successive_halving",
+    "rl",
+    "hypernet",
+];
 
 /// A YAML value of `pipeline.yaml` as one line: tags of the resolved pipeline (`!int 4`,
 /// `!call {name, args}`) are shown as written in a `.nas` file.
@@ -705,7 +712,7 @@ fn search(run: &Run) -> Option<String> {
                     Some(&front),
                     best,
                 ),
-                &format!("Each of the {} distinct candidates evaluated (validation accuracy {}); the red line joins the Pareto front (no candidate is both smaller and more accurate), the ring marks the chosen one.", cands.len(), if kind(s) == "successive_halving" { "at its last rung" } else { "on the supernet" }),
+                &format!("Each of the {} distinct candidates evaluated (validation accuracy {}); the red line joins the Pareto front (no candidate is both smaller and more accurate), the ring marks the chosen one.", cands.len(), match (kind(s), s["mode"].as_str()) { ("successive_halving", _) => "at its last rung", ("rl", Some(m)) if m.starts_with("stand-alone") => "after its proxy training", ("hypernet", _) => "with generated weights", _ => "on the supernet" }),
             ));
             let pts: Vec<(f64, f64)> = cands.iter().map(|c| (c.1, c.0)).collect();
             let best_p = match (f(&s["params"]), f(&s["accuracy"])) {

@@ -32,6 +32,8 @@ pub const NOT_RUN: &[NotRun] = &[
             K::Nsga2,
             K::SuccessiveHalving,
             K::Differentiable,
+            K::Rl,
+            K::Hypernet,
         ],
         help: "stages that train models (`retrain`, `train` of a fixed network, the stand-alone side of `rank`) repeat over seeds; repeat a whole search with `nasl run --seed N`",
     },
@@ -61,6 +63,21 @@ pub const NOT_RUN: &[NotRun] = &[
         help: "penalties are loss terms of `differentiable` search; a supernet search takes a hard `constraint` or a `pareto` front instead",
     },
     NotRun {
+        key: "penalty",
+        kinds: &[K::Rl],
+        help: "the controller maximises its `reward`; for a latency-aware search write `reward mnas(target: 80ms, w: -0.07)`",
+    },
+    NotRun {
+        key: "constraint",
+        kinds: &[K::Rl],
+        help: "the controller samples every architecture of the space; steer it with `reward mnas(target: 80ms, w: -0.07)`",
+    },
+    NotRun {
+        key: "objective",
+        kinds: &[K::Rl],
+        help: "the controller maximises its `reward` (`reward accuracy` or `reward mnas(...)`); remove `objective`",
+    },
+    NotRun {
         key: "constraint",
         kinds: &[K::Differentiable],
         help: "differentiable search cannot skip candidates; use `penalty flops(...)` or `penalty latency(...)` to steer it",
@@ -77,18 +94,14 @@ pub const NOT_RUN: &[NotRun] = &[
     },
     NotRun {
         key: "dropout",
-        kinds: &[K::ProgressiveShrinking, K::Rl],
-        help: "these stage kinds are not executed yet",
+        kinds: &[K::ProgressiveShrinking, K::Rl, K::Hypernet],
+        help: "these stage kinds do not apply a classifier dropout override; put `dropout(p)` before the classifier in the space's `head`",
     },
 ];
 
 /// Stage kinds `nasl run` does not execute yet.
 fn kind_refusal(kind: K) -> Option<(&'static str, &'static str)> {
     match kind {
-        K::Rl => Some((
-            "rl",
-            "the RL controller (ENAS, MnasNet) is not implemented yet; search the space with `differentiable`, `evolution` over a supernet, or `successive_halving`",
-        )),
         K::ProgressiveShrinking => Some((
             "progressive_shrinking",
             "progressive shrinking (OFA) is not implemented yet; train the space as a supernet with `train(space) { sampler uniform }`",
@@ -151,6 +164,8 @@ fn check_stage(
         return;
     }
     let supernet = space.is_some_and(|s| !s.decisions.is_empty());
+    let mnas_reward =
+        matches!(stage.settings.peek("reward"), Some(Value::Call(c)) if c.name == "mnas");
     for (key, _) in stage.settings.iter() {
         let rule = NOT_RUN
             .iter()
@@ -162,9 +177,10 @@ fn check_stage(
             }
             None if key == "latency"
                 && stage.kind != K::Differentiable
-                && !stage.uses_latency() =>
+                && !stage.uses_latency()
+                && !(stage.kind == K::Rl && mnas_reward) =>
             {
-                "a latency table feeds a `penalty latency(...)` of `differentiable` search, a `latency` objective or Pareto axis, a `constraint latency <= ..`, or `sampler constrained(latency: ..)`; here nothing reads it"
+                "a latency table feeds a `penalty latency(...)` of `differentiable` search, MnasNet's `reward mnas(...)`, a `latency` objective or Pareto axis, a `constraint latency <= ..`, or `sampler constrained(latency: ..)`; here nothing reads it"
             }
             None => continue,
         };
@@ -281,10 +297,64 @@ fn check_stage(
             }
         }
     }
+    if stage.kind == K::Rl {
+        check_rl(stage, &span_of, out);
+    }
     check_inputs(program, spaces, stage, out);
     check_data(program, stage, space, out);
     if let Some(space) = space {
         check_space(stage, space, &span_of, out);
+    }
+}
+
+/// Settings of one `rl` mode that the other does not read: `shared true` (ENAS, the default) trains
+/// shared weights for `epochs` with `steps` controller updates each and derives with `derive`;
+/// `shared false` (MnasNet) trains `samples` children for `proxy_epochs` each.
+fn check_rl(stage: &Stage, span_of: &dyn Fn(&str) -> Span, out: &mut Vec<Diagnostic>) {
+    let shared = !matches!(stage.settings.peek("shared"), Some(Value::Bool(false)));
+    let (other, keys, help): (&str, &[&str], &str) = if shared {
+        (
+            "shared true",
+            &["proxy_epochs", "samples"],
+            "with shared weights (ENAS) the controller learns from the supernet for `epochs`, `steps` updates per epoch, and `derive sample(n)` picks the result; write `shared false` to train `samples` children for `proxy_epochs` each (MnasNet)",
+        )
+    } else {
+        (
+            "shared false",
+            &["epochs", "steps", "weights", "derive"],
+            "without shared weights (MnasNet) each of `samples` children trains for `proxy_epochs` and the best reward is `.best`; remove it, or write `shared true` (ENAS)",
+        )
+    };
+    for key in keys {
+        if stage.settings.peek(key).is_some() {
+            out.push(refuse(
+                span_of(key),
+                format!("`nasl run` does not read `{key}` in an `rl` stage with `{other}`"),
+                "not read in this mode",
+                help,
+            ));
+        }
+    }
+    if let Some(Value::Call(c)) = stage.settings.peek("derive")
+        && c.name == "top_k_edges"
+    {
+        out.push(refuse(
+            span_of("derive"),
+            "`top_k_edges` derives from architecture weights, which a controller does not have".into(),
+            "not a controller derivation",
+            "write `derive sample(n)` (the best of n sampled architectures) or `derive argmax` (the controller's most likely one)",
+        ));
+    }
+    if let Some(Value::Call(c)) = stage.settings.peek("reward")
+        && c.name == "mnas"
+        && matches!(c.get("metric"), Some(Value::Name(m)) if m == "flops")
+    {
+        out.push(refuse(
+            span_of("reward"),
+            "`reward mnas(metric: flops)` is not executed: its target is a duration".into(),
+            "not executed",
+            "the MnasNet reward reads latency from the stage's `latency` table; remove `metric: flops`",
+        ));
     }
 }
 

@@ -340,6 +340,8 @@ pub enum StageKind {
     Differentiable,
     /// Reinforcement-learning controller search (ENAS, MnasNet) on a space.
     Rl,
+    /// A hypernetwork generating the weights of sampled architectures (SMASH) on a space.
+    Hypernet,
     /// Train an architecture from scratch.
     Retrain,
     /// Evaluate a trained model on a dataset split.

@@ -895,6 +895,7 @@ impl Cx<'_> {
                         | K::SuccessiveHalving
                         | K::Differentiable
                         | K::Rl
+                        | K::Hypernet
                 )
             )
         };
@@ -903,7 +904,8 @@ impl Cx<'_> {
             | K::ProgressiveShrinking
             | K::SuccessiveHalving
             | K::Differentiable
-            | K::Rl => match first {
+            | K::Rl
+            | K::Hypernet => match first {
                 Input::Space(s) if kind != K::Train && space_fixed(self, s) => {
                     self.wrong_input(span, format!("searching a fixed network: `{s}` has no decisions"), "nothing to search", format!("give `{s}` a `choose [...]`, a list-valued `out`/`repeat`, or candidate `ops`; or `train({s})` it directly"));
                     false
@@ -950,6 +952,12 @@ impl Cx<'_> {
             K::FewShot | K::Evolution | K::RandomSearch | K::Nsga2 | K::Rank => {
                 match first {
                     Input::Stage { stage, .. } if is_supernet(self, stage) => true,
+                    // A hypernetwork is ranked with the weights it generates.
+                    Input::Stage { stage, field: None }
+                        if kind == K::Rank && stage_kind(self, stage) == Some(K::Hypernet) =>
+                    {
+                        true
+                    }
                     Input::Stage { stage, .. } if self.fixed_training.contains(stage) => {
                         self.wrong_input(span, format!("searching a fixed network: `{stage}` trained a space with no decisions"), "nothing to search", "a search needs a supernet trained on a space with choices".into());
                         false
@@ -1064,6 +1072,78 @@ impl Cx<'_> {
                     )
                     .label("suspicious")
                     .help("typical learning rates are 1e-4 to 0.5; training will likely diverge"),
+                );
+            }
+        }
+        // The controller's numbers: a learning rate above 0, non-negative shaping and bonus.
+        if let (Some(Value::Call(c)), Some(span)) =
+            (settings.get("controller"), spans.get("controller"))
+        {
+            for (arg, bad, why) in [
+                (
+                    "lr",
+                    c.get("lr")
+                        .and_then(Value::as_f64)
+                        .is_some_and(|v| v <= 0.0),
+                    "the controller's learning rate must be above 0",
+                ),
+                (
+                    "entropy",
+                    c.get("entropy")
+                        .and_then(Value::as_f64)
+                        .is_some_and(|v| v < 0.0),
+                    "the entropy bonus must be 0 or more",
+                ),
+                (
+                    "tanh",
+                    c.get("tanh")
+                        .and_then(Value::as_f64)
+                        .is_some_and(|v| v < 0.0),
+                    "the tanh constant must be 0 (off) or more",
+                ),
+                (
+                    "temperature",
+                    c.get("temperature")
+                        .and_then(Value::as_f64)
+                        .is_some_and(|v| v < 0.0),
+                    "the temperature must be 0 (off) or more",
+                ),
+            ] {
+                if bad {
+                    self.err(
+                        Diagnostic::new(Code::SemaOutOfRange, *span, format!("controller `{arg}` is out of range"))
+                            .label(why)
+                            .help(format!("{why}; ENAS uses `lstm(lr: 3.5e-4, entropy: 1e-4, tanh: 2.5, temperature: 5.0)`")),
+                    );
+                }
+            }
+        }
+        if let (Some(Value::Call(c)), Some(span)) = (settings.get("reward"), spans.get("reward"))
+            && c.name == "mnas"
+        {
+            if c.get("target")
+                .and_then(Value::as_f64)
+                .is_some_and(|t| t <= 0.0)
+            {
+                self.err(
+                    Diagnostic::new(
+                        Code::SemaOutOfRange,
+                        *span,
+                        "the latency target must be above 0",
+                    )
+                    .label("target of 0")
+                    .help("give the target latency, e.g. `reward mnas(target: 80ms, w: -0.07)`"),
+                );
+            }
+            if c.get("w").and_then(Value::as_f64).is_some_and(|w| w > 0.0) {
+                self.err(
+                    Diagnostic::new(
+                        Code::SemaSuspicious,
+                        *span,
+                        "a positive `w` rewards slower architectures",
+                    )
+                    .label("suspicious")
+                    .help("MnasNet uses w = -0.07 (soft) or w = -1 past the target (hard)"),
                 );
             }
         }

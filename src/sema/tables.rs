@@ -540,6 +540,7 @@ pub const STAGES: &[(&str, StageKind)] = &[
     ("successive_halving", StageKind::SuccessiveHalving),
     ("differentiable", StageKind::Differentiable),
     ("rl", StageKind::Rl),
+    ("hypernet", StageKind::Hypernet),
     ("retrain", StageKind::Retrain),
     ("evaluate", StageKind::Evaluate),
     ("rank", StageKind::Rank),
@@ -553,6 +554,7 @@ const TRAINING: &[K] = &[
     K::SuccessiveHalving,
     K::Differentiable,
     K::Rl,
+    K::Hypernet,
     K::Retrain,
     K::Rank,
 ];
@@ -575,6 +577,7 @@ const ALL: &[K] = &[
     K::SuccessiveHalving,
     K::Differentiable,
     K::Rl,
+    K::Hypernet,
     K::Retrain,
     K::Evaluate,
     K::Rank,
@@ -683,7 +686,7 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "samples",
         Ty::Nat,
-        &[K::RandomSearch, K::Rank, K::Rl],
+        &[K::RandomSearch, K::Rank, K::Rl, K::Hypernet],
         "architectures sampled",
     ),
     s(
@@ -862,7 +865,8 @@ pub fn fields(kind: K) -> &'static [&'static str] {
         | K::Nsga2
         | K::SuccessiveHalving
         | K::Differentiable
-        | K::Rl => &["best", "pareto", "top"],
+        | K::Rl
+        | K::Hypernet => &["best", "pareto", "top"],
         _ => &[],
     }
 }

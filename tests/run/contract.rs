@@ -90,9 +90,18 @@ space fixed = chain(input: [1, 28, 28], classes: 10) {
 }
 "#;
 
+/// A stage head: variant name, the stages before it, `KIND(INPUT)`, and settings every pipeline of
+/// the variant has (a mode the others are tried in).
+type Scaffold = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
 /// The stages before the stage under test, and its head (`s = KIND(INPUT)`), per kind. `train` is
-/// tried on a supernet and on a fixed network.
-fn scaffolds(kind: StageKind) -> Vec<(&'static str, &'static str, &'static str)> {
+/// tried on a supernet and on a fixed network, `rl` with shared weights (ENAS) and without (MnasNet).
+fn scaffolds(kind: StageKind) -> Vec<Scaffold> {
     use StageKind as K;
     let sup = "stage sup = train(net) { epochs 1 }\n";
     let searched =
@@ -101,32 +110,42 @@ fn scaffolds(kind: StageKind) -> Vec<(&'static str, &'static str, &'static str)>
     let searched_cell = "stage csup = train(cells) { epochs 1 }\nstage cfound = random_search(csup) { samples 2 }\n";
     match kind {
         K::Train => vec![
-            ("supernet", "", "train(net)"),
-            ("fixed", "", "train(fixed)"),
+            ("supernet", "", "train(net)", &[]),
+            ("fixed", "", "train(fixed)", &[]),
         ],
-        K::ProgressiveShrinking => vec![("", "", "progressive_shrinking(net)")],
-        K::FewShot => vec![("", sup, "few_shot(sup)")],
-        K::Evolution => vec![("", sup, "evolution(sup)")],
-        K::RandomSearch => vec![("", sup, "random_search(sup)")],
-        K::Nsga2 => vec![("", sup, "nsga2(sup)")],
-        K::SuccessiveHalving => vec![("", "", "successive_halving(net)")],
-        K::Differentiable => vec![("", "", "differentiable(net)")],
-        K::Rl => vec![("", "", "rl(net)")],
+        K::ProgressiveShrinking => vec![("", "", "progressive_shrinking(net)", &[])],
+        K::FewShot => vec![("", sup, "few_shot(sup)", &[])],
+        K::Evolution => vec![("", sup, "evolution(sup)", &[])],
+        K::RandomSearch => vec![("", sup, "random_search(sup)", &[])],
+        K::Nsga2 => vec![("", sup, "nsga2(sup)", &[])],
+        K::SuccessiveHalving => vec![("", "", "successive_halving(net)", &[])],
+        K::Differentiable => vec![("", "", "differentiable(net)", &[])],
+        K::Rl => vec![
+            ("enas", "", "rl(net)", &[]),
+            ("mnas", "", "rl(net)", &[("shared", "false")]),
+        ],
+        K::Hypernet => vec![("", "", "hypernet(net)", &[])],
         K::Retrain => vec![
-            ("", searched, "retrain(found.best)"),
-            ("cell", searched_cell, "retrain(cfound.best)"),
+            ("", searched, "retrain(found.best)", &[]),
+            ("cell", searched_cell, "retrain(cfound.best)", &[]),
         ],
         K::Evaluate => vec![
-            ("trained", retrained, "evaluate(fin, d.test)"),
-            ("searched", searched, "evaluate(found.best, d.test)"),
+            ("trained", retrained, "evaluate(fin, d.test)", &[]),
+            ("searched", searched, "evaluate(found.best, d.test)", &[]),
         ],
-        K::Rank => vec![("", sup, "rank(sup)")],
+        K::Rank => vec![("", sup, "rank(sup)", &[])],
     }
 }
 
-fn pipeline(before: &str, head: &str, settings: &[(&str, &str)]) -> String {
-    let body: String = settings
+fn pipeline(
+    before: &str,
+    head: &str,
+    preset: &[(&str, &str)],
+    settings: &[(&str, &str)],
+) -> String {
+    let body: String = preset
         .iter()
+        .chain(settings)
         .map(|(k, v)| format!("  {k} {v}\n"))
         .collect();
     format!("{HEADER}\n{before}stage s = {head} {{\n{body}}}\n")
@@ -179,13 +198,13 @@ fn every_setting_check_accepts_is_applied_by_run_or_refused_by_check() {
     let mut applied = BTreeSet::new();
     let mut ignored = Vec::new();
     for (kind_name, kind) in STAGES {
-        for (variant, before, head) in scaffolds(*kind) {
+        for (variant, before, head, preset) in scaffolds(*kind) {
             let label = format!(
                 "{kind_name}{}{variant}",
                 if variant.is_empty() { "" } else { "-" }
             );
             // The scaffold alone runs, or the stage kind is refused as a whole.
-            let bare = pipeline(before, head, &[]);
+            let bare = pipeline(before, head, preset, &[]);
             let errors = check(&bare);
             if !errors.is_empty() {
                 assert!(
@@ -198,10 +217,14 @@ fn every_setting_check_accepts_is_applied_by_run_or_refused_by_check() {
             let mut runs: Vec<Vec<(&str, &str)>> = vec![vec![]];
             for setting in settings_for(*kind) {
                 let key = setting.key;
+                if preset.iter().any(|(k, _)| *k == key) {
+                    applied.insert(format!("{label}.{key}"));
+                    continue;
+                }
                 let value = samples.get(key).unwrap_or_else(|| {
                     panic!("no sample value for setting `{key}`: add one to SAMPLES")
                 });
-                let text = pipeline(before, head, &[(key, value)]);
+                let text = pipeline(before, head, preset, &[(key, value)]);
                 let errors = check(&text);
                 if errors.is_empty() {
                     if APART.contains(&key) {
@@ -216,7 +239,7 @@ fn every_setting_check_accepts_is_applied_by_run_or_refused_by_check() {
                 }
             }
             for (i, settings) in runs.iter().enumerate() {
-                let text = pipeline(before, head, settings);
+                let text = pipeline(before, head, preset, settings);
                 let errors = check(&text);
                 assert!(errors.is_empty(), "{label}: together: {errors:?}\n{text}");
                 let stage = smoke(tmp.path(), &format!("{label}-{i}"), &text);
@@ -247,6 +270,14 @@ fn every_setting_check_accepts_is_applied_by_run_or_refused_by_check() {
         "retrain-cell.auxiliary",
         "retrain-cell.drop_path",
         "retrain-cell.network",
+        "rl-enas.controller",
+        "rl-enas.steps",
+        "rl-enas.derive",
+        "rl-mnas.proxy_epochs",
+        "rl-mnas.samples",
+        "rl-mnas.reward",
+        "hypernet.samples",
+        "hypernet.epochs",
     ] {
         assert!(applied.contains(pair), "{pair} not applied: {applied:?}");
     }
@@ -255,7 +286,8 @@ fn every_setting_check_accepts_is_applied_by_run_or_refused_by_check() {
         "{applied:?}"
     );
     for refusal in [
-        "rl",
+        "rl-enas.proxy_epochs",
+        "rl-mnas.steps",
         "progressive_shrinking",
         "evaluate-trained.seeds",
         "evaluate-trained.recalibrate",

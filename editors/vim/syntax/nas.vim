@@ -46,7 +46,7 @@ let s:ops = [
       \ ]
 let s:stage_kinds = [
       \ 'train', 'progressive_shrinking', 'few_shot', 'evolution', 'random_search', 'nsga2',
-      \ 'successive_halving', 'differentiable', 'rl', 'retrain', 'evaluate', 'rank'
+      \ 'successive_halving', 'differentiable', 'rl', 'hypernet', 'retrain', 'evaluate', 'rank'
       \ ]
 let s:builtins = [
       \ 'chain', 'cell', 'genotype', 'fashion_mnist', 'mnist', 'cifar10', 'cifar100', 'folder',

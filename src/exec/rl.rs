@@ -1,0 +1,574 @@
+//! `rl(space)`: an LSTM controller (`controller`) proposes architectures and learns from their reward.
+//!
+//! - `shared true` (ENAS, the default): every epoch trains the shared weights of the space's supernet
+//!   on the train split, one controller-sampled architecture per batch, then takes `steps` controller
+//!   updates, each rewarded with the accuracy of a sampled architecture on a validation batch with the
+//!   shared weights. `derive sample(n)` samples n architectures, scores each on validation images
+//!   with the shared weights (BN re-estimated) and keeps the best; `derive argmax` keeps the
+//!   controller's most likely architecture. The weights, the controller and their optimizers are
+//!   checkpointed every epoch.
+//! - `shared false` (MnasNet): `samples` children in rounds of [`ROUND`]; every child is trained
+//!   stand-alone for `proxy_epochs`, rewarded with its validation accuracy (times
+//!   `(latency / target)^w` under `reward mnas(...)`), and recorded in the stage's parts journal, so a
+//!   resumed run never trains it again; the controller learns from each round and is checkpointed
+//!   after it. The child with the best reward is `.best`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+use tch::Tensor;
+
+use super::controller::{Controller, ControllerConfig, UpdateStats};
+use super::error::ExecError;
+use super::search::{Candidate, Scorer, finish_search, train_standalone};
+use super::supernet::{
+    Part, SupernetOut, choices, epochs_of, optimizer_of, save_weights, supernet_step,
+};
+use super::train::{Fit, StepOut, named_trainable};
+use super::{Ctx, call, evaluate_set, float, hash_str, int, mix, require_val, space_of};
+use crate::compile::latency::{MeasureOpts, measure_op};
+use crate::compile::{Mix, Supernet};
+use crate::cost::arch_cost;
+use crate::cost::latency::{LatencyTable, op_key};
+use crate::ir::{Arch, Net, SearchSpace};
+use crate::sema::hir::{Stage, Value};
+
+/// Children per controller update when `shared false`.
+pub const ROUND: usize = 4;
+
+fn cap(ctx: &Ctx, n: usize, smoke: usize) -> usize {
+    if ctx.info.smoke { n.min(smoke) } else { n }
+}
+
+/// `rl(space)`.
+pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+    match stage.settings.get("shared") {
+        Some(Value::Bool(false)) => mnas(ctx, stage),
+        _ => enas(ctx, stage),
+    }
+}
+
+/// Per-op latencies measured on this device as sampled networks need them, kept in a table file
+/// (`latency lut("file")`, or `latency.yaml` in the stage's folder; smoke runs keep it there too).
+pub struct Latencies {
+    table: LatencyTable,
+    path: PathBuf,
+    opts: MeasureOpts,
+    device: tch::Device,
+}
+
+impl Latencies {
+    fn open(ctx: &Ctx, stage: &Stage) -> Result<Latencies, ExecError> {
+        let dir = ctx.dir.stage_dir(&stage.name)?;
+        let setting = call(stage, "latency");
+        let (path, repeats) = match setting {
+            Some(c) if c.name == "lut" => {
+                let file = match c.get("path") {
+                    Some(Value::Str(s)) => s.clone(),
+                    _ => "latency.yaml".into(),
+                };
+                let p = Path::new(&file);
+                let path = if ctx.info.smoke {
+                    dir.join(p.file_name().unwrap_or(p.as_os_str()))
+                } else if p.is_absolute() {
+                    p.to_path_buf()
+                } else {
+                    ctx.info.file.parent().unwrap_or(Path::new(".")).join(p)
+                };
+                (path, 20)
+            }
+            Some(c) => (
+                dir.join("latency.yaml"),
+                c.get("runs").and_then(Value::as_f64).unwrap_or(20.0) as usize,
+            ),
+            None => (dir.join("latency.yaml"), 20),
+        };
+        let opts = MeasureOpts {
+            batch: 1,
+            warmup: if ctx.info.smoke { 1 } else { 5 },
+            repeats: if ctx.info.smoke { 3 } else { repeats.max(1) },
+        };
+        let fresh = LatencyTable::new(ctx.device(), &opts);
+        let table = match path.exists() {
+            true => {
+                let old = LatencyTable::load(&path)?;
+                if old.device == fresh.device && old.batch == fresh.batch {
+                    old
+                } else {
+                    eprintln!(
+                        "{}: measured on `{}`, not `{}`; measuring again",
+                        path.display(),
+                        old.device,
+                        fresh.device
+                    );
+                    fresh
+                }
+            }
+            false => fresh,
+        };
+        eprintln!("latency table {}", path.display());
+        Ok(Latencies {
+            table,
+            path,
+            opts,
+            device: ctx.device(),
+        })
+    }
+
+    /// The network's latency in ms: the sum of its ops' entries, ops the table lacks measured now
+    /// and saved. The sum reads the entries as saved (the table is read back after a measurement: a
+    /// number's text need not parse back to the very same bits), so a resumed run, which reads the
+    /// file, sums the same numbers.
+    fn ms(&mut self, net: &Net) -> Result<f64, ExecError> {
+        let mut added = false;
+        for (_, op, input) in net.ops() {
+            let key = op_key(op, input);
+            if !self.table.entries.contains_key(&key) {
+                let v = measure_op(op, input, self.device, &self.opts)?;
+                self.table.entries.insert(key, v);
+                added = true;
+            }
+        }
+        if added {
+            self.table.save(&self.path)?;
+            self.table = LatencyTable::load(&self.path)?;
+        }
+        Ok(net
+            .ops()
+            .map(|(_, op, input)| {
+                self.table
+                    .entries
+                    .get(&op_key(op, input))
+                    .copied()
+                    .unwrap_or(0.0)
+            })
+            .sum())
+    }
+}
+
+/// The controller's reward: validation accuracy, or MnasNet's `ACC * (LAT / target)^w`.
+enum Reward {
+    Accuracy,
+    Mnas {
+        target_ms: f64,
+        w: f64,
+        latencies: Box<Latencies>,
+    },
+}
+
+impl Reward {
+    fn of(ctx: &Ctx, stage: &Stage) -> Result<Reward, ExecError> {
+        match call(stage, "reward") {
+            Some(c) if c.name == "mnas" => {
+                // A duration is in seconds (`80ms` is 0.08).
+                let target = c.get("target").and_then(Value::as_f64).unwrap_or(0.08);
+                Ok(Reward::Mnas {
+                    target_ms: target * 1000.0,
+                    w: c.get("w").and_then(Value::as_f64).unwrap_or(-0.07),
+                    latencies: Box::new(Latencies::open(ctx, stage)?),
+                })
+            }
+            _ => Ok(Reward::Accuracy),
+        }
+    }
+
+    /// (reward, latency in ms if measured) of an architecture of `accuracy`.
+    fn of_arch(
+        &mut self,
+        space: &SearchSpace,
+        arch: &Arch,
+        accuracy: f64,
+    ) -> Result<(f64, Option<f64>), ExecError> {
+        match self {
+            Reward::Accuracy => Ok((accuracy, None)),
+            Reward::Mnas {
+                target_ms,
+                w,
+                latencies,
+            } => {
+                let ms = latencies.ms(&space.net(arch)?)?;
+                Ok((accuracy * (ms / target_ms.max(1e-12)).powf(*w), Some(ms)))
+            }
+        }
+    }
+}
+
+/// A controller checkpoint record (`controller.ckpt.json`): how far the controller got.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ControllerRecord {
+    /// Epochs (ENAS) or rounds (MnasNet) done.
+    done: usize,
+    metrics_len: u64,
+}
+
+fn save_controller(
+    ctx: &Ctx,
+    dir: &Path,
+    controller: &Controller,
+    done: usize,
+) -> Result<(), ExecError> {
+    controller.save(&dir.join("controller.safetensors"))?;
+    ctx.write_record(
+        &dir.join("controller.ckpt.json"),
+        &ControllerRecord {
+            done,
+            metrics_len: ctx.dir.metrics_len(),
+        },
+    )
+}
+
+/// Restores the controller's last checkpoint; returns the epochs or rounds it covers.
+fn load_controller(
+    dir: &Path,
+    controller: &mut Controller,
+    stage: &str,
+) -> Result<usize, ExecError> {
+    let record = dir.join("controller.ckpt.json");
+    if !record.exists() {
+        return Ok(0);
+    }
+    let text = std::fs::read_to_string(&record).map_err(|e| ExecError::io(&record, e))?;
+    let r: ControllerRecord = serde_json::from_str(&text).map_err(|e| ExecError::Resume {
+        dir: dir.to_path_buf(),
+        message: format!("{} is damaged: {e}", record.display()),
+        help: "delete the stage's folder under stages/ to redo the stage".into(),
+    })?;
+    controller.load(&dir.join("controller.safetensors"), stage)?;
+    Ok(r.done)
+}
+
+/// The controller's distribution per decision, greedily along its most likely path (for the log).
+fn controller_line(
+    stage: &str,
+    space: &SearchSpace,
+    controller: &Controller,
+    what: &str,
+    n: usize,
+    stats: &[UpdateStats],
+) -> Json {
+    let mean = |f: &dyn Fn(&UpdateStats) -> f64| {
+        stats.iter().map(f).sum::<f64>() / stats.len().max(1) as f64
+    };
+    let greedy = controller.greedy();
+    let arch = Arch::from_indices(space, &greedy).ok();
+    json!({
+        "stage": stage, "event": "controller", what: n, "updates": controller.updates,
+        "reward": mean(&|s| s.reward), "baseline": controller.baseline(),
+        "entropy": mean(&|s| s.entropy), "greedy": arch,
+        "greedy_prob": controller.prob(&greedy),
+    })
+}
+
+/// One child of a `shared false` search.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Child {
+    genome: Vec<usize>,
+    candidate: Candidate,
+    reward: f64,
+    latency_ms: Option<f64>,
+    train_loss: f64,
+}
+
+/// MnasNet: children trained stand-alone, PPO (or REINFORCE) on their rewards.
+fn mnas(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+    let t0 = Instant::now();
+    let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
+    let data = ctx.data(stage)?;
+    require_val(stage, &data)?;
+    let ch = choices(&space);
+    let cfg = ControllerConfig::from_call(call(stage, "controller"));
+    let seed = ctx.stage_seed(&stage.name);
+    let mut controller = Controller::new(&ch, cfg.clone(), mix(seed, 1));
+    let samples = cap(ctx, int(stage, "samples").unwrap_or(100).max(1) as usize, 8);
+    let proxy = epochs_of(ctx, stage, "proxy_epochs", 5).max(1);
+    let mut reward = Reward::of(ctx, stage)?;
+    let dir = ctx.dir.stage_dir(&stage.name)?;
+    let start = load_controller(&dir, &mut controller, &stage.name)?;
+    let rounds = samples.div_ceil(ROUND);
+    let name = stage.name.clone();
+    let mut children: Vec<Child> = Vec::new();
+    let mut history = Vec::new();
+    for r in 0..rounds {
+        let n = ROUND.min(samples - r * ROUND);
+        let round: Vec<Child> = ctx.part(&name, &format!("round{r}"), |ctx| {
+            let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, 100 + r as u64));
+            let genomes = controller.sample(n, &mut rng);
+            let mut out = Vec::new();
+            for g in genomes {
+                let arch = Arch::from_indices(&space, &g)?;
+                let key = serde_json::to_string(&arch).unwrap_or_default();
+                let tag = format!("child{:016x}", hash_str(&key));
+                let child = ctx.part(&name, &tag, |ctx| {
+                    let cseed = mix(seed, hash_str(&key));
+                    tch::manual_seed(cseed as i64 & i64::MAX);
+                    let net = super::search::standalone_net(ctx, stage, &space, &arch)?;
+                    let summary = train_standalone(
+                        ctx, stage, &space, &arch, &net, &tag, proxy, proxy, cseed,
+                    )?;
+                    let (loss, accuracy) = evaluate_set(
+                        &|x| net.forward_t(x, false),
+                        &data.splits.val,
+                        &ctx.eval_loader(&data),
+                        ctx.eval_batches(),
+                    );
+                    let (rw, latency_ms) = reward.of_arch(&space, &arch, accuracy)?;
+                    let cost = arch_cost(&space, &arch)?;
+                    ctx.dir.log(json!({
+                        "stage": name, "event": "candidate", "arch": arch, "accuracy": accuracy,
+                        "loss": loss, "reward": rw, "latency_ms": latency_ms,
+                        "train_loss": summary.final_loss, "epochs": proxy,
+                    }))?;
+                    Ok(Child {
+                        genome: g.clone(),
+                        candidate: Candidate {
+                            arch: arch.clone(),
+                            accuracy,
+                            loss,
+                            params: cost.params,
+                            macs: cost.macs,
+                            score: rw,
+                            latency_ms,
+                        },
+                        reward: rw,
+                        latency_ms,
+                        train_loss: summary.final_loss,
+                    })
+                })?;
+                remove_checkpoints(&dir, &tag);
+                if ctx.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Err(ctx.interrupted_error(&name));
+                }
+                out.push(child);
+            }
+            Ok(out)
+        })?;
+        if r >= start {
+            let genomes: Vec<Vec<usize>> = round.iter().map(|c| c.genome.clone()).collect();
+            let rewards: Vec<f64> = round.iter().map(|c| c.reward).collect();
+            let stats = controller.update(&genomes, &rewards);
+            let line = controller_line(&name, &space, &controller, "round", r + 1, &[stats]);
+            ctx.dir.log(line)?;
+            save_controller(ctx, &dir, &controller, r + 1)?;
+        }
+        history.push(json!({
+            "round": r + 1,
+            "reward": round.iter().map(|c| c.reward).sum::<f64>() / round.len().max(1) as f64,
+            "best_reward": round.iter().map(|c| c.reward).fold(f64::NEG_INFINITY, f64::max),
+        }));
+        children.extend(round);
+    }
+    let best = children
+        .iter()
+        .max_by(|a, b| a.reward.total_cmp(&b.reward))
+        .cloned();
+    let evaluated: Vec<Candidate> = children.iter().map(|c| c.candidate.clone()).collect();
+    let mut v = finish_search(
+        ctx,
+        stage,
+        best.as_ref().map(|b| b.candidate.arch.clone()),
+        evaluated,
+        vec![],
+        "val.accuracy",
+        t0,
+        |_, _| Ok(None),
+    )?;
+    v["mode"] = json!("stand-alone children (MnasNet)");
+    v["algorithm"] = json!(cfg.algorithm);
+    v["children"] = json!(children.len());
+    v["proxy_epochs"] = json!(proxy);
+    if let Some(b) = &best {
+        v["reward"] = json!(b.reward);
+        v["latency_ms"] = json!(b.latency_ms);
+    }
+    v["rounds"] = json!(history);
+    v["samples"] = json!(
+        children
+            .iter()
+            .map(
+                |c| json!({"arch": c.candidate.arch, "accuracy": c.candidate.accuracy,
+                "reward": c.reward, "latency_ms": c.latency_ms})
+            )
+            .collect::<Vec<_>>()
+    );
+    Ok(v)
+}
+
+/// Removes a finished child's training checkpoints (its result is in the parts journal).
+fn remove_checkpoints(dir: &Path, tag: &str) {
+    let _ = std::fs::remove_file(dir.join(format!("{tag}.ckpt.json")));
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let prefix = format!("{tag}.e");
+        for e in entries.flatten() {
+            let n = e.file_name().to_string_lossy().to_string();
+            if n.starts_with(&prefix) && n.ends_with(".safetensors") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// ENAS: shared weights and the controller trained in alternation.
+fn enas(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+    let t0 = Instant::now();
+    let space_name = stage.space.clone().unwrap_or_default();
+    let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
+    let data = ctx.data(stage)?;
+    require_val(stage, &data)?;
+    let ch = choices(&space);
+    let epochs = epochs_of(ctx, stage, "epochs", 1);
+    let steps = cap(ctx, int(stage, "steps").unwrap_or(2000).max(1) as usize, 2);
+    let seed = ctx.stage_seed(&stage.name);
+    let cfg = ControllerConfig::from_call(call(stage, "controller"));
+    let mut controller = Controller::new(&ch, cfg.clone(), mix(seed, 1));
+    let mut reward = Reward::of(ctx, stage)?;
+    let dir = ctx.dir.stage_dir(&stage.name)?;
+    let start = load_controller(&dir, &mut controller, &stage.name)?;
+    tch::manual_seed(seed as i64 & i64::MAX);
+    let net = Supernet::new(&space, ctx.device())?;
+    let smoothing = float(stage, "label_smoothing").unwrap_or(0.0);
+    let key = if stage.settings.get("weights").is_some() {
+        "weights"
+    } else {
+        "optimizer"
+    };
+    let batch = ctx.batch(stage, &data);
+    let mut val_loader = ctx.eval_loader(&data);
+    val_loader.batch = batch;
+    val_loader.shuffle = true;
+    val_loader.seed = mix(seed, 2);
+    let name = stage.name.clone();
+    let mut summary = None;
+    for e in 0..epochs {
+        // The shared weights: epoch e of the whole schedule (a no-op past the last checkpoint).
+        let mut fit = Fit::for_stage(ctx, stage, &data, &net.vs, &name, e + 1, epochs, seed)?;
+        let (rule, lr, schedule) = optimizer_of(stage, key, epochs);
+        fit.optimizer = super::optim::Optimizer::new(rule, named_trainable(&net.vs));
+        fit.lr = lr;
+        fit.schedule = schedule;
+        let policy = &controller;
+        let mut step =
+            |x: &Tensor, y: &Tensor, rng: &mut ChaCha8Rng, _t: f64| -> Result<StepOut, ExecError> {
+                let g = policy.sample(1, rng).remove(0);
+                let options: Vec<Vec<usize>> = g.into_iter().map(|o| vec![o]).collect();
+                supernet_step(&net, &space, &[options], x, y, smoothing)
+            };
+        summary = Some(super::train::fit(
+            ctx,
+            &name,
+            fit,
+            &net.vs,
+            &data.splits.train,
+            &mut step,
+        )?);
+        if e < start {
+            continue;
+        }
+        // The controller: `steps` updates, each on one architecture and one validation batch.
+        let mut stats = Vec::with_capacity(steps);
+        for s in 0..steps {
+            let k = (e * steps + s) as u64;
+            let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, 1_000_000 + k));
+            let g = controller.sample(1, &mut rng).remove(0);
+            let (x, y) = val_loader
+                .epoch(&data.splits.val, k)
+                .next()
+                .ok_or_else(|| {
+                    ExecError::setting(
+                        &name,
+                        "the validation split has no batch",
+                        "carve a larger one: `split train: 50000, val: 10000`",
+                    )
+                })?;
+            let options: Vec<Vec<usize>> = g.iter().map(|&o| vec![o]).collect();
+            let accuracy = tch::no_grad(|| -> Result<f64, ExecError> {
+                let logits = net.forward_mix(&x, &Mix::from_options(&options), true)?;
+                let (_, correct) = super::train::loss_and_correct(&logits, &y, 0.0);
+                Ok(correct as f64 / y.size()[0].max(1) as f64)
+            })?;
+            let arch = Arch::from_indices(&space, &g)?;
+            let (r, _) = reward.of_arch(&space, &arch, accuracy)?;
+            stats.push(controller.update(&[g], &[r]));
+            if ctx.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(ctx.interrupted_error(&name));
+            }
+        }
+        let line = controller_line(&name, &space, &controller, "epoch", e + 1, &stats);
+        ctx.dir.log(line)?;
+        save_controller(ctx, &dir, &controller, e + 1)?;
+    }
+    // The shared weights as the last epoch left them (the controller's batches ran in training mode
+    // and moved the BatchNorm statistics; the checkpoint has them as training left them).
+    let weights = save_weights(ctx, &name, "supernet.safetensors", &net)?;
+    let supernet = SupernetOut {
+        space: space_name,
+        parts: vec![Part {
+            prefix: vec![],
+            weights,
+        }],
+        sampler: "controller".into(),
+        train: summary.clone(),
+        finetune: vec![],
+        affine: true,
+    };
+    let derive = call(stage, "derive").cloned();
+    let (genomes, winner_is_first) = match &derive {
+        Some(c) if c.name == "argmax" => (vec![controller.greedy()], true),
+        Some(c) => {
+            let n = c.get("n").and_then(Value::as_f64).unwrap_or(100.0) as usize;
+            let n = cap(ctx, n.max(1), 4);
+            let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, 3));
+            (controller.sample(n, &mut rng), false)
+        }
+        None => {
+            let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, 3));
+            (controller.sample(cap(ctx, 100, 4), &mut rng), false)
+        }
+    };
+    // Scored on (at most) 1024 validation images with the shared weights, BN re-estimated.
+    let n_val = data.splits.val.len().min(1024);
+    let idx: Vec<i64> = (0..n_val as i64).collect();
+    let val = data.splits.val.select(&idx);
+    let recal = Some(if ctx.info.smoke { 64 } else { 512 });
+    let mut scorer = Scorer::new(&space, &supernet, recal, &name);
+    let mut evaluated = Vec::new();
+    for g in &genomes {
+        let mut c = scorer.score_on(ctx, &data, g, recal, &val)?;
+        let (r, _) = reward.of_arch(&space, &c.arch, c.accuracy)?;
+        c.score = r;
+        evaluated.push(c);
+    }
+    let winner = if winner_is_first {
+        evaluated.first().map(|c| c.arch.clone())
+    } else {
+        evaluated
+            .iter()
+            .max_by(|a, b| a.score.total_cmp(&b.score))
+            .map(|c| c.arch.clone())
+    };
+    let mut v = finish_search(
+        ctx,
+        stage,
+        winner,
+        evaluated,
+        vec![],
+        "val.accuracy",
+        t0,
+        |_, _| Ok(None),
+    )?;
+    controller.save(&dir.join("controller.safetensors"))?;
+    v["mode"] = json!("shared weights (ENAS)");
+    v["algorithm"] = json!(cfg.algorithm);
+    v["controller_updates"] = json!(controller.updates);
+    v["derived_from"] = json!(genomes.len());
+    if let Some(s) = &summary {
+        v["final_loss"] = json!(s.final_loss);
+        v["final_accuracy"] = json!(s.final_accuracy);
+        v["train"] = json!(s);
+    }
+    v["supernet"] = json!(supernet.parts[0].weights);
+    Ok(v)
+}
