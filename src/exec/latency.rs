@@ -3,11 +3,11 @@
 //! `constrained(latency: ..)` sampler of supernet training. Tables hold milliseconds per op; the
 //! language writes durations, which sema normalises to seconds.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::error::ExecError;
 use super::{Ctx, call};
-use crate::compile::latency::LatencyTable;
+use crate::compile::latency::{LatencyTable, MeasureOpts, load_or_measure};
 use crate::ir::SearchSpace;
 use crate::sema::hir::{Stage, Value};
 
@@ -24,11 +24,10 @@ pub fn table_if_wanted(
     }
 }
 
-/// The stage's latency table: `lut("file")` (relative to the pipeline's folder; smoke runs measure
-/// into the run folder instead, leaving the sources untouched), or `measure(runs)` into the stage's
-/// folder; ops the table lacks are measured on this device and saved.
-pub fn table(ctx: &Ctx, stage: &Stage, space: &SearchSpace) -> Result<LatencyTable, ExecError> {
-    use crate::compile::latency::{MeasureOpts, load_or_measure};
+/// Where the stage's latency table lives and how missing entries are measured: `lut("file")`
+/// (relative to the pipeline's folder; smoke runs keep it in the stage's folder instead, leaving the
+/// sources untouched), or `measure(runs)` (and no setting) into the stage's folder.
+pub fn source(ctx: &Ctx, stage: &Stage) -> Result<(PathBuf, MeasureOpts), ExecError> {
     let setting = call(stage, "latency");
     let dir = ctx.dir.stage_dir(&stage.name)?;
     let (path, repeats) = match setting {
@@ -58,6 +57,13 @@ pub fn table(ctx: &Ctx, stage: &Stage, space: &SearchSpace) -> Result<LatencyTab
         warmup: if ctx.info.smoke { 1 } else { 5 },
         repeats: if ctx.info.smoke { 3 } else { repeats.max(1) },
     };
+    Ok((path, opts))
+}
+
+/// The stage's latency table ([`source`]), every op of `space` in it: ops the table lacks are
+/// measured on this device and saved.
+pub fn table(ctx: &Ctx, stage: &Stage, space: &SearchSpace) -> Result<LatencyTable, ExecError> {
+    let (path, opts) = source(ctx, stage)?;
     eprintln!("latency table {}", path.display());
     Ok(load_or_measure(&path, space, ctx.device(), &opts)?)
 }

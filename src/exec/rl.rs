@@ -63,35 +63,7 @@ pub struct Latencies {
 
 impl Latencies {
     fn open(ctx: &Ctx, stage: &Stage) -> Result<Latencies, ExecError> {
-        let dir = ctx.dir.stage_dir(&stage.name)?;
-        let setting = call(stage, "latency");
-        let (path, repeats) = match setting {
-            Some(c) if c.name == "lut" => {
-                let file = match c.get("path") {
-                    Some(Value::Str(s)) => s.clone(),
-                    _ => "latency.yaml".into(),
-                };
-                let p = Path::new(&file);
-                let path = if ctx.info.smoke {
-                    dir.join(p.file_name().unwrap_or(p.as_os_str()))
-                } else if p.is_absolute() {
-                    p.to_path_buf()
-                } else {
-                    ctx.info.file.parent().unwrap_or(Path::new(".")).join(p)
-                };
-                (path, 20)
-            }
-            Some(c) => (
-                dir.join("latency.yaml"),
-                c.get("runs").and_then(Value::as_f64).unwrap_or(20.0) as usize,
-            ),
-            None => (dir.join("latency.yaml"), 20),
-        };
-        let opts = MeasureOpts {
-            batch: 1,
-            warmup: if ctx.info.smoke { 1 } else { 5 },
-            repeats: if ctx.info.smoke { 3 } else { repeats.max(1) },
-        };
+        let (path, opts) = super::latency::source(ctx, stage)?;
         let fresh = LatencyTable::new(ctx.device(), &opts);
         let table = match path.exists() {
             true => {
