@@ -322,15 +322,18 @@ pub fn fit(
         .batches_per_epoch(train)
         .min(fit.max_batches.unwrap_or(usize::MAX));
     let log_every = (per_epoch / 4).max(1);
+    // Progress counts epochs of the whole schedule: a training continued in steps (ENAS's shared
+    // weights between controller phases, successive-halving rungs) shows where it is in it.
+    let of = fit.horizon.max(fit.epochs);
     for epoch in start.0..fit.epochs {
         let first = if epoch == start.0 { start.1 } else { 0 };
         let t0 = Instant::now();
         let mut bar = Progress::new(
             &ctx.progress_mode(),
             &if fit.tag == stage {
-                format!("{stage} epoch {}/{}", epoch + 1, fit.epochs)
+                format!("{stage} epoch {}/{of}", epoch + 1)
             } else {
-                format!("{stage} {} epoch {}/{}", fit.tag, epoch + 1, fit.epochs)
+                format!("{stage} {} epoch {}/{of}", fit.tag, epoch + 1)
             },
             per_epoch,
             first,

@@ -237,7 +237,7 @@ stage search = rl(net) {{
         "stages/search/search.e1b0.safetensors",
         "stages/search/controller.safetensors",
     );
-    assert!(!err.contains("search epoch 1/1"), "{err}");
+    assert!(!err.contains("search epoch 1/3"), "{err}");
     let record = read_json(&killed.join("stages/search/controller.ckpt.json"));
     assert_eq!(record["done"], 3);
 }
