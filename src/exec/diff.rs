@@ -16,10 +16,11 @@ use serde_json::{Value as Json, json};
 use tch::{Kind, Tensor};
 
 use super::error::ExecError;
+use super::optim::optimizer_of;
 use super::optim::{Optimizer, Rule};
 use super::relax::{ArchParams, For, Relax, Sched, log_prob, relaxed, rescale_drawn};
 use super::search::{Candidate, Scorer, finish_search};
-use super::supernet::{Part, SupernetOut, epochs_of, op_paths, optimizer_of, save_weights};
+use super::supernet::{Part, SupernetOut, epochs_of, op_paths, save_weights};
 use super::train::{Fit, ParamGroup, StepOut, loss_and_correct, named_trainable};
 use super::{Ctx, call, float, int, space_of};
 use crate::compile::{Mix, Supernet};

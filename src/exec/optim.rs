@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use tch::Tensor;
 
-use crate::sema::hir::{Call, Value};
+use crate::sema::hir::{Call, Stage, StageKind, Value};
 
 /// The update rule and its hyperparameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -380,6 +380,38 @@ impl Optimizer {
             }
         }
     }
+}
+
+/// The optimizer rule, base learning rate and learning-rate schedule of a training stage's optimizer
+/// setting `key` (`optimizer`, `weights`, `arch`): default `sgd(lr: 0.05)`; a learning rate written as a
+/// schedule is the schedule; `warmup` ramps it up (except in differentiable search).
+pub fn optimizer_of(stage: &Stage, key: &str, epochs: usize) -> (Rule, f64, Schedule) {
+    let default = Call {
+        name: "sgd".into(),
+        args: [("lr".to_string(), Value::Float(0.05))].into(),
+    };
+    let opt = super::call(stage, key).unwrap_or(&default);
+    let (rule, lr) = Rule::from_call(opt);
+    // A learning rate written as a schedule (`lr: 0.1 -> 0.001 cosine`) is its own schedule; sema
+    // refuses a `schedule` setting beside it.
+    let schedule = match opt.get("lr") {
+        Some(Value::Schedule(s)) => Schedule::Scheduled(s.clone()),
+        _ => Schedule::from_call(super::call(stage, "schedule"), epochs),
+    };
+    // Differentiable search reads `warmup` as weight-only epochs before architecture updates; every
+    // other training warms its learning rate up.
+    let warmup = match stage.kind {
+        StageKind::Differentiable => 0,
+        _ => super::int(stage, "warmup").unwrap_or(0).max(0),
+    };
+    if warmup > 0 && epochs > 0 {
+        let schedule = Schedule::WarmedUp {
+            warmup: warmup as f64 / epochs as f64,
+            then: Box::new(schedule),
+        };
+        return (rule, lr, schedule);
+    }
+    (rule, lr, schedule)
 }
 
 #[cfg(test)]

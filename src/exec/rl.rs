@@ -24,10 +24,9 @@ use tch::Tensor;
 
 use super::controller::{Controller, ControllerConfig, UpdateStats};
 use super::error::ExecError;
+use super::optim::optimizer_of;
 use super::search::{Candidate, Scorer, finish_search, train_standalone};
-use super::supernet::{
-    Part, SupernetOut, choices, epochs_of, optimizer_of, save_weights, supernet_step,
-};
+use super::supernet::{Part, SupernetOut, choices, epochs_of, save_weights, supernet_step};
 use super::train::{Fit, StepOut, named_trainable};
 use super::{Ctx, call, evaluate_set, float, hash_str, int, mix, require_val, space_of};
 use crate::compile::latency::{MeasureOpts, measure_op};

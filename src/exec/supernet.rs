@@ -12,14 +12,13 @@ use serde_json::{Value as Json, json};
 use tch::Tensor;
 
 use super::error::ExecError;
-use super::optim::{Rule, Schedule};
 use super::train::{Fit, StepOut, TrainSummary, copy_into, loss_and_correct};
 use super::{Ctx, call, float, int, space_of, stage_input};
 use crate::compile::{Mix, Supernet, drop_paths};
 use crate::cost::arch_cost;
 use crate::ir::{Arch, SearchSpace, SpaceSpec};
 use crate::search::sample;
-use crate::sema::hir::{Call, Stage, StageKind, Value};
+use crate::sema::hir::{Call, Stage, Value};
 
 /// A trained supernet: one weight file, or one per few-shot part (the option indices its first
 /// decisions are fixed to).
@@ -243,36 +242,6 @@ pub fn op_paths(net: &crate::ir::Net) -> Vec<String> {
         .filter(|n| matches!(n.kind, crate::ir::NetKind::Op(_)))
         .map(|n| n.path.clone())
         .collect()
-}
-
-/// The optimizer, schedule and clipping of a training stage.
-pub fn optimizer_of(stage: &Stage, key: &str, epochs: usize) -> (Rule, f64, Schedule) {
-    let default = Call {
-        name: "sgd".into(),
-        args: [("lr".to_string(), Value::Float(0.05))].into(),
-    };
-    let opt = call(stage, key).unwrap_or(&default);
-    let (rule, lr) = Rule::from_call(opt);
-    // A learning rate written as a schedule (`lr: 0.1 -> 0.001 cosine`) is its own schedule; sema
-    // refuses a `schedule` setting beside it.
-    let schedule = match opt.get("lr") {
-        Some(Value::Schedule(s)) => Schedule::Scheduled(s.clone()),
-        _ => Schedule::from_call(call(stage, "schedule"), epochs),
-    };
-    // Differentiable search reads `warmup` as weight-only epochs before architecture updates; every
-    // other training warms its learning rate up.
-    let warmup = match stage.kind {
-        StageKind::Differentiable => 0,
-        _ => int(stage, "warmup").unwrap_or(0).max(0),
-    };
-    if warmup > 0 && epochs > 0 {
-        let schedule = Schedule::WarmedUp {
-            warmup: warmup as f64 / epochs as f64,
-            then: Box::new(schedule),
-        };
-        return (rule, lr, schedule);
-    }
-    (rule, lr, schedule)
 }
 
 /// Epochs of a training stage (one in smoke runs).

@@ -84,7 +84,7 @@ impl Fit {
         horizon: usize,
         seed: u64,
     ) -> Result<Fit, ExecError> {
-        let (rule, lr, schedule) = super::supernet::optimizer_of(stage, "optimizer", horizon);
+        let (rule, lr, schedule) = super::optim::optimizer_of(stage, "optimizer", horizon);
         Ok(Fit {
             tag: tag.to_string(),
             epochs,
