@@ -251,7 +251,7 @@ fn a_killed_hypernet_search_resumes_to_the_same_artifacts() {
     let text = format!(
         "{HEADER}
 stage search = hypernet(net) {{
-  epochs 3
+  epochs 8
   optimizer sgd(lr: 0.05, momentum: 0.9)
   samples 6
 }}
@@ -267,7 +267,7 @@ stage quality = rank(search) {{
         "stages/search/search.e1b0.safetensors",
         "stages/search/hypernet.safetensors",
     );
-    assert!(!err.contains("search epoch 1/3"), "{err}");
+    assert!(!err.contains("search epoch 1/8"), "{err}");
     let summary = read_json(&killed.join("summary.json"));
     let quality = summary["stages"]
         .as_array()
