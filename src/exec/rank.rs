@@ -74,6 +74,30 @@ fn show_ci(v: &Json) -> String {
     }
 }
 
+/// Up to `k` distinct architectures (distinct as networks, not as index vectors) drawn uniformly from
+/// a generator seeded with `seed`, with their option indices; at most `50 k` draws.
+fn distinct_archs(
+    space: &SearchSpace,
+    k: usize,
+    seed: u64,
+) -> Result<Vec<(Vec<usize>, Arch)>, ExecError> {
+    let ch = choices(space);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut archs: Vec<(Vec<usize>, Arch)> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for _ in 0..k * 50 {
+        if archs.len() == k {
+            break;
+        }
+        let g = sample::uniform(&ch, &mut rng);
+        let arch = Arch::from_indices(space, &g)?;
+        if seen.insert(serde_json::to_string(&arch).unwrap_or_default()) {
+            archs.push((g, arch));
+        }
+    }
+    Ok(archs)
+}
+
 pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     // A hypernetwork (SMASH) is judged the same way, with generated weights.
     let hypernet = super::stage_input(stage)
@@ -111,21 +135,7 @@ pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let k = if ctx.info.smoke { k.min(3) } else { k };
     let epochs = epochs_of(ctx, stage, "epochs", 1).max(1);
     let seeds = seeds(ctx, stage);
-    let ch = choices(&space);
-    let mut rng = ChaCha8Rng::seed_from_u64(ctx.stage_seed(&stage.name));
-    // K distinct architectures (distinct as networks, not as index vectors).
-    let mut archs: Vec<(Vec<usize>, Arch)> = Vec::new();
-    let mut seen = BTreeSet::new();
-    for _ in 0..k * 50 {
-        if archs.len() == k {
-            break;
-        }
-        let g = sample::uniform(&ch, &mut rng);
-        let arch = Arch::from_indices(&space, &g)?;
-        if seen.insert(serde_json::to_string(&arch).unwrap_or_default()) {
-            archs.push((g, arch));
-        }
-    }
+    let archs = distinct_archs(&space, k, ctx.stage_seed(&stage.name))?;
     let recal = recal_images(ctx, stage);
     let mut scorers: Vec<Scorer> = supernets
         .iter()
@@ -269,20 +279,7 @@ fn rank_hypernet(ctx: &mut Ctx, stage: &Stage, input: &str) -> Result<Json, Exec
     let k = int(stage, "samples").unwrap_or(10).max(2) as usize;
     let k = if ctx.info.smoke { k.min(3) } else { k };
     let epochs = epochs_of(ctx, stage, "epochs", 1).max(1);
-    let ch = choices(&space);
-    let mut rng = ChaCha8Rng::seed_from_u64(ctx.stage_seed(&stage.name));
-    let mut archs: Vec<(Vec<usize>, Arch)> = Vec::new();
-    let mut seen = BTreeSet::new();
-    for _ in 0..k * 50 {
-        if archs.len() == k {
-            break;
-        }
-        let g = sample::uniform(&ch, &mut rng);
-        let arch = Arch::from_indices(&space, &g)?;
-        if seen.insert(serde_json::to_string(&arch).unwrap_or_default()) {
-            archs.push((g, arch));
-        }
-    }
+    let archs = distinct_archs(&space, k, ctx.stage_seed(&stage.name))?;
     // Generated weights always get their BatchNorm statistics re-estimated (`recalibrate` sets how
     // many images).
     let images = recal_images(ctx, stage).unwrap_or_else(|| super::hypernet::recal_images(ctx));
