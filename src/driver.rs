@@ -9,7 +9,7 @@ use miette::Diagnostic as _;
 use crate::cost::space_cost;
 use crate::diag::{Code, Diagnostic};
 use crate::ir::{IrError, SearchSpace, lower};
-use crate::sema::hir::{Program, Value};
+use crate::sema::hir::Program;
 use crate::sema::{self, Checked};
 use crate::source::Loader;
 
@@ -52,9 +52,10 @@ fn unsatisfiable_constraints(
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for stage in &program.stages {
-        let Some(Value::List(constraints)) = stage.settings.peek("constraint") else {
+        let constraints = stage.spec.constraints();
+        if constraints.is_empty() {
             continue;
-        };
+        }
         let Some((name, space)) = spaces.iter().find(|(n, _)| Some(n) == stage.space.as_ref())
         else {
             continue;
@@ -63,21 +64,14 @@ fn unsatisfiable_constraints(
             continue;
         };
         for c in constraints {
-            let Value::Tuple(parts) = c else { continue };
-            let (Some(Value::Name(metric)), Some(Value::Name(op)), Some(bound)) = (
-                parts.first(),
-                parts.get(1),
-                parts.get(2).and_then(Value::as_f64),
-            ) else {
-                continue;
-            };
+            let (metric, op, bound) = (&c.metric, c.op.symbol(), c.bound);
             let range = match metric.as_str() {
                 "params" => cost.params,
                 "flops" => cost.macs,
                 _ => continue,
             };
             let (min, max) = (range.min as f64, range.max as f64);
-            let impossible = match op.as_str() {
+            let impossible = match op {
                 "<=" => bound < min,
                 "<" => bound <= min,
                 ">=" => bound > max,
@@ -85,7 +79,7 @@ fn unsatisfiable_constraints(
                 "==" => bound < min || bound > max,
                 _ => false,
             };
-            let always = match op.as_str() {
+            let always = match op {
                 "<=" => bound >= max,
                 "<" => bound > max,
                 ">=" => bound <= min,

@@ -18,72 +18,8 @@ use tch::{Kind, Tensor};
 
 use super::error::ExecError;
 use super::optim::{Optimizer, Rule};
-use crate::sema::hir::{Call, Value};
 
-/// The policy-gradient estimator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Algorithm {
-    Reinforce,
-    Ppo,
-}
-
-/// `controller lstm(hidden, lr, entropy, baseline, tanh, temperature, algorithm)`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ControllerConfig {
-    pub hidden: usize,
-    pub lr: f64,
-    /// Weight of the entropy bonus.
-    pub entropy: f64,
-    /// Decay of the moving-average baseline (`b <- decay * b + (1 - decay) * reward`).
-    pub baseline: f64,
-    /// `tanh_constant`: logits become `tanh * tanh(logits)` (0: no squashing).
-    pub tanh: f64,
-    /// Logits are divided by it first (0: no division).
-    pub temperature: f64,
-    pub algorithm: Algorithm,
-    /// PPO: the clipping range and the passes over each batch.
-    pub clip: f64,
-    pub ppo_epochs: usize,
-}
-
-impl Default for ControllerConfig {
-    fn default() -> Self {
-        ControllerConfig {
-            hidden: 100,
-            lr: 3.5e-4,
-            entropy: 1e-4,
-            baseline: 0.99,
-            tanh: 2.5,
-            temperature: 5.0,
-            algorithm: Algorithm::Reinforce,
-            clip: 0.2,
-            ppo_epochs: 4,
-        }
-    }
-}
-
-impl ControllerConfig {
-    /// From the stage's `controller` setting (sema's defaults when absent).
-    pub fn from_call(c: Option<&Call>) -> ControllerConfig {
-        let d = ControllerConfig::default();
-        let Some(c) = c else { return d };
-        let num = |k: &str, v: f64| c.get(k).and_then(Value::as_f64).unwrap_or(v);
-        ControllerConfig {
-            hidden: num("hidden", d.hidden as f64).max(1.0) as usize,
-            lr: num("lr", d.lr),
-            entropy: num("entropy", d.entropy),
-            baseline: num("baseline", d.baseline),
-            tanh: num("tanh", d.tanh),
-            temperature: num("temperature", d.temperature),
-            algorithm: match c.get("algorithm") {
-                Some(Value::Name(n)) if n == "ppo" => Algorithm::Ppo,
-                _ => Algorithm::Reinforce,
-            },
-            ..d
-        }
-    }
-}
+pub use crate::sema::spec::{Algorithm, ControllerConfig};
 
 /// What one update did.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

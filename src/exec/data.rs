@@ -158,8 +158,8 @@ impl Ctx {
     /// and `cutout` settings.
     pub fn train_loader(&self, stage: &Stage, data: &StageData, seed: u64) -> Loader {
         let mut augment = data.augment.clone();
-        if let Some(size) = int(stage, "cutout") {
-            augment.push(Augment::Cutout { size });
+        if let Some(size) = stage.spec.cutout() {
+            augment.push(Augment::Cutout { size: size as i64 });
         }
         Loader {
             batch: self.batch(stage, data),
@@ -173,9 +173,7 @@ impl Ctx {
     }
 
     pub fn batch(&self, stage: &Stage, data: &StageData) -> usize {
-        let b = int(stage, "batch")
-            .map(|b| b as usize)
-            .unwrap_or(data.batch);
+        let b = stage.spec.common().batch.unwrap_or(data.batch);
         if self.info.smoke { b.min(32) } else { b }
     }
 

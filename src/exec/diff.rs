@@ -16,57 +16,17 @@ use serde_json::{Value as Json, json};
 use tch::{Kind, Tensor};
 
 use super::error::ExecError;
-use super::optim::optimizer_of;
-use super::optim::{Optimizer, Rule};
+use super::optim::Optimizer;
 use super::relax::{ArchParams, For, Relax, Sched, log_prob, relaxed, rescale_drawn};
 use super::search::{Candidate, Scorer, finish_search};
-use super::supernet::{Part, SupernetOut, epochs_of, op_paths, save_weights};
+use super::supernet::{Part, SupernetOut, op_paths, save_weights, smoke_epochs};
 use super::train::{Fit, ParamGroup, StepOut, loss_and_correct, named_trainable};
-use super::{Ctx, call, float, int, space_of};
+use super::{Ctx, space_of};
 use crate::compile::{Mix, Supernet};
 use crate::data::loader::{Loader, TensorSet};
 use crate::ir::{Arch, SearchSpace};
-use crate::sema::hir::{Call, Stage, Value};
-
-/// Optimisation level.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Level {
-    Single,
-    Bilevel { order: usize, split: f64 },
-}
-
-fn level_of(stage: &Stage) -> Level {
-    match call(stage, "level") {
-        Some(c) if c.name == "bilevel" => Level::Bilevel {
-            order: c.get("order").and_then(Value::as_f64).unwrap_or(1.0) as usize,
-            split: c.get("split").and_then(Value::as_f64).unwrap_or(0.5),
-        },
-        Some(_) => Level::Single,
-        None => Level::Bilevel {
-            order: 1,
-            split: 0.5,
-        },
-    }
-}
-
-/// How the architecture is read off the learned distribution.
-#[derive(Debug, Clone, PartialEq)]
-enum Derive {
-    Argmax,
-    TopK(usize),
-    Sample(usize),
-}
-
-fn derive_of(stage: &Stage, space: &SearchSpace) -> Derive {
-    let n = |c: &Call, k: &str, d: f64| c.get(k).and_then(Value::as_f64).unwrap_or(d) as usize;
-    match call(stage, "derive") {
-        Some(c) if c.name == "top_k_edges" => Derive::TopK(n(c, "k", 2.0)),
-        Some(c) if c.name == "sample" => Derive::Sample(n(c, "n", 8.0).max(1)),
-        Some(_) => Derive::Argmax,
-        None if !space.cell_edges().is_empty() => Derive::TopK(2),
-        None => Derive::Argmax,
-    }
-}
+use crate::sema::hir::Stage;
+use crate::sema::spec::{Derive, Level, PenaltySpec, StageSpec};
 
 /// A soft constraint: `metric` (flops, params, latency) in a loss term of the expected cost.
 pub struct Penalty {
@@ -131,32 +91,22 @@ impl Penalty {
     }
 }
 
-/// Reads the stage's `penalty` settings (one per metric), each with the cost table of its metric.
-fn penalties_of(ctx: &Ctx, stage: &Stage, space: &SearchSpace) -> Result<Vec<Penalty>, ExecError> {
-    let calls: Vec<&Call> = match stage.settings.get("penalty") {
-        Some(Value::Call(c)) => vec![c],
-        Some(Value::List(l)) => l
-            .iter()
-            .filter_map(|v| match v {
-                Value::Call(c) => Some(c),
-                _ => None,
-            })
-            .collect(),
-        _ => vec![],
-    };
+/// The stage's penalties (one per metric), each with the cost table of its metric.
+fn penalties_of(
+    ctx: &Ctx,
+    stage: &Stage,
+    space: &SearchSpace,
+    specs: &[PenaltySpec],
+) -> Result<Vec<Penalty>, ExecError> {
     let mut out = vec![];
-    for c in calls {
-        let f = |k: &str| c.get(k).and_then(Value::as_f64);
-        let costs = option_costs(ctx, stage, space, &c.name)?;
+    for p in specs {
+        let costs = option_costs(ctx, stage, space, &p.metric)?;
         out.push(Penalty {
-            metric: c.name.clone(),
-            form: match c.get("form") {
-                Some(Value::Name(n)) => n.clone(),
-                _ => "linear".into(),
-            },
-            weight: f("weight").unwrap_or(1.0),
-            exponent: f("exponent").unwrap_or(1.0),
-            target: f("target"),
+            metric: p.metric.clone(),
+            form: p.form.clone(),
+            weight: p.weight,
+            exponent: p.exponent,
+            target: p.target,
             fixed: costs.0,
             options: costs.1,
         });
@@ -231,7 +181,7 @@ struct Search<'a> {
     arch_set: Option<TensorSet>,
     loader: Loader,
     /// The weight optimizer's base rate, schedule and decay (second order's virtual step).
-    weight_lr: (f64, super::optim::Schedule, usize, f64),
+    weight_lr: (f64, super::optim::LrPlan, usize, f64),
     /// REINFORCE's moving-average baseline (NaN until the first reward), checkpointed with the
     /// architecture parameters.
     baseline: Tensor,
@@ -452,19 +402,22 @@ fn probs_by_path(space: &SearchSpace, probs: &[Vec<f64>]) -> BTreeMap<String, Ve
 
 /// `differentiable(space)`: search, then derive and score the architecture.
 pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+    let StageSpec::Differentiable(spec) = &stage.spec else {
+        return Err(super::wrong_kind(stage));
+    };
     let t0 = std::time::Instant::now();
     let space_name = stage.space.clone().unwrap_or_default();
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
     let data = ctx.data(stage)?;
-    let epochs = epochs_of(ctx, stage, "epochs", 1);
+    let epochs = smoke_epochs(ctx, *spec.training.epochs);
     let seed = ctx.stage_seed(&stage.name);
     tch::manual_seed(seed as i64 & i64::MAX);
     let mut net = Supernet::new(&space, ctx.device())?;
-    net.dropout = super::float(stage, "dropout");
+    net.dropout = *spec.training.dropout;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let arch = Rc::new(ArchParams::new(&space, ctx.device(), &mut rng));
-    let relax = Relax::from_call(call(stage, "relax"));
-    let level = level_of(stage);
+    let relax = spec.relax.clone_value();
+    let level = *spec.level;
     // Bi-level: the weights learn on the first part of the training split, the architecture on the
     // rest.
     let (w_set, arch_set) = match level {
@@ -487,29 +440,19 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         }
         Level::Single => (None, None),
     };
-    let key = if stage.settings.get("weights").is_some() {
-        "weights"
-    } else {
-        "optimizer"
-    };
-    let (rule, lr, schedule) = optimizer_of(stage, key, epochs);
-    let wd = match rule {
-        Rule::Sgd { wd, .. } | Rule::Adam { wd, .. } | Rule::RmsProp { wd, .. } => wd,
-    };
-    let arch_call = call(stage, "arch").cloned().unwrap_or(Call {
-        name: "adam".into(),
-        args: [
-            ("lr".to_string(), Value::Float(3e-4)),
-            (
-                "betas".to_string(),
-                Value::Tuple(vec![Value::Float(0.5), Value::Float(0.999)]),
-            ),
-            ("wd".to_string(), Value::Float(1e-3)),
-        ]
-        .into(),
-    });
-    let (arch_rule, _) = Rule::from_call(&arch_call);
-    let arch_opt = Rc::new(RefCell::new(Optimizer::new(arch_rule, arch.named())));
+    // The weight optimizer: `weights`, else `optimizer`; differentiable search reads `warmup` as
+    // weight-only epochs before architecture updates, not as a learning-rate ramp.
+    let weights = spec
+        .weights
+        .clone_value()
+        .unwrap_or_else(|| spec.training.optimizer.clone_value());
+    let (rule, lr, schedule) = spec.training.plan(&weights, epochs, false);
+    let wd = rule.wd();
+    let arch_spec = spec.arch.clone_value();
+    let arch_opt = Rc::new(RefCell::new(Optimizer::new(
+        arch_spec.rule.clone(),
+        arch.named(),
+    )));
     let mut fit = Fit::for_stage(
         ctx,
         stage,
@@ -542,20 +485,20 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         }
         line
     }));
-    let warmup = int(stage, "warmup").unwrap_or(0).max(0) as f64 / epochs.max(1) as f64;
-    let penalties = penalties_of(ctx, stage, &space)?;
+    let warmup = *spec.training.warmup as f64 / epochs.max(1) as f64;
+    let penalties = penalties_of(ctx, stage, &space, &spec.penalty)?;
     let loader = fit.loader.clone();
     let search = Search {
         net: &net,
         space: &space,
         arch: arch.clone(),
         arch_opt,
-        arch_lr: Sched::of(arch_call.get("lr"), 3e-4),
+        arch_lr: arch_spec.lr.clone(),
         relax: relax.clone(),
         level,
         warmup: if ctx.info.smoke { 0.0 } else { warmup },
         penalties,
-        smoothing: float(stage, "label_smoothing").unwrap_or(0.0),
+        smoothing: *spec.training.label_smoothing,
         arch_set,
         loader,
         weight_lr: (lr, schedule, epochs, wd),
@@ -596,7 +539,7 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         finetune: vec![],
         affine: true,
     };
-    let rule = derive_of(stage, &space);
+    let rule = spec.derive.clone_value();
     let genomes: Vec<Vec<usize>> = match &rule {
         Derive::Argmax => crate::search::derive::argmax(&space, &probs).map(|g| vec![g]),
         Derive::TopK(k) => crate::search::derive::top_k_edges(&space, &probs, *k).map(|g| vec![g]),

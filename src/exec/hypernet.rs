@@ -21,15 +21,16 @@ use tch::Tensor;
 
 use super::error::ExecError;
 use super::search::{Candidate, finish_search};
-use super::supernet::{choices, epochs_of, save_weights, supernet_step};
+use super::supernet::{choices, save_weights, smoke_epochs, supernet_step};
 use super::train::{Fit, StepOut};
-use super::{Ctx, evaluate_set, float, hash_str, int, mix, require_val, space_of};
+use super::{Ctx, evaluate_set, hash_str, mix, require_val, space_of};
 use crate::compile::Supernet;
 use crate::cost::arch_cost;
 use crate::data::loader::Loader;
 use crate::ir::{Arch, SearchSpace};
 use crate::search::sample;
 use crate::sema::hir::Stage;
+use crate::sema::spec::StageSpec;
 
 /// Units of the hypernetwork's hidden layer.
 pub const RANK: i64 = 16;
@@ -184,14 +185,17 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
     let data = ctx.data(stage)?;
     require_val(stage, &data)?;
+    let StageSpec::Hypernet(spec) = &stage.spec else {
+        return Err(super::wrong_kind(stage));
+    };
     let ch = choices(&space);
-    let epochs = epochs_of(ctx, stage, "epochs", 1);
+    let epochs = smoke_epochs(ctx, *spec.training.epochs);
     let seed = ctx.stage_seed(&name);
     tch::manual_seed(seed as i64 & i64::MAX);
     let net = Supernet::new(&space, ctx.device())?;
     let hyper = Hyper::new(&net, &ch);
     let fit = Fit::for_stage(ctx, stage, &data, &net.vs, &name, epochs, epochs, seed)?;
-    let smoothing = float(stage, "label_smoothing").unwrap_or(0.0);
+    let smoothing = *spec.training.label_smoothing;
     let mut step =
         |x: &Tensor, y: &Tensor, rng: &mut ChaCha8Rng, _t: f64| -> Result<StepOut, ExecError> {
             let g = sample::uniform(&ch, rng);
@@ -208,7 +212,7 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let summary = super::train::fit(ctx, &name, fit, &net.vs, &data.splits.train, &mut step)?;
     let weights = save_weights(ctx, &name, "hypernet.safetensors", &net)?;
     // Rank distinct random architectures with generated weights.
-    let n = cap(ctx, int(stage, "samples").unwrap_or(100).max(1) as usize, 4);
+    let n = cap(ctx, (*spec.samples).max(1), 4);
     let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, 5));
     let mut genomes: Vec<Vec<usize>> = Vec::new();
     let mut seen = BTreeSet::new();

@@ -5,11 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
+use super::Ctx;
 use super::error::ExecError;
-use super::{Ctx, call};
 use crate::compile::latency::{LatencyTable, MeasureOpts, load_or_measure};
 use crate::ir::SearchSpace;
-use crate::sema::hir::{Stage, Value};
+use crate::sema::hir::Stage;
+use crate::sema::spec::LatencySource;
 
 /// The stage's table when it uses latency ([`Stage::uses_latency`]).
 pub fn table_if_wanted(
@@ -28,15 +29,10 @@ pub fn table_if_wanted(
 /// (relative to the pipeline's folder; smoke runs keep it in the stage's folder instead, leaving the
 /// sources untouched), or `measure(runs)` (and no setting) into the stage's folder.
 pub fn source(ctx: &Ctx, stage: &Stage) -> Result<(PathBuf, MeasureOpts), ExecError> {
-    let setting = call(stage, "latency");
     let dir = ctx.dir.stage_dir(&stage.name)?;
-    let (path, repeats) = match setting {
-        Some(c) if c.name == "lut" => {
-            let file = match c.get("path") {
-                Some(Value::Str(s)) => s.clone(),
-                _ => "latency.yaml".into(),
-            };
-            let p = Path::new(&file);
+    let (path, repeats) = match &*stage.spec.common().latency {
+        LatencySource::Lut(file) => {
+            let p = Path::new(file);
             let path = if ctx.info.smoke {
                 dir.join(p.file_name().unwrap_or(p.as_os_str()))
             } else if p.is_absolute() {
@@ -46,11 +42,7 @@ pub fn source(ctx: &Ctx, stage: &Stage) -> Result<(PathBuf, MeasureOpts), ExecEr
             };
             (path, 20)
         }
-        Some(c) => (
-            dir.join("latency.yaml"),
-            c.get("runs").and_then(Value::as_f64).unwrap_or(20.0) as usize,
-        ),
-        None => (dir.join("latency.yaml"), 20),
+        LatencySource::Measure { runs } => (dir.join("latency.yaml"), *runs),
     };
     let opts = MeasureOpts {
         batch: 1,

@@ -132,25 +132,28 @@ impl Ctx {
     }
 }
 
-/// An integer setting of a stage.
-pub fn int(stage: &Stage, key: &str) -> Option<i64> {
-    match stage.settings.get(key)? {
-        Value::Int(i) => Some(*i),
-        v => v.as_f64().map(|f| f as i64),
-    }
+/// The training settings of a stage that trains (sema lowers every training kind with them).
+pub fn training(stage: &Stage) -> Result<&crate::sema::spec::Training, ExecError> {
+    stage.spec.training().ok_or_else(|| {
+        ExecError::setting(
+            &stage.name,
+            "this stage kind does not train weights",
+            "report this: sema lowered the stage without training settings",
+        )
+    })
 }
 
-/// A numeric setting of a stage.
-pub fn float(stage: &Stage, key: &str) -> Option<f64> {
-    stage.settings.get(key)?.as_f64()
-}
-
-/// A call setting of a stage (`optimizer`, `sampler`, ...).
-pub fn call<'a>(stage: &'a Stage, key: &str) -> Option<&'a Call> {
-    match stage.settings.get(key)? {
-        Value::Call(c) => Some(c),
-        _ => None,
-    }
+/// The error of a stage whose typed settings are not of its kind (sema lowers each stage by its
+/// kind, so this is a bug, reported rather than panicked on).
+pub fn wrong_kind(stage: &Stage) -> ExecError {
+    ExecError::setting(
+        &stage.name,
+        format!(
+            "the stage's settings are not those of a {:?} stage",
+            stage.kind
+        ),
+        "report this: sema lowered the stage as another kind",
+    )
 }
 
 /// Result of a whole run.
@@ -235,14 +238,17 @@ pub fn run(
         }
         let t0 = Instant::now();
         eprintln!("stage {} ({:?})", stage.name, stage.kind);
-        stage.settings.take_read();
+        stage.spec.take_applied(&stage.settings);
         let (file, root) = (ctx.info.file.clone(), ctx.dir.root.clone());
         let mut result = error::guard(&stage.name, &file, &root, || run_stage(&mut ctx, stage))?;
         if let Json::Object(m) = &mut result {
             m.insert("seconds".into(), json!(t0.elapsed().as_secs_f64()));
             // What the executor applied: every setting the stage read (the contract test checks
             // that each setting `nasl check` accepts shows up here).
-            m.insert("settings".into(), json!(stage.settings.take_read()));
+            m.insert(
+                "settings".into(),
+                json!(stage.spec.take_applied(&stage.settings)),
+            );
         }
         ctx.dir.log(
             json!({"stage": stage.name, "event": "done", "result": summary_of(stage, &result)}),

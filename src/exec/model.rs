@@ -11,14 +11,15 @@ use serde_json::{Value as Json, json};
 
 use super::error::ExecError;
 use super::search::{SearchOut, standalone_net, train_standalone};
-use super::supernet::epochs_of;
+use super::supernet::smoke_epochs;
 use super::train::TrainSummary;
-use super::{Ctx, StageData, evaluate_set, int, space_of, stage_input};
+use super::{Ctx, StageData, evaluate_set, space_of, stage_input};
 use crate::compile::{Subnet, export, model as saved};
 use crate::cost::arch_cost;
 use crate::data::loader::Normalize;
 use crate::ir::{Arch, SearchSpace};
-use crate::sema::hir::{Input, Stage, StageKind, Value};
+use crate::sema::hir::{Input, Stage, StageKind};
+use crate::sema::spec::StageSpec;
 
 /// One trained model of a stage (one per seed).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,21 +68,12 @@ pub struct Preprocess {
     pub synthetic: Option<crate::sema::hir::SyntheticSpec>,
 }
 
-/// The seeds a stage repeats over (`seeds [...]`), or one seed derived from the run's.
+/// The seeds a stage repeats over (`seeds [...]`, at most two in smoke runs), or seed 0.
 fn seeds(ctx: &Ctx, stage: &Stage) -> Vec<i64> {
-    match stage.settings.get("seeds") {
-        Some(Value::List(l)) if !l.is_empty() => {
-            let v: Vec<i64> = l
-                .iter()
-                .filter_map(|v| v.as_f64().map(|f| f as i64))
-                .collect();
-            if ctx.info.smoke {
-                v.into_iter().take(2).collect()
-            } else {
-                v
-            }
-        }
-        _ => vec![0],
+    match &*stage.spec.common().seeds {
+        Some(v) if ctx.info.smoke => v.iter().copied().take(2).collect(),
+        Some(v) => v.clone(),
+        None => vec![0],
     }
 }
 
@@ -104,7 +96,7 @@ fn train_models(
         space.net(arch)?;
     }
     let data = ctx.data(stage)?;
-    let epochs = epochs_of(ctx, stage, "epochs", 1);
+    let epochs = smoke_epochs(ctx, *super::training(stage)?.epochs);
     let several = members.len() > 1;
     let mut models = Vec::new();
     for (m, arch) in members.iter().enumerate() {
@@ -284,7 +276,11 @@ pub fn retrain(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
 /// the same fractions of the depth). Decisions are per cell type, so the searched architecture fits.
 fn evaluation_space(ctx: &Ctx, stage: &Stage) -> Result<SearchSpace, ExecError> {
     let searched = space_of(ctx, stage)?;
-    let Some(network) = super::call(stage, "network") else {
+    let network = match &stage.spec {
+        StageSpec::Retrain(spec) => *spec.network,
+        _ => None,
+    };
+    let Some(network) = network else {
         return Ok(SearchSpace::new(searched.spec.clone())?);
     };
     let name = stage.space.as_deref().unwrap_or_default();
@@ -297,15 +293,14 @@ fn evaluation_space(ctx: &Ctx, stage: &Stage) -> Result<SearchSpace, ExecError> 
         .ok_or_else(|| {
             ExecError::setting(&stage.name, "the stage has no search space", "give it one")
         })?;
-    let size = |k: &str| network.get(k).and_then(|v| v.as_f64()).map(|v| v as u32);
     // `nasl check` admits `network` on cell spaces alone (sema::contract).
     if let crate::sema::hir::SpaceBody::Cell(crate::sema::hir::CellSpace { network: n, .. })
     | crate::sema::hir::SpaceBody::Genotype(crate::sema::hir::Genotype {
         network: n, ..
     }) = &mut decl.body
     {
-        n.cells = size("cells").unwrap_or(n.cells);
-        n.channels = size("channels").unwrap_or(n.channels);
+        n.cells = network.cells.unwrap_or(n.cells);
+        n.channels = network.channels.unwrap_or(n.channels);
     }
     Ok(SearchSpace::new(crate::ir::lower::space_spec(&decl)?)?)
 }
@@ -362,8 +357,8 @@ pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let mut accs = Vec::new();
     let mut losses = Vec::new();
     let mut loader = ctx.eval_loader(&data);
-    if let Some(b) = int(stage, "batch") {
-        loader.batch = b.max(1) as usize;
+    if let Some(b) = *stage.spec.common().batch {
+        loader.batch = b.max(1);
     }
     for m in &models.models {
         let loaded = saved::load(&ctx.dir.root.join(&m.dir), ctx.device())?;
@@ -469,7 +464,7 @@ fn evaluate_searched(
         .collect();
     let recal = super::search::recal_images(ctx, stage);
     let mut scorer = super::search::Scorer::new(&space, &supernet, recal, &stage.name);
-    scorer.batch = int(stage, "batch").map(|b| b as usize);
+    scorer.batch = *stage.spec.common().batch;
     let batch = scorer.batch.unwrap_or(ctx.eval_loader(data).batch);
     let c = scorer.score_on(ctx, data, &genome, recal, set)?;
     eprintln!(

@@ -7,147 +7,7 @@ use std::collections::BTreeMap;
 
 use tch::Tensor;
 
-use crate::sema::hir::{Call, Stage, StageKind, Value};
-
-/// The update rule and its hyperparameters.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Rule {
-    Sgd {
-        momentum: f64,
-        nesterov: bool,
-        wd: f64,
-    },
-    Adam {
-        b1: f64,
-        b2: f64,
-        eps: f64,
-        wd: f64,
-        decoupled: bool,
-    },
-    RmsProp {
-        alpha: f64,
-        momentum: f64,
-        wd: f64,
-    },
-}
-
-/// A learning-rate schedule over training progress `t` in [0, 1] (epoch + fraction / epochs).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Schedule {
-    Constant,
-    Linear {
-        to: f64,
-    },
-    Cosine {
-        min: f64,
-        warmup: f64,
-    },
-    Exponential {
-        gamma: f64,
-    },
-    Step {
-        every: f64,
-        gamma: f64,
-    },
-    /// The learning rate itself is a schedule (`lr: 0.1 -> 0.001 cosine`): the base rate is ignored.
-    Scheduled(crate::sema::hir::Schedule),
-    /// `warmup N`: the rate of `then` ramps up linearly over the first `warmup` of training (a
-    /// fraction of it), from 1/1000 of its value.
-    WarmedUp {
-        warmup: f64,
-        then: Box<Schedule>,
-    },
-}
-
-fn num(call: &Call, key: &str, default: f64) -> f64 {
-    call.get(key).and_then(Value::as_f64).unwrap_or(default)
-}
-
-impl Rule {
-    /// From an `optimizer` setting (`sgd(lr: 0.1, momentum: 0.9, ...)`); returns the rule and base lr.
-    pub fn from_call(call: &Call) -> (Rule, f64) {
-        let lr = num(call, "lr", 0.1);
-        let betas = match call.get("betas") {
-            Some(Value::Tuple(v)) if v.len() == 2 => {
-                (v[0].as_f64().unwrap_or(0.9), v[1].as_f64().unwrap_or(0.999))
-            }
-            _ => (0.9, 0.999),
-        };
-        let rule = match call.name.as_str() {
-            "adam" | "adamw" => Rule::Adam {
-                b1: betas.0,
-                b2: betas.1,
-                eps: num(call, "eps", 1e-8),
-                wd: num(call, "wd", if call.name == "adamw" { 0.01 } else { 0.0 }),
-                decoupled: call.name == "adamw",
-            },
-            "rmsprop" => Rule::RmsProp {
-                alpha: num(call, "alpha", 0.99),
-                momentum: num(call, "momentum", 0.0),
-                wd: num(call, "wd", 0.0),
-            },
-            _ => Rule::Sgd {
-                momentum: num(call, "momentum", 0.0),
-                nesterov: matches!(call.get("nesterov"), Some(Value::Bool(true))),
-                wd: num(call, "wd", 0.0),
-            },
-        };
-        (rule, lr)
-    }
-}
-
-impl Schedule {
-    /// From a `schedule` setting; `None` is a constant rate.
-    pub fn from_call(call: Option<&Call>, epochs: usize) -> Schedule {
-        let Some(call) = call else {
-            return Schedule::Constant;
-        };
-        let epochs = epochs.max(1) as f64;
-        match call.name.as_str() {
-            "linear" => Schedule::Linear {
-                to: num(call, "to", 0.0),
-            },
-            "cosine" => Schedule::Cosine {
-                min: num(call, "min", 0.0),
-                warmup: num(call, "warmup", 0.0) / epochs,
-            },
-            "exponential" => Schedule::Exponential {
-                gamma: num(call, "gamma", 0.97),
-            },
-            "step" => Schedule::Step {
-                every: num(call, "every", epochs) / epochs,
-                gamma: num(call, "gamma", 0.1),
-            },
-            _ => Schedule::Constant,
-        }
-    }
-
-    /// The rate at progress `t` (0 at the start, 1 at the end) for a base rate `lr` over `epochs`.
-    pub fn lr(&self, lr: f64, t: f64, epochs: usize) -> f64 {
-        let t = t.clamp(0.0, 1.0);
-        match self {
-            Schedule::Constant => lr,
-            &Schedule::Linear { to } => lr + (to - lr) * t,
-            &Schedule::Cosine { min, warmup } => {
-                if warmup > 0.0 && t < warmup {
-                    return lr * (t / warmup).max(1e-3);
-                }
-                let u = if warmup > 0.0 {
-                    (t - warmup) / (1.0 - warmup)
-                } else {
-                    t
-                };
-                min + 0.5 * (lr - min) * (1.0 + (std::f64::consts::PI * u).cos())
-            }
-            &Schedule::Exponential { gamma } => lr * gamma.powf((t * epochs as f64).floor()),
-            &Schedule::Step { every, gamma } => lr * gamma.powf((t / every.max(1e-9)).floor()),
-            Schedule::Scheduled(s) => s.at(t),
-            Schedule::WarmedUp { warmup, then } => {
-                then.lr(lr, t, epochs) * (t / warmup.max(1e-12)).clamp(1e-3, 1.0)
-            }
-        }
-    }
-}
+pub use crate::sema::spec::{LrPlan, Rule};
 
 /// The scalar factors of one step as 0-dim tensors of the parameters' kind and device, so that
 /// `x + c·y` is one `addcmul` instead of a multiplication and an addition.
@@ -382,38 +242,6 @@ impl Optimizer {
     }
 }
 
-/// The optimizer rule, base learning rate and learning-rate schedule of a training stage's optimizer
-/// setting `key` (`optimizer`, `weights`, `arch`): default `sgd(lr: 0.05)`; a learning rate written as a
-/// schedule is the schedule; `warmup` ramps it up (except in differentiable search).
-pub fn optimizer_of(stage: &Stage, key: &str, epochs: usize) -> (Rule, f64, Schedule) {
-    let default = Call {
-        name: "sgd".into(),
-        args: [("lr".to_string(), Value::Float(0.05))].into(),
-    };
-    let opt = super::call(stage, key).unwrap_or(&default);
-    let (rule, lr) = Rule::from_call(opt);
-    // A learning rate written as a schedule (`lr: 0.1 -> 0.001 cosine`) is its own schedule; sema
-    // refuses a `schedule` setting beside it.
-    let schedule = match opt.get("lr") {
-        Some(Value::Schedule(s)) => Schedule::Scheduled(s.clone()),
-        _ => Schedule::from_call(super::call(stage, "schedule"), epochs),
-    };
-    // Differentiable search reads `warmup` as weight-only epochs before architecture updates; every
-    // other training warms its learning rate up.
-    let warmup = match stage.kind {
-        StageKind::Differentiable => 0,
-        _ => super::int(stage, "warmup").unwrap_or(0).max(0),
-    };
-    if warmup > 0 && epochs > 0 {
-        let schedule = Schedule::WarmedUp {
-            warmup: warmup as f64 / epochs as f64,
-            then: Box::new(schedule),
-        };
-        return (rule, lr, schedule);
-    }
-    (rule, lr, schedule)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,28 +249,28 @@ mod tests {
 
     #[test]
     fn cosine_goes_from_lr_to_min() {
-        let s = Schedule::Cosine {
+        let s = LrPlan::Cosine {
             min: 0.0,
             warmup: 0.0,
         };
         assert!((s.lr(0.1, 0.0, 10) - 0.1).abs() < 1e-12);
         assert!((s.lr(0.1, 0.5, 10) - 0.05).abs() < 1e-12);
         assert!(s.lr(0.1, 1.0, 10).abs() < 1e-12);
-        let l = Schedule::Linear { to: 0.0 };
+        let l = LrPlan::Linear { to: 0.0 };
         assert!((l.lr(0.5, 0.25, 4) - 0.375).abs() < 1e-12);
-        let st = Schedule::Step {
+        let st = LrPlan::Step {
             every: 0.5,
             gamma: 0.1,
         };
         assert!((st.lr(1.0, 0.6, 10) - 0.1).abs() < 1e-12);
-        let w = Schedule::WarmedUp {
+        let w = LrPlan::WarmedUp {
             warmup: 0.2,
-            then: Box::new(Schedule::Constant),
+            then: Box::new(LrPlan::Constant),
         };
         assert!((w.lr(0.1, 0.1, 10) - 0.05).abs() < 1e-12);
         assert!((w.lr(0.1, 0.2, 10) - 0.1).abs() < 1e-12);
         assert!((w.lr(0.1, 0.9, 10) - 0.1).abs() < 1e-12);
-        let sched = Schedule::Scheduled(crate::sema::hir::Schedule {
+        let sched = LrPlan::Scheduled(crate::sema::hir::Schedule {
             from: 0.1,
             to: 0.01,
             shape: "linear".into(),

@@ -15,12 +15,13 @@ use serde_json::{Value as Json, json};
 
 use super::error::ExecError;
 use super::search::{Scorer, recal_images, train_standalone};
-use super::supernet::{SupernetOut, choices, epochs_of, supernet_named};
-use super::{Ctx, evaluate_set, int, require_val};
+use super::supernet::{SupernetOut, choices, smoke_epochs, supernet_named};
+use super::{Ctx, evaluate_set, require_val};
 use crate::ir::{Arch, SearchSpace};
 use crate::search::rank::{self, Interval, Measure};
 use crate::search::sample;
-use crate::sema::hir::{Input, Stage, Value};
+use crate::sema::hir::{Input, Stage};
+use crate::sema::spec::StageSpec;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RankSample {
@@ -40,17 +41,12 @@ pub struct RankSample {
 /// The stand-alone seeds (`seeds [...]`, at most two in smoke runs); `None` without the setting,
 /// which trains each architecture once with a seed derived from the stage's.
 fn seeds(ctx: &Ctx, stage: &Stage) -> Option<Vec<i64>> {
-    match stage.settings.get("seeds") {
-        Some(Value::List(l)) if !l.is_empty() => {
-            let v = l.iter().filter_map(|v| v.as_f64().map(|f| f as i64));
-            Some(if ctx.info.smoke {
-                v.take(2).collect()
-            } else {
-                v.collect()
-            })
-        }
-        _ => None,
-    }
+    let v = stage.spec.common().seeds.clone_value()?;
+    Some(if ctx.info.smoke {
+        v.into_iter().take(2).collect()
+    } else {
+        v
+    })
 }
 
 /// A correlation with its bootstrap interval.
@@ -131,9 +127,12 @@ pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let space = SearchSpace::new(super::space_of(ctx, stage)?.spec.clone())?;
     let data = ctx.data(stage)?;
     require_val(stage, &data)?;
-    let k = int(stage, "samples").unwrap_or(10).max(2) as usize;
+    let StageSpec::Rank(spec) = &stage.spec else {
+        return Err(super::wrong_kind(stage));
+    };
+    let k = *spec.samples;
     let k = if ctx.info.smoke { k.min(3) } else { k };
-    let epochs = epochs_of(ctx, stage, "epochs", 1).max(1);
+    let epochs = smoke_epochs(ctx, *spec.training.epochs).max(1);
     let seeds = seeds(ctx, stage);
     let archs = distinct_archs(&space, k, ctx.stage_seed(&stage.name))?;
     let recal = recal_images(ctx, stage);
@@ -276,9 +275,12 @@ fn rank_hypernet(ctx: &mut Ctx, stage: &Stage, input: &str) -> Result<Json, Exec
     let generated = super::hypernet::Generated::load(ctx, &space, &weights, &stage.name)?;
     let data = ctx.data(stage)?;
     require_val(stage, &data)?;
-    let k = int(stage, "samples").unwrap_or(10).max(2) as usize;
+    let StageSpec::Rank(spec) = &stage.spec else {
+        return Err(super::wrong_kind(stage));
+    };
+    let k = *spec.samples;
     let k = if ctx.info.smoke { k.min(3) } else { k };
-    let epochs = epochs_of(ctx, stage, "epochs", 1).max(1);
+    let epochs = smoke_epochs(ctx, *spec.training.epochs).max(1);
     let archs = distinct_archs(&space, k, ctx.stage_seed(&stage.name))?;
     // Generated weights always get their BatchNorm statistics re-estimated (`recalibrate` sets how
     // many images).

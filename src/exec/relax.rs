@@ -10,63 +10,12 @@ use tch::{Device, Kind, Tensor};
 
 use crate::compile::Mix;
 use crate::ir::SearchSpace;
-use crate::sema::hir::{Call, Value};
 
 /// Scheduled scalars (Gumbel temperature, architecture learning rate) are the language's schedules.
 pub use crate::sema::hir::Schedule as Sched;
 
-/// How decisions are relaxed.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Relax {
-    /// DARTS: every candidate runs, weighted by softmax(alpha).
-    Softmax,
-    /// SNAS, FBNet: every candidate runs, weighted by softmax((alpha + Gumbel noise) / tau).
-    Gumbel { tau: Sched },
-    /// GDAS: only the argmax of alpha + Gumbel noise runs; its weight is one in the forward pass and
-    /// carries the Gumbel-softmax gradient (straight-through).
-    GumbelHard { tau: Sched },
-    /// ProxylessNAS: the weights see one path sampled from softmax(alpha); an architecture update
-    /// samples `paths` candidates per decision and learns through binary gates over them (`grad`) or
-    /// by REINFORCE with the reward of one sampled path (`reinforce`).
-    BinaryGates { paths: usize, reinforce: bool },
-}
-
-impl Relax {
-    pub fn from_call(call: Option<&Call>) -> Relax {
-        let Some(c) = call else {
-            return Relax::Softmax;
-        };
-        match c.name.as_str() {
-            "gumbel" => Relax::Gumbel {
-                tau: Sched::of(c.get("tau"), 1.0),
-            },
-            "gumbel_hard" => Relax::GumbelHard {
-                tau: Sched::of(c.get("tau"), 10.0),
-            },
-            "binary_gates" => Relax::BinaryGates {
-                paths: match c.get("paths") {
-                    Some(Value::Int(n)) => (*n).max(1) as usize,
-                    _ => 2,
-                },
-                reinforce: matches!(c.get("estimator"), Some(Value::Name(n)) if n == "reinforce"),
-            },
-            _ => Relax::Softmax,
-        }
-    }
-
-    /// Whether every candidate runs in a step (all weights are active).
-    pub fn runs_every_candidate(&self) -> bool {
-        matches!(self, Relax::Softmax | Relax::Gumbel { .. })
-    }
-
-    /// The temperature at progress `t`, for relaxations that have one.
-    pub fn tau(&self, t: f64) -> Option<f64> {
-        match self {
-            Relax::Gumbel { tau } | Relax::GumbelHard { tau } => Some(tau.at(t)),
-            _ => None,
-        }
-    }
-}
+/// How decisions are relaxed (sema's typed `relax` setting).
+pub use crate::sema::spec::Relax;
 
 /// Architecture parameters: one logit vector per decision, leaf tensors that require gradients.
 pub struct ArchParams {

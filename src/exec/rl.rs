@@ -24,17 +24,17 @@ use tch::Tensor;
 
 use super::controller::{Controller, ControllerConfig, UpdateStats};
 use super::error::ExecError;
-use super::optim::optimizer_of;
 use super::search::{Candidate, Scorer, finish_search, train_standalone};
-use super::supernet::{Part, SupernetOut, choices, epochs_of, save_weights, supernet_step};
+use super::supernet::{Part, SupernetOut, choices, save_weights, smoke_epochs, supernet_step};
 use super::train::{Fit, StepOut, named_trainable};
-use super::{Ctx, call, evaluate_set, float, hash_str, int, mix, require_val, space_of};
+use super::{Ctx, evaluate_set, hash_str, mix, require_val, space_of};
 use crate::compile::latency::{MeasureOpts, measure_op};
 use crate::compile::{Mix, Supernet};
 use crate::cost::arch_cost;
 use crate::cost::latency::{LatencyTable, op_key};
 use crate::ir::{Arch, Net, SearchSpace};
-use crate::sema::hir::{Stage, Value};
+use crate::sema::hir::Stage;
+use crate::sema::spec::{Derive, Reward as RewardSpec, RlSpec, StageSpec};
 
 /// Children per controller update when `shared false`.
 pub const ROUND: usize = 4;
@@ -45,9 +45,12 @@ fn cap(ctx: &Ctx, n: usize, smoke: usize) -> usize {
 
 /// `rl(space)`.
 pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
-    match stage.settings.get("shared") {
-        Some(Value::Bool(false)) => mnas(ctx, stage),
-        _ => enas(ctx, stage),
+    let StageSpec::Rl(spec) = &stage.spec else {
+        return Err(super::wrong_kind(stage));
+    };
+    match *spec.shared {
+        false => mnas(ctx, stage, spec),
+        true => enas(ctx, stage, spec),
     }
 }
 
@@ -132,18 +135,14 @@ enum Reward {
 }
 
 impl Reward {
-    fn of(ctx: &Ctx, stage: &Stage) -> Result<Reward, ExecError> {
-        match call(stage, "reward") {
-            Some(c) if c.name == "mnas" => {
-                // A duration is in seconds (`80ms` is 0.08).
-                let target = c.get("target").and_then(Value::as_f64).unwrap_or(0.08);
-                Ok(Reward::Mnas {
-                    target_ms: target * 1000.0,
-                    w: c.get("w").and_then(Value::as_f64).unwrap_or(-0.07),
-                    latencies: Box::new(Latencies::open(ctx, stage)?),
-                })
-            }
-            _ => Ok(Reward::Accuracy),
+    fn of(ctx: &Ctx, stage: &Stage, spec: &RlSpec) -> Result<Reward, ExecError> {
+        match *spec.reward {
+            RewardSpec::Mnas { target_ms, w } => Ok(Reward::Mnas {
+                target_ms,
+                w,
+                latencies: Box::new(Latencies::open(ctx, stage)?),
+            }),
+            RewardSpec::Accuracy => Ok(Reward::Accuracy),
         }
     }
 
@@ -245,18 +244,18 @@ struct Child {
 }
 
 /// MnasNet: children trained stand-alone, PPO (or REINFORCE) on their rewards.
-fn mnas(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+fn mnas(ctx: &mut Ctx, stage: &Stage, spec: &RlSpec) -> Result<Json, ExecError> {
     let t0 = Instant::now();
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
     let data = ctx.data(stage)?;
     require_val(stage, &data)?;
     let ch = choices(&space);
-    let cfg = ControllerConfig::from_call(call(stage, "controller"));
+    let cfg: ControllerConfig = spec.controller.clone_value();
     let seed = ctx.stage_seed(&stage.name);
     let mut controller = Controller::new(&ch, cfg.clone(), mix(seed, 1));
-    let samples = cap(ctx, int(stage, "samples").unwrap_or(100).max(1) as usize, 8);
-    let proxy = epochs_of(ctx, stage, "proxy_epochs", 5).max(1);
-    let mut reward = Reward::of(ctx, stage)?;
+    let samples = cap(ctx, (*spec.samples).max(1), 8);
+    let proxy = smoke_epochs(ctx, *spec.proxy_epochs).max(1);
+    let mut reward = Reward::of(ctx, stage, spec)?;
     let dir = ctx.dir.stage_dir(&stage.name)?;
     let start = load_controller(&dir, &mut controller, &stage.name)?;
     let rounds = samples.div_ceil(ROUND);
@@ -383,29 +382,29 @@ fn remove_checkpoints(dir: &Path, tag: &str) {
 }
 
 /// ENAS: shared weights and the controller trained in alternation.
-fn enas(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+fn enas(ctx: &mut Ctx, stage: &Stage, spec: &RlSpec) -> Result<Json, ExecError> {
     let t0 = Instant::now();
     let space_name = stage.space.clone().unwrap_or_default();
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
     let data = ctx.data(stage)?;
     require_val(stage, &data)?;
     let ch = choices(&space);
-    let epochs = epochs_of(ctx, stage, "epochs", 1);
-    let steps = cap(ctx, int(stage, "steps").unwrap_or(2000).max(1) as usize, 2);
+    let epochs = smoke_epochs(ctx, *spec.training.epochs);
+    let steps = cap(ctx, (*spec.steps).max(1), 2);
     let seed = ctx.stage_seed(&stage.name);
-    let cfg = ControllerConfig::from_call(call(stage, "controller"));
+    let cfg: ControllerConfig = spec.controller.clone_value();
     let mut controller = Controller::new(&ch, cfg.clone(), mix(seed, 1));
-    let mut reward = Reward::of(ctx, stage)?;
+    let mut reward = Reward::of(ctx, stage, spec)?;
     let dir = ctx.dir.stage_dir(&stage.name)?;
     let start = load_controller(&dir, &mut controller, &stage.name)?;
     tch::manual_seed(seed as i64 & i64::MAX);
     let net = Supernet::new(&space, ctx.device())?;
-    let smoothing = float(stage, "label_smoothing").unwrap_or(0.0);
-    let key = if stage.settings.get("weights").is_some() {
-        "weights"
-    } else {
-        "optimizer"
-    };
+    let smoothing = *spec.training.label_smoothing;
+    // The shared weights' optimizer: `weights`, else `optimizer`.
+    let weights = spec
+        .weights
+        .clone_value()
+        .unwrap_or_else(|| spec.training.optimizer.clone_value());
     let batch = ctx.batch(stage, &data);
     let mut val_loader = ctx.eval_loader(&data);
     val_loader.batch = batch;
@@ -416,7 +415,7 @@ fn enas(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     for e in 0..epochs {
         // The shared weights: epoch e of the whole schedule (a no-op past the last checkpoint).
         let mut fit = Fit::for_stage(ctx, stage, &data, &net.vs, &name, e + 1, epochs, seed)?;
-        let (rule, lr, schedule) = optimizer_of(stage, key, epochs);
+        let (rule, lr, schedule) = spec.training.plan(&weights, epochs, true);
         fit.optimizer = super::optim::Optimizer::new(rule, named_trainable(&net.vs));
         fit.lr = lr;
         fit.schedule = schedule;
@@ -485,16 +484,15 @@ fn enas(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         finetune: vec![],
         affine: true,
     };
-    let derive = call(stage, "derive").cloned();
+    let derive = spec.derive.clone_value();
     let (genomes, winner_is_first) = match &derive {
-        Some(c) if c.name == "argmax" => (vec![controller.greedy()], true),
-        Some(c) => {
-            let n = c.get("n").and_then(Value::as_f64).unwrap_or(100.0) as usize;
-            let n = cap(ctx, n.max(1), 4);
+        Some(Derive::Argmax) => (vec![controller.greedy()], true),
+        Some(Derive::Sample(n)) => {
+            let n = cap(ctx, (*n).max(1), 4);
             let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, 3));
             (controller.sample(n, &mut rng), false)
         }
-        None => {
+        Some(Derive::TopK(_)) | None => {
             let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, 3));
             (controller.sample(cap(ctx, 100, 4), &mut rng), false)
         }

@@ -12,16 +12,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
 use super::error::ExecError;
-use super::supernet::{SupernetOut, choices, epochs_of, load_supernet, supernet_input};
+use super::supernet::{SupernetOut, choices, load_supernet, smoke_epochs, supernet_input};
 use super::train::{Fit, StepOut, loss_and_correct};
-use super::{Ctx, StageData, call, evaluate_set, float, int, require_val, space_of};
+use super::{Ctx, StageData, evaluate_set, require_val, space_of};
 use crate::compile::latency::LatencyTable;
 use crate::compile::{Subnet, Supernet};
 use crate::cost::arch_cost;
 use crate::data::loader::Loader;
 use crate::ir::{Arch, SearchSpace};
 use crate::search;
-use crate::sema::hir::{Stage, StageKind, Value};
+use crate::sema::hir::{Stage, StageKind};
+use crate::sema::spec::{Constraint, StageSpec};
 
 /// One evaluated architecture.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -58,36 +59,6 @@ pub struct SearchOut {
     pub recalibration: Option<Json>,
 }
 
-/// A hard constraint: metric, comparison, bound.
-pub struct Constraint {
-    metric: String,
-    op: String,
-    bound: f64,
-}
-
-/// The stage's hard constraints (only exact costs can be checked before evaluation).
-pub fn constraints(stage: &Stage) -> Result<Vec<Constraint>, ExecError> {
-    let Some(Value::List(list)) = stage.settings.get("constraint") else {
-        return Ok(vec![]);
-    };
-    let mut out = vec![];
-    for c in list {
-        if let Value::Tuple(t) = c
-            && let (Some(Value::Name(m)), Some(Value::Name(op)), Some(b)) =
-                (t.first(), t.get(1), t.get(2).and_then(Value::as_f64))
-        {
-            // `nasl check` admits costs known before evaluation (sema::contract::RUN_CONSTRAINTS);
-            // latency bounds are durations (seconds), compared in the table's milliseconds.
-            out.push(Constraint {
-                metric: m.clone(),
-                op: op.clone(),
-                bound: if m == "latency" { b * 1e3 } else { b },
-            });
-        }
-    }
-    Ok(out)
-}
-
 /// Whether an architecture meets every constraint (latency ones from `table`, which the stage loads
 /// whenever it has one).
 pub fn meets(
@@ -114,15 +85,7 @@ pub fn meets(
             },
             _ => cost.macs as f64,
         };
-        match c.op.as_str() {
-            "<=" => v <= c.bound,
-            "<" => v < c.bound,
-            ">=" => v >= c.bound,
-            ">" => v > c.bound,
-            "==" => v == c.bound,
-            "!=" => v != c.bound,
-            op => unreachable!("sema admits no comparison `{op}`"),
-        }
+        c.op.holds(v, c.bound)
     })
 }
 
@@ -149,10 +112,9 @@ fn metric_value(c: &Candidate, metric: &str) -> f64 {
     }
 }
 
-/// BN recalibration images, if the stage recalibrates.
+/// BN recalibration images, if the stage recalibrates (at most 64 in smoke runs).
 pub fn recal_images(ctx: &Ctx, stage: &Stage) -> Option<usize> {
-    let c = call(stage, "recalibrate")?;
-    let n = c.get("images").and_then(Value::as_f64).unwrap_or(2000.0) as usize;
+    let n = stage.spec.recalibrate()?;
     Some(if ctx.info.smoke { n.min(64) } else { n })
 }
 
@@ -261,25 +223,23 @@ fn cap(ctx: &Ctx, n: usize, smoke: usize) -> usize {
 
 /// Evolution, random search or NSGA-II over a trained supernet.
 pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+    let (StageSpec::Evolution(spec) | StageSpec::RandomSearch(spec) | StageSpec::Nsga2(spec)) =
+        &stage.spec
+    else {
+        return Err(super::wrong_kind(stage));
+    };
     let (supernet, space) = supernet_input(ctx, stage, "evolution(supernet)")?;
     let data = ctx.data(stage)?;
     require_val(stage, &data)?;
-    let cs = constraints(stage)?;
+    let cs = spec.objectives.constraint.clone_value();
     let table = super::latency::table_if_wanted(ctx, stage, &space)?;
     let ch = choices(&space);
-    let objective = match stage.settings.get("objective") {
-        Some(Value::Name(m)) => m.clone(),
-        _ => "val.accuracy".into(),
-    };
-    let pareto: Vec<String> = stage
-        .settings
-        .get("pareto")
-        .map(|v| v.names().into_iter().map(String::from).collect())
-        .unwrap_or_default();
+    let objective = spec.objectives.objective.clone_value();
+    let pareto = spec.objectives.pareto.clone_value();
     let recal = recal_images(ctx, stage);
     let mut rng = ChaCha8Rng::seed_from_u64(ctx.stage_seed(&stage.name));
     let mut scorer = Scorer::new(&space, &supernet, recal, &stage.name);
-    scorer.batch = int(stage, "batch").map(|b| b as usize);
+    scorer.batch = *spec.common.batch;
     let mut evaluated: Vec<Candidate> = Vec::new();
     let name = stage.name.clone();
     let mut eval = |ctx: &mut Ctx, genome: &Vec<usize>| -> Result<Candidate, ExecError> {
@@ -307,15 +267,15 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
     let t0 = std::time::Instant::now();
     match stage.kind {
         StageKind::Evolution => {
-            let mutate = mutate_of(stage);
-            let population = cap(ctx, int(stage, "population").unwrap_or(50) as usize, 4);
+            let mutate = *spec.mutate;
+            let population = cap(ctx, *spec.population, 4);
             let cfg = search::evolution::EvolutionConfig {
                 population,
-                generations: cap(ctx, int(stage, "generations").unwrap_or(20) as usize, 2),
-                keep: cap(ctx, int(stage, "keep").unwrap_or(10) as usize, 2),
-                mutate: cap(ctx, mutate.0, 2),
-                mutate_p: mutate.1,
-                crossover: cap(ctx, int(stage, "crossover").unwrap_or(10) as usize, 2),
+                generations: cap(ctx, *spec.generations, 2),
+                keep: cap(ctx, *spec.keep, 2),
+                mutate: cap(ctx, mutate.count, 2),
+                mutate_p: mutate.p,
+                crossover: cap(ctx, *spec.crossover, 2),
                 max_tries: 100 * population.max(1),
             };
             let result = search::evolution::evolve(&cfg, &ch, &mut rng, valid, |g| {
@@ -325,15 +285,15 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
             generations = Some(generation_stats(&result.history));
         }
         StageKind::RandomSearch => {
-            let n = cap(ctx, int(stage, "samples").unwrap_or(100) as usize, 4);
+            let n = cap(ctx, *spec.samples, 4);
             search::random::random_search(n, &ch, &mut rng, valid, |g| {
                 eval(ctx, g).map(|c| metric_value(&c, &objective))
             })
             .map_err(search_err(&stage.name))?;
         }
         _ => {
-            let mutate = mutate_of(stage);
-            let population = cap(ctx, int(stage, "population").unwrap_or(50) as usize, 4);
+            let mutate = *spec.mutate;
+            let population = cap(ctx, *spec.population, 4);
             let objectives = if pareto.is_empty() {
                 vec![objective.clone(), "flops".into()]
             } else {
@@ -341,10 +301,10 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
             };
             let cfg = search::nsga2::Nsga2Config {
                 population,
-                generations: cap(ctx, int(stage, "generations").unwrap_or(20) as usize, 2),
-                mutate: cap(ctx, mutate.0, 2),
-                mutate_p: mutate.1,
-                crossover: cap(ctx, int(stage, "crossover").unwrap_or(10) as usize, 2),
+                generations: cap(ctx, *spec.generations, 2),
+                mutate: cap(ctx, mutate.count, 2),
+                mutate_p: mutate.p,
+                crossover: cap(ctx, *spec.crossover, 2),
                 max_tries: 100 * population.max(1),
             };
             let result = search::nsga2::nsga2(&cfg, &ch, &mut rng, valid, |g| {
@@ -409,17 +369,6 @@ fn generation_stats(history: &[search::Evaluated]) -> Json {
         }));
     }
     json!(out)
-}
-
-/// `mutate N, p: P`: mutants per generation and per-gene resampling probability.
-fn mutate_of(stage: &Stage) -> (usize, f64) {
-    match stage.settings.get("mutate") {
-        Some(Value::Call(c)) => (
-            c.get("count").and_then(Value::as_f64).unwrap_or(10.0) as usize,
-            c.get("p").and_then(Value::as_f64).unwrap_or(0.1),
-        ),
-        _ => (10, 0.1),
-    }
 }
 
 /// Turns a search algorithm's error into the stage's.
@@ -524,7 +473,7 @@ pub fn standalone_net(
     arch: &Arch,
 ) -> Result<Subnet, ExecError> {
     let mut net = Subnet::new(space, arch, ctx.device())?;
-    net.dropout = float(stage, "dropout");
+    net.dropout = stage.spec.training().and_then(|t| *t.dropout);
     if auxiliary_weight(ctx, stage).is_some() {
         // `nasl check` admits `auxiliary` on cell networks alone (sema::contract).
         net.add_auxiliary().map_err(|m| {
@@ -541,7 +490,7 @@ pub fn standalone_net(
 /// The auxiliary head's loss weight of a stand-alone training: the stage's `auxiliary w`, else the
 /// space's `network ... auxiliary: w`.
 pub fn auxiliary_weight(ctx: &Ctx, stage: &Stage) -> Option<f64> {
-    float(stage, "auxiliary").or_else(|| {
+    stage.spec.standalone().0.or_else(|| {
         let decl = ctx
             .program
             .spaces
@@ -570,13 +519,10 @@ pub fn train_standalone(
     let data = ctx.data(stage)?;
     let fit = Fit::for_stage(ctx, stage, &data, &net.vs, tag, epochs, horizon, seed)?;
     let _ = (space, arch);
-    let smoothing = float(stage, "label_smoothing").unwrap_or(0.0);
+    let smoothing = *super::training(stage)?.label_smoothing;
     // `drop_path p` (or a schedule `0 -> 0.2 linear`, DARTS's ramp) over cell edges; `nasl check`
     // admits it where the network has cell edges to drop.
-    let drop_path = stage
-        .settings
-        .get("drop_path")
-        .map(|v| crate::sema::hir::Schedule::of(Some(v), 0.0));
+    let drop_path = stage.spec.standalone().1;
     let aux_weight = auxiliary_weight(ctx, stage);
     let mut step = |x: &tch::Tensor,
                     y: &tch::Tensor,
@@ -610,20 +556,20 @@ pub fn train_standalone(
 /// Random search with early stopping: successive halving of stand-alone networks trained from
 /// scratch, each rung continuing the survivors' training.
 pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+    let StageSpec::SuccessiveHalving(spec) = &stage.spec else {
+        return Err(super::wrong_kind(stage));
+    };
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
     let data = ctx.data(stage)?;
     require_val(stage, &data)?;
-    let cs = constraints(stage)?;
+    let cs = spec.objectives.constraint.clone_value();
     let ch = choices(&space);
-    let objective = match stage.settings.get("objective") {
-        Some(Value::Name(m)) => m.clone(),
-        _ => "val.accuracy".into(),
-    };
-    let max_epochs = epochs_of(ctx, stage, "max_epochs", 27).max(1);
+    let objective = spec.objectives.objective.clone_value();
+    let max_epochs = smoke_epochs(ctx, *spec.max_epochs).max(1);
     let cfg = search::halving::HalvingConfig {
-        candidates: cap(ctx, int(stage, "candidates").unwrap_or(27) as usize, 3),
-        eta: int(stage, "eta").unwrap_or(3).max(2) as usize,
-        min_epochs: epochs_of(ctx, stage, "min_epochs", 1).max(1),
+        candidates: cap(ctx, *spec.candidates, 3),
+        eta: *spec.eta,
+        min_epochs: smoke_epochs(ctx, *spec.min_epochs).max(1),
         max_epochs,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(ctx.stage_seed(&stage.name));

@@ -13,12 +13,13 @@ use tch::Tensor;
 
 use super::error::ExecError;
 use super::train::{Fit, StepOut, TrainSummary, copy_into, loss_and_correct};
-use super::{Ctx, call, float, int, space_of, stage_input};
+use super::{Ctx, space_of, stage_input};
 use crate::compile::{Mix, Supernet, drop_paths};
 use crate::cost::arch_cost;
 use crate::ir::{Arch, SearchSpace, SpaceSpec};
 use crate::search::sample;
-use crate::sema::hir::{Call, Stage, Value};
+use crate::sema::hir::Stage;
+use crate::sema::spec::{Sampler, StageSpec};
 
 /// A trained supernet: one weight file, or one per few-shot part (the option indices its first
 /// decisions are fixed to).
@@ -99,59 +100,14 @@ pub fn choices(space: &SearchSpace) -> Vec<usize> {
     space.decisions.iter().map(|d| d.labels.len()).collect()
 }
 
-/// How paths are drawn each step.
-enum Sampler {
-    Uniform,
-    Constrained {
-        flops: Option<(f64, f64)>,
-        params: Option<(f64, f64)>,
-        /// Milliseconds, predicted by the stage's latency table.
-        latency: Option<((f64, f64), crate::compile::latency::LatencyTable)>,
-        tries: usize,
-    },
-    Fair,
-    /// OneShot (Bender et al. 2018): every candidate of a layer dropped independently with a rate that
-    /// follows a schedule over training, at least `keep` kept; kept candidates are summed.
-    PathDropout {
-        rate: crate::sema::hir::Schedule,
-        keep: usize,
-    },
+/// A supernet training's sampler (sema's typed `sampler`) with the latency table that a
+/// `constrained(latency: ..)` range needs.
+struct Drawer<'a> {
+    sampler: &'a Sampler,
+    latency: Option<crate::compile::latency::LatencyTable>,
 }
 
-impl Sampler {
-    /// The sampler of a `sampler` call; `table` is the stage's latency table, which a
-    /// `constrained(latency: ..)` range needs.
-    fn from_call(
-        c: Option<&Call>,
-        table: Option<crate::compile::latency::LatencyTable>,
-    ) -> Sampler {
-        let range = |k: &str| match c.and_then(|c| c.get(k)) {
-            Some(Value::Range(a, b)) => Some((*a, *b)),
-            _ => None,
-        };
-        match c.map(|c| c.name.as_str()) {
-            Some("constrained") => Sampler::Constrained {
-                flops: range("flops"),
-                params: range("params"),
-                // Durations are seconds in the language, milliseconds in latency tables.
-                latency: range("latency").and_then(|(a, b)| table.map(|t| ((a * 1e3, b * 1e3), t))),
-                tries: match c.and_then(|c| c.get("tries")) {
-                    Some(Value::Int(n)) => *n as usize,
-                    _ => 100,
-                },
-            },
-            Some("fair") => Sampler::Fair,
-            Some("path_dropout") => Sampler::PathDropout {
-                rate: crate::sema::hir::Schedule::of(c.and_then(|c| c.get("rate")), 0.0),
-                keep: match c.and_then(|c| c.get("keep")) {
-                    Some(Value::Int(n)) => (*n).max(1) as usize,
-                    _ => 1,
-                },
-            },
-            _ => Sampler::Uniform,
-        }
-    }
-
+impl Drawer<'_> {
     /// The paths of one step, each as per-decision option lists (one option per decision, except
     /// path dropout's layers); `prefix` fixes the leading decisions (few-shot parts).
     fn draw(
@@ -162,7 +118,7 @@ impl Sampler {
         stage: &str,
         t: f64,
     ) -> Result<Vec<Vec<Vec<usize>>>, ExecError> {
-        if let Sampler::PathDropout { rate, keep } = self {
+        if let Sampler::PathDropout { rate, keep } = self.sampler {
             let mut options = drop_paths(space, rate.at(t), *keep, rng);
             for (d, &o) in prefix.iter().enumerate() {
                 options[d] = vec![o];
@@ -190,7 +146,7 @@ impl Sampler {
             g[..prefix.len()].copy_from_slice(prefix);
             g
         };
-        Ok(match self {
+        Ok(match self.sampler {
             Sampler::Uniform | Sampler::PathDropout { .. } => vec![
                 sample::with_prefix(prefix, &ch, rng).unwrap_or_else(|| sample::uniform(&ch, rng)),
             ],
@@ -198,7 +154,7 @@ impl Sampler {
             Sampler::Constrained {
                 flops,
                 params,
-                latency,
+                latency_ms,
                 tries,
             } => {
                 let accept = |g: &Vec<usize>| {
@@ -210,11 +166,12 @@ impl Sampler {
                     };
                     let inside =
                         |r: &Option<(f64, f64)>, v: f64| r.is_none_or(|(a, b)| v >= a && v <= b);
-                    let fast = match latency {
-                        Some((range, table)) => table
+                    let fast = match (latency_ms, &self.latency) {
+                        (Some(range), Some(table)) => table
                             .predict(space, &fix(g.clone()))
                             .is_ok_and(|ms| inside(&Some(*range), ms)),
-                        None => true,
+                        (Some(_), None) => false,
+                        (None, _) => true,
                     };
                     inside(flops, cost.macs as f64) && inside(params, cost.params as f64) && fast
                 };
@@ -244,12 +201,13 @@ pub fn op_paths(net: &crate::ir::Net) -> Vec<String> {
         .collect()
 }
 
-/// Epochs of a training stage (one in smoke runs).
-pub fn epochs_of(ctx: &Ctx, stage: &Stage, key: &str, default: usize) -> usize {
-    let e = int(stage, key)
-        .map(|e| e.max(0) as usize)
-        .unwrap_or(default);
-    if ctx.info.smoke { e.min(1) } else { e }
+/// Epochs of a training stage (at most one in smoke runs).
+pub fn smoke_epochs(ctx: &Ctx, epochs: usize) -> usize {
+    if ctx.info.smoke {
+        epochs.min(1)
+    } else {
+        epochs
+    }
 }
 
 /// Trains `net` (a supernet, possibly restricted to a few-shot part) with the stage's sampler.
@@ -262,16 +220,16 @@ fn train_supernet(
     prefix: &[usize],
     tag: &str,
     epochs: usize,
-    sampler_call: Option<&Call>,
+    sampler: &Sampler,
 ) -> Result<TrainSummary, ExecError> {
     let data = ctx.data(stage)?;
     let seed = super::mix(ctx.stage_seed(&stage.name), super::hash_str(tag));
     let fit = Fit::for_stage(ctx, stage, &data, &net.vs, tag, epochs, epochs, seed)?;
-    let sampler = Sampler::from_call(
-        sampler_call,
-        super::latency::table_if_wanted(ctx, stage, space)?,
-    );
-    let smoothing = float(stage, "label_smoothing").unwrap_or(0.0);
+    let sampler = Drawer {
+        sampler,
+        latency: super::latency::table_if_wanted(ctx, stage, space)?,
+    };
+    let smoothing = *super::training(stage)?.label_smoothing;
     let name = stage.name.clone();
     let mut step =
         |x: &Tensor, y: &Tensor, rng: &mut ChaCha8Rng, t: f64| -> Result<StepOut, ExecError> {
@@ -363,23 +321,17 @@ pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let space_name = stage.space.clone().unwrap_or_default();
     // `affine false`: batch norms without scale and shift in the cell edges (DARTS' search-time
     // norms); `nasl check` admits it on cell supernets only.
-    let affine = !matches!(stage.settings.get("affine"), Some(Value::Bool(false)));
+    let StageSpec::Train(spec) = &stage.spec else {
+        return Err(super::wrong_kind(stage));
+    };
+    let affine = *spec.affine;
     let space = SearchSpace::new(with_affine(&space_of(ctx, stage)?.spec, affine))?;
-    let epochs = epochs_of(ctx, stage, "epochs", 1);
+    let epochs = smoke_epochs(ctx, *spec.training.epochs);
     tch::manual_seed(ctx.stage_seed(&stage.name) as i64 & i64::MAX);
     let mut net = Supernet::new(&space, ctx.device())?;
-    net.dropout = float(stage, "dropout");
-    let sampler = call(stage, "sampler").cloned();
-    let summary = train_supernet(
-        ctx,
-        stage,
-        &space,
-        &net,
-        &[],
-        &stage.name,
-        epochs,
-        sampler.as_ref(),
-    )?;
+    net.dropout = *spec.training.dropout;
+    let sampler = spec.sampler.clone_value();
+    let summary = train_supernet(ctx, stage, &space, &net, &[], &stage.name, epochs, &sampler)?;
     let weights = save_weights(ctx, &stage.name, "supernet.safetensors", &net)?;
     let out = SupernetOut {
         space: space_name,
@@ -387,7 +339,7 @@ pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
             prefix: vec![],
             weights,
         }],
-        sampler: sampler.map(|c| c.name).unwrap_or_else(|| "uniform".into()),
+        sampler: sampler.name().into(),
         train: Some(summary.clone()),
         finetune: vec![],
         affine,
@@ -406,16 +358,19 @@ pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
 pub fn few_shot(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let (parent, space) = supernet_input(ctx, stage, "few_shot(supernet)")?;
     let ch = choices(&space);
+    let StageSpec::FewShot(spec) = &stage.spec else {
+        return Err(super::wrong_kind(stage));
+    };
     // `nasl check` bounds the split (sema::contract::few_shot_parts).
-    let split_on = int(stage, "split_on").unwrap_or(1).max(0) as usize;
+    let split_on = *spec.split_on;
     let prefixes = crate::ir::graph::combos(
         &ch[..split_on]
             .iter()
             .map(|&n| (0..n).collect::<Vec<usize>>())
             .collect::<Vec<_>>(),
     );
-    let epochs = epochs_of(ctx, stage, "finetune", 1);
-    let sampler = call(stage, "sampler").cloned();
+    let epochs = smoke_epochs(ctx, *spec.finetune);
+    let sampler = spec.sampler.clone_value();
     let mut parts = Vec::new();
     let mut finetune = Vec::new();
     let base = parent.parts.first().cloned().ok_or_else(|| {
@@ -430,17 +385,8 @@ pub fn few_shot(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         let stage_name = stage.name.clone();
         let (part, summary) = ctx.part(&stage.name, &tag, |ctx| {
             let mut net = load_supernet(ctx, &space, &base, &stage_name)?;
-            net.dropout = float(stage, "dropout");
-            let summary = train_supernet(
-                ctx,
-                stage,
-                &space,
-                &net,
-                prefix,
-                &tag,
-                epochs,
-                sampler.as_ref(),
-            )?;
+            net.dropout = *spec.training.dropout;
+            let summary = train_supernet(ctx, stage, &space, &net, prefix, &tag, epochs, &sampler)?;
             let weights = save_weights(ctx, &stage_name, &format!("{tag}.safetensors"), &net)?;
             Ok((
                 Part {
@@ -456,7 +402,7 @@ pub fn few_shot(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let out = SupernetOut {
         space: parent.space,
         parts,
-        sampler: sampler.map(|c| c.name).unwrap_or_else(|| "uniform".into()),
+        sampler: sampler.name().into(),
         train: None,
         finetune,
         affine: parent.affine,

@@ -20,7 +20,7 @@ use serde_json::{Value as Json, json};
 use tch::{Kind, Tensor, nn};
 
 use super::error::ExecError;
-use super::optim::{Optimizer, Schedule};
+use super::optim::{LrPlan, Optimizer};
 use super::progress::Progress;
 use super::{Ctx, mix};
 use crate::data::loader::{Loader, TensorSet};
@@ -49,7 +49,7 @@ pub struct Fit {
     pub horizon: usize,
     pub optimizer: Optimizer,
     pub lr: f64,
-    pub schedule: Schedule,
+    pub schedule: LrPlan,
     pub grad_clip: Option<f64>,
     pub loader: Loader,
     /// Smoke runs: at most this many batches per epoch.
@@ -84,7 +84,8 @@ impl Fit {
         horizon: usize,
         seed: u64,
     ) -> Result<Fit, ExecError> {
-        let (rule, lr, schedule) = super::optim::optimizer_of(stage, "optimizer", horizon);
+        let training = super::training(stage)?;
+        let (rule, lr, schedule) = training.optimizer_plan(horizon);
         Ok(Fit {
             tag: tag.to_string(),
             epochs,
@@ -92,7 +93,7 @@ impl Fit {
             optimizer: Optimizer::new(rule, named_trainable(vs)),
             lr,
             schedule,
-            grad_clip: super::float(stage, "grad_clip"),
+            grad_clip: *training.grad_clip,
             loader: ctx.train_loader(stage, data, seed),
             max_batches: ctx.info.smoke.then_some(2),
             dir: ctx.dir.stage_dir(&stage.name)?,

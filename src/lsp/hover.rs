@@ -149,14 +149,7 @@ pub fn op_text(op: &OpSig) -> String {
 fn sig_text(key: &str, sig: &Sig) -> String {
     let mut t = format!("`{}` ({key}): {}\n", sig.name, sig.doc);
     for p in sig.params {
-        let default = match p.default {
-            tables::Dv::Required => "required".to_string(),
-            tables::Dv::Absent => "absent unless given".to_string(),
-            tables::Dv::Int(v) => v.to_string(),
-            tables::Dv::Float(v) => v.to_string(),
-            tables::Dv::Bool(v) => v.to_string(),
-            tables::Dv::Name(v) => v.to_string(),
-        };
+        let default = p.default;
         let _ = write!(
             t,
             "\n- `{}`: {} (default: {default})",
@@ -170,7 +163,7 @@ fn sig_text(key: &str, sig: &Sig) -> String {
 fn stage_kind_text(name: &str, kind: crate::sema::hir::StageKind) -> String {
     let mut t = format!("stage kind `{name}`; settings:\n");
     for s in tables::settings_for(kind) {
-        let _ = write!(t, "\n- `{}`: {}", s.key, s.doc);
+        let _ = write!(t, "\n- `{}`: {} (default: {})", s.key, s.doc, s.default);
     }
     t
 }

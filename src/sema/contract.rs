@@ -278,13 +278,10 @@ fn check_stage(
             "add `penalty latency(...)`, or remove `latency`",
         ));
     }
-    if let Some(Value::List(cs)) = stage.settings.peek("constraint") {
-        for c in cs {
-            if let Value::Tuple(t) = c
-                && let Some(Value::Name(m)) = t.first()
-                && !RUN_CONSTRAINTS.contains(&m.as_str())
-                && stage.kind != K::Differentiable
-            {
+    {
+        for c in stage.spec.constraints() {
+            let m = &c.metric;
+            if !RUN_CONSTRAINTS.contains(&m.as_str()) {
                 out.push(refuse(
                     span_of("constraint"),
                     format!("`nasl run` cannot check a hard constraint on `{m}`"),

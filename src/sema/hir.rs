@@ -5,6 +5,7 @@
 //! stage (`out`, `stride`) or cell edge. Arguments the file omits that have a fixed default are
 //! filled with that default, so the IR never consults defaults twice.
 
+use super::spec::StageSpec;
 use crate::catalog::OpKind;
 use crate::source::Span;
 use serde::Serialize;
@@ -367,59 +368,35 @@ pub enum Input {
     },
 }
 
-/// A stage's settings (`key -> value`, keys from sema's stage table, defaults not filled) that
-/// remembers which keys were read. The executor reads settings only through [`Settings::get`], so after
-/// a stage has run, [`Settings::take_read`] says which of them it applied: each stage records them in
-/// its result, and the contract test fails for a setting `nasl check` accepts that nothing executes.
-#[derive(Debug, Clone, Default, Serialize)]
+/// A stage's settings as written (`key -> value`, keys from sema's stage table, defaults not filled).
+/// Checks, reports and editors read them; the executor reads the typed [`StageSpec`] sema lowers
+/// them to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(transparent)]
 pub struct Settings {
     values: BTreeMap<String, Value>,
-    #[serde(skip)]
-    read: std::cell::RefCell<std::collections::BTreeSet<String>>,
-}
-
-impl PartialEq for Settings {
-    fn eq(&self, other: &Self) -> bool {
-        self.values == other.values
-    }
 }
 
 impl From<BTreeMap<String, Value>> for Settings {
     fn from(values: BTreeMap<String, Value>) -> Self {
-        Settings {
-            values,
-            read: Default::default(),
-        }
+        Settings { values }
     }
 }
 
 impl Settings {
-    /// The value of `key`, if the file sets it; the read is remembered.
+    /// The value of `key`, if the file sets it.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        let v = self.values.get(key);
-        if v.is_some() {
-            self.read.borrow_mut().insert(key.to_string());
-        }
-        v
+        self.values.get(key)
     }
 
-    /// The value of `key` without counting it as applied (checks and reports).
+    /// Same as [`Settings::get`] (kept for the checks' wording: a look, not an application).
     pub fn peek(&self, key: &str) -> Option<&Value> {
         self.values.get(key)
     }
 
-    /// Every setting the file gives, in key order (not counted as read).
+    /// Every setting the file gives, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
         self.values.iter()
-    }
-
-    /// The settings read since the last call, with their values; forgets them.
-    pub fn take_read(&self) -> BTreeMap<String, Value> {
-        let keys = std::mem::take(&mut *self.read.borrow_mut());
-        keys.into_iter()
-            .filter_map(|k| self.values.get(&k).map(|v| (k, v.clone())))
-            .collect()
     }
 }
 
@@ -432,6 +409,9 @@ pub struct Stage {
     /// The dataset it trains or searches on.
     pub data: Option<String>,
     pub settings: Settings,
+    /// The settings typed, per kind, with every default filled: what the executor reads.
+    #[serde(skip)]
+    pub spec: StageSpec,
     /// The space the stage works on, traced through its inputs (`search.best` -> the searched space).
     pub space: Option<String>,
     /// Where each setting is written, for diagnostics found after sema (exact cost constraints).

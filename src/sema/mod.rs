@@ -6,6 +6,7 @@
 pub mod contract;
 pub mod hir;
 mod space;
+pub mod spec;
 mod stage;
 pub mod tables;
 mod values;

@@ -589,12 +589,18 @@ impl Cx<'_> {
                 self.fixed_training.insert(d.name.name.clone());
             }
         }
+        let cell = root
+            .as_ref()
+            .and_then(|r| self.spaces.get(r))
+            .is_some_and(|s| matches!(s.body, crate::sema::hir::SpaceBody::Cell(_)));
+        let settings: crate::sema::hir::Settings = settings.into();
         ok.then(|| Stage {
             name: d.name.name.clone(),
             kind,
             inputs,
             data,
-            settings: settings.into(),
+            spec: crate::sema::spec::lower(kind, &settings, cell),
+            settings,
             space: root.clone(),
             setting_spans: spans.clone(),
             span: d.span,

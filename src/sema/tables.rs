@@ -79,6 +79,31 @@ pub enum Dv {
     Float(f64),
     Bool(bool),
     Name(&'static str),
+    /// A pair of numbers (`betas`).
+    Pair(f64, f64),
+    /// A table call with these arguments, every other parameter at its default.
+    Call(&'static str, &'static [(&'static str, Dv)]),
+}
+
+impl std::fmt::Display for Dv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dv::Required => write!(f, "required"),
+            Dv::Absent => write!(f, "absent unless given"),
+            Dv::Int(v) => write!(f, "{v}"),
+            Dv::Float(v) => write!(f, "{v}"),
+            Dv::Bool(v) => write!(f, "{v}"),
+            Dv::Name(v) => write!(f, "{v}"),
+            Dv::Pair(a, b) => write!(f, "({a}, {b})"),
+            Dv::Call(name, args) => {
+                write!(f, "{name}(")?;
+                for (i, (k, v)) in args.iter().enumerate() {
+                    write!(f, "{}{k}: {v}", if i > 0 { ", " } else { "" })?;
+                }
+                write!(f, ")")
+            }
+        }
+    }
 }
 
 /// One parameter of a table call.
@@ -590,6 +615,9 @@ pub struct Setting {
     pub ty: Ty,
     pub kinds: &'static [K],
     pub doc: &'static str,
+    /// The value a stage runs with when the file does not give the setting (sema's lowering to
+    /// typed stage settings, `sema::spec`, fills it in; `Dv::Absent`: off unless given).
+    pub default: Dv,
 }
 
 const fn s(key: &'static str, ty: Ty, kinds: &'static [K], doc: &'static str) -> Setting {
@@ -598,6 +626,13 @@ const fn s(key: &'static str, ty: Ty, kinds: &'static [K], doc: &'static str) ->
         ty,
         kinds,
         doc,
+        default: Dv::Absent,
+    }
+}
+
+impl Setting {
+    const fn or(self, default: Dv) -> Setting {
+        Setting { default, ..self }
     }
 }
 
@@ -608,14 +643,16 @@ pub const SETTINGS: &[Setting] = &[
         Ty::Int,
         TRAINING,
         "epochs of training (per phase, per candidate...)",
-    ),
+    )
+    .or(Dv::Int(1)),
     s("batch", Ty::Nat, ALL, "batch size (default: the dataset's)"),
     s(
         "optimizer",
         Ty::Call(OPTIMIZERS),
         TRAINING,
         "weight optimizer",
-    ),
+    )
+    .or(Dv::Call("sgd", &[("lr", Dv::Float(0.05))])),
     s(
         "weights",
         Ty::Call(OPTIMIZERS),
@@ -627,7 +664,15 @@ pub const SETTINGS: &[Setting] = &[
         Ty::Call(OPTIMIZERS),
         &[K::Differentiable],
         "architecture-parameter optimizer",
-    ),
+    )
+    .or(Dv::Call(
+        "adam",
+        &[
+            ("lr", Dv::Float(3e-4)),
+            ("betas", Dv::Pair(0.5, 0.999)),
+            ("wd", Dv::Float(1e-3)),
+        ],
+    )),
     s(
         "schedule",
         Ty::Call(SCHEDULES),
@@ -639,19 +684,22 @@ pub const SETTINGS: &[Setting] = &[
         Ty::Call(SAMPLERS),
         &[K::Train, K::FewShot],
         "sampling policy of supernet training",
-    ),
+    )
+    .or(Dv::Name("uniform")),
     s(
         "relax",
         Ty::Call(SAMPLERS),
         &[K::Differentiable],
         "relaxation of the decisions",
-    ),
+    )
+    .or(Dv::Name("softmax")),
     s(
         "level",
         Ty::Call(LEVELS),
         &[K::Differentiable],
         "optimisation level",
-    ),
+    )
+    .or(Dv::Name("bilevel")),
     s(
         "derive",
         Ty::Call(DERIVES),
@@ -663,14 +711,16 @@ pub const SETTINGS: &[Setting] = &[
         Ty::Nat,
         &[K::Evolution, K::Nsga2],
         "population size",
-    ),
+    )
+    .or(Dv::Int(50)),
     s(
         "generations",
         Ty::Nat,
         &[K::Evolution, K::Nsga2],
         "number of generations",
-    ),
-    s("keep", Ty::Nat, &[K::Evolution], "parents kept (top-k)"),
+    )
+    .or(Dv::Int(20)),
+    s("keep", Ty::Nat, &[K::Evolution], "parents kept (top-k)").or(Dv::Int(10)),
     s(
         "mutate",
         Ty::Int,
@@ -682,7 +732,8 @@ pub const SETTINGS: &[Setting] = &[
         Ty::Int,
         &[K::Evolution, K::Nsga2],
         "crossovers per generation",
-    ),
+    )
+    .or(Dv::Int(10)),
     s(
         "samples",
         Ty::Nat,
@@ -694,25 +745,29 @@ pub const SETTINGS: &[Setting] = &[
         Ty::Nat,
         &[K::SuccessiveHalving],
         "architectures at the first rung",
-    ),
+    )
+    .or(Dv::Int(27)),
     s(
         "eta",
         Ty::Nat,
         &[K::SuccessiveHalving],
         "keep 1/eta per rung",
-    ),
+    )
+    .or(Dv::Int(3)),
     s(
         "min_epochs",
         Ty::Nat,
         &[K::SuccessiveHalving],
         "epochs at the first rung",
-    ),
+    )
+    .or(Dv::Int(1)),
     s(
         "max_epochs",
         Ty::Nat,
         &[K::SuccessiveHalving],
         "epochs at the last rung",
-    ),
+    )
+    .or(Dv::Int(27)),
     s(
         "constraint",
         Ty::Constraint,
@@ -760,26 +815,30 @@ pub const SETTINGS: &[Setting] = &[
         Ty::Call(CONTROLLERS),
         &[K::Rl],
         "the RL controller",
-    ),
+    )
+    .or(Dv::Name("lstm")),
     s(
         "reward",
         Ty::Call(REWARDS),
         &[K::Rl],
         "the controller's reward",
-    ),
-    s("steps", Ty::Nat, &[K::Rl], "controller steps per round"),
+    )
+    .or(Dv::Name("accuracy")),
+    s("steps", Ty::Nat, &[K::Rl], "controller steps per round").or(Dv::Int(2000)),
     s(
         "proxy_epochs",
         Ty::Int,
         &[K::Rl],
         "epochs each sampled arch trains (no weight sharing)",
-    ),
+    )
+    .or(Dv::Int(5)),
     s(
         "shared",
         Ty::Bool,
         &[K::Rl],
         "share weights between sampled archs (ENAS)",
-    ),
+    )
+    .or(Dv::Bool(true)),
     s(
         "phase",
         Ty::Call(PHASES),
@@ -791,19 +850,22 @@ pub const SETTINGS: &[Setting] = &[
         Ty::Bool,
         &[K::Train],
         "affine batch norms in a cell supernet (false: no scale and shift, as DARTS searches)",
-    ),
+    )
+    .or(Dv::Bool(true)),
     s(
         "split_on",
         Ty::Nat,
         &[K::FewShot],
         "how many leading decisions are enumerated into sub-supernets",
-    ),
+    )
+    .or(Dv::Int(1)),
     s(
         "finetune",
         Ty::Int,
         &[K::FewShot],
         "fine-tuning epochs per sub-supernet",
-    ),
+    )
+    .or(Dv::Int(1)),
     s(
         "drop_path",
         Ty::Sched,
@@ -818,13 +880,14 @@ pub const SETTINGS: &[Setting] = &[
     ),
     s("cutout", Ty::Nat, &[K::Retrain, K::Train], "cutout size"),
     s("grad_clip", Ty::Float, TRAINING, "gradient norm clip"),
-    s("label_smoothing", Ty::Prob, TRAINING, "label smoothing"),
+    s("label_smoothing", Ty::Prob, TRAINING, "label smoothing").or(Dv::Float(0.0)),
     s(
         "warmup",
         Ty::Int,
         TRAINING,
         "warm-up epochs (weights only before arch updates)",
-    ),
+    )
+    .or(Dv::Int(0)),
     s(
         "distill",
         Ty::Float,
@@ -836,7 +899,8 @@ pub const SETTINGS: &[Setting] = &[
         Ty::Call(LATENCIES),
         ALL,
         "where per-op latencies come from",
-    ),
+    )
+    .or(Dv::Name("measure")),
     s(
         "predictor",
         Ty::Call(PREDICTORS),

@@ -478,6 +478,8 @@ impl Cx<'_> {
                 Dv::Float(f) => Value::Float(f),
                 Dv::Bool(b) => Value::Bool(b),
                 Dv::Name(n) => Value::Name(n.into()),
+                Dv::Pair(a, b) => Value::Tuple(vec![Value::Float(a), Value::Float(b)]),
+                Dv::Call(..) => continue,
             };
             out.insert(p.name.into(), v);
         }
