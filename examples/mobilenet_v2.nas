@@ -10,13 +10,13 @@ dataset images = folder {
 
 space mobilenet_v2 = chain(input: [3, 224, 224], classes: 1000) {
   stem conv(3, out: 32, stride: 2) bn relu6
-  stage out: 16, stride: 1, repeat: 1, mbconv(3, 1)
-  stage out: 24, stride: 2, repeat: 2, mbconv(3, 6)
-  stage out: 32, stride: 2, repeat: 3, mbconv(3, 6)
-  stage out: 64, stride: 2, repeat: 4, mbconv(3, 6)
-  stage out: 96, stride: 1, repeat: 3, mbconv(3, 6)
-  stage out: 160, stride: 2, repeat: 3, mbconv(3, 6)
-  stage out: 320, stride: 1, repeat: 1, mbconv(3, 6)
+  layers out: 16, stride: 1, repeat: 1, mbconv(3, 1)
+  layers out: 24, stride: 2, repeat: 2, mbconv(3, 6)
+  layers out: 32, stride: 2, repeat: 3, mbconv(3, 6)
+  layers out: 64, stride: 2, repeat: 4, mbconv(3, 6)
+  layers out: 96, stride: 1, repeat: 3, mbconv(3, 6)
+  layers out: 160, stride: 2, repeat: 3, mbconv(3, 6)
+  layers out: 320, stride: 1, repeat: 1, mbconv(3, 6)
   head conv(1, out: 1280) bn relu6 global_avg_pool dropout(0.2) linear(out: classes)
 }
 

@@ -10,8 +10,8 @@ block dws(k) = dw_conv(k) bn relu conv(1) bn relu
 
 space tiny = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 8) bn relu
-  stage out: [8, 16], stride: 2, repeat: 1..2, choose [dws(3), dws(5), skip]
-  stage out: [16, 32], stride: 2, repeat: 1..2, choose [dws(3), dws(5), skip]
+  layers out: [8, 16], stride: 2, repeat: 1..2, choose [dws(3), dws(5), skip]
+  layers out: [16, 32], stride: 2, repeat: 1..2, choose [dws(3), dws(5), skip]
   head global_avg_pool linear(out: classes)
 }
 

@@ -11,13 +11,13 @@ dataset fmnist = fashion_mnist {
 
 space net = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 32) bn relu6
-  stage out: 16, stride: 1, repeat: 1, mbconv(3, 1)
-  stage out: 24, stride: 2, repeat: 2, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6)]
-  stage out: 40, stride: 2, repeat: 4, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6)]
-  stage out: 80, stride: 1, repeat: 4, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6)]
-  stage out: 96, stride: 1, repeat: 4, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6)]
-  stage out: 192, stride: 2, repeat: 4, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6)]
-  stage out: 320, stride: 1, repeat: 1, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6)]
+  layers out: 16, stride: 1, repeat: 1, mbconv(3, 1)
+  layers out: 24, stride: 2, repeat: 2, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6)]
+  layers out: 40, stride: 2, repeat: 4, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6)]
+  layers out: 80, stride: 1, repeat: 4, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6)]
+  layers out: 96, stride: 1, repeat: 4, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6)]
+  layers out: 192, stride: 2, repeat: 4, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6)]
+  layers out: 320, stride: 1, repeat: 1, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6)]
   head conv(1, out: 1280) bn relu6 global_avg_pool linear(out: classes)
 }
 

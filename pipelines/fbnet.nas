@@ -25,10 +25,10 @@ block k5e6 = mbconv(5, 6)
 
 space net = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 16, stride: 1) bn relu
-  stage out: 16, stride: 1, repeat: 1, choose [k3e1, k3e1g, k3e3, k3e6, k5e1, k5e1g, k5e3, k5e6, skip]
-  stage out: 24, stride: 2, repeat: 3, choose [k3e1, k3e1g, k3e3, k3e6, k5e1, k5e1g, k5e3, k5e6, skip]
-  stage out: 48, stride: 2, repeat: 3, choose [k3e1, k3e1g, k3e3, k3e6, k5e1, k5e1g, k5e3, k5e6, skip]
-  stage out: 64, stride: 1, repeat: 1, choose [k3e1, k3e1g, k3e3, k3e6, k5e1, k5e1g, k5e3, k5e6, skip]
+  layers out: 16, stride: 1, repeat: 1, choose [k3e1, k3e1g, k3e3, k3e6, k5e1, k5e1g, k5e3, k5e6, skip]
+  layers out: 24, stride: 2, repeat: 3, choose [k3e1, k3e1g, k3e3, k3e6, k5e1, k5e1g, k5e3, k5e6, skip]
+  layers out: 48, stride: 2, repeat: 3, choose [k3e1, k3e1g, k3e3, k3e6, k5e1, k5e1g, k5e3, k5e6, skip]
+  layers out: 64, stride: 1, repeat: 1, choose [k3e1, k3e1g, k3e3, k3e6, k5e1, k5e1g, k5e3, k5e6, skip]
   head conv(1, out: 256) bn relu global_avg_pool linear(out: classes)
 }
 

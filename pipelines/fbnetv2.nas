@@ -13,10 +13,10 @@ dataset cifar = cifar10 {
 space net = chain(input: [3, 32, 32], classes: 10) {
   resolution [24, 28, 32]
   stem conv(3, out: 16) bn relu
-  stage out: [12, 16, 20, 24], stride: 2, repeat: 2, choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6)]
-  stage out: [24, 28, 32, 36, 40], stride: 2, repeat: 3, choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6)]
-  stage out: [48, 56, 64, 72, 80], stride: 2, repeat: 3, choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6)]
-  stage out: [112, 128, 144, 160], stride: 1, repeat: 3, choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6)]
+  layers out: [12, 16, 20, 24], stride: 2, repeat: 2, choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6)]
+  layers out: [24, 28, 32, 36, 40], stride: 2, repeat: 3, choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6)]
+  layers out: [48, 56, 64, 72, 80], stride: 2, repeat: 3, choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6)]
+  layers out: [112, 128, 144, 160], stride: 1, repeat: 3, choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6)]
   head conv(1, out: 1280) bn relu global_avg_pool linear(out: classes)
 }
 

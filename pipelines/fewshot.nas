@@ -10,8 +10,8 @@ dataset fmnist = fashion_mnist {
 
 space net = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 16) bn relu
-  stage out: 32, stride: 2, repeat: 2, choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6), skip]
-  stage out: 64, stride: 2, repeat: 3, choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6), skip]
+  layers out: 32, stride: 2, repeat: 2, choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6), skip]
+  layers out: 64, stride: 2, repeat: 3, choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6), skip]
   head global_avg_pool linear(out: classes)
 }
 

@@ -11,11 +11,11 @@ dataset fmnist = fashion_mnist {
 // Scaled to 28x28 inputs: two stride-2 stages (28 -> 14 -> 7) where the paper, at 224, has more.
 space net = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 32) bn relu
-  stage out: 16, stride: 1, repeat: 1, mbconv(3, 1)
-  stage out: [16, 24, 32], stride: 2, repeat: [1, 2, 3], choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6), mbconv(5, 6), mbconv(3, 6, se), skip]
-  stage out: [32, 40, 48], stride: 2, repeat: [1, 2, 3], choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6), mbconv(5, 6), mbconv(3, 6, se), skip]
-  stage out: [64, 80, 96], stride: 1, repeat: [1, 2, 3], choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6), mbconv(5, 6), mbconv(3, 6, se), skip]
-  stage out: [96, 112, 128], stride: 1, repeat: [1, 2, 3], choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6), mbconv(5, 6), mbconv(3, 6, se), skip]
+  layers out: 16, stride: 1, repeat: 1, mbconv(3, 1)
+  layers out: [16, 24, 32], stride: 2, repeat: [1, 2, 3], choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6), mbconv(5, 6), mbconv(3, 6, se), skip]
+  layers out: [32, 40, 48], stride: 2, repeat: [1, 2, 3], choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6), mbconv(5, 6), mbconv(3, 6, se), skip]
+  layers out: [64, 80, 96], stride: 1, repeat: [1, 2, 3], choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6), mbconv(5, 6), mbconv(3, 6, se), skip]
+  layers out: [96, 112, 128], stride: 1, repeat: [1, 2, 3], choose [mbconv(3, 3), mbconv(5, 3), mbconv(3, 6), mbconv(5, 6), mbconv(3, 6, se), skip]
   head conv(1, out: 1280) bn relu global_avg_pool linear(out: classes)
 }
 

@@ -15,11 +15,11 @@ block elastic = mbconv(kernel: [3, 5, 7], expand: [3, 4, 6])
 space net = chain(input: [3, 32, 32], classes: 10) {
   resolution [24, 28, 32]
   stem conv(3, out: 16) bn hswish
-  stage out: 24, stride: 1, repeat: [2, 3, 4], elastic
-  stage out: 40, stride: 2, repeat: [2, 3, 4], elastic
-  stage out: 80, stride: 2, repeat: [2, 3, 4], elastic
-  stage out: 112, stride: 1, repeat: [2, 3, 4], elastic
-  stage out: 160, stride: 2, repeat: [2, 3, 4], elastic
+  layers out: 24, stride: 1, repeat: [2, 3, 4], elastic
+  layers out: 40, stride: 2, repeat: [2, 3, 4], elastic
+  layers out: 80, stride: 2, repeat: [2, 3, 4], elastic
+  layers out: 112, stride: 1, repeat: [2, 3, 4], elastic
+  layers out: 160, stride: 2, repeat: [2, 3, 4], elastic
   head conv(1, out: 960) bn hswish global_avg_pool linear(out: classes)
 }
 

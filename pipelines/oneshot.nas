@@ -11,12 +11,12 @@ dataset cifar = cifar10 {
 
 space net = chain(input: [3, 32, 32], classes: 10) {
   stem conv(3, out: 32) bn relu
-  stage out: 32, stride: 1, repeat: 2, choose [sep_conv(3), sep_conv(5), dil_conv(3), max_pool(3), avg_pool(3), skip]
+  layers out: 32, stride: 1, repeat: 2, choose [sep_conv(3), sep_conv(5), dil_conv(3), max_pool(3), avg_pool(3), skip]
   // pools keep their channels, so the channel-changing layers choose among convs and skip
-  stage out: 64, stride: 2, repeat: 1, choose [sep_conv(3), sep_conv(5), dil_conv(3), skip]
-  stage out: 64, stride: 1, repeat: 2, choose [sep_conv(3), sep_conv(5), dil_conv(3), max_pool(3), avg_pool(3), skip]
-  stage out: 128, stride: 2, repeat: 1, choose [sep_conv(3), sep_conv(5), dil_conv(3), skip]
-  stage out: 128, stride: 1, repeat: 2, choose [sep_conv(3), sep_conv(5), dil_conv(3), max_pool(3), avg_pool(3), skip]
+  layers out: 64, stride: 2, repeat: 1, choose [sep_conv(3), sep_conv(5), dil_conv(3), skip]
+  layers out: 64, stride: 1, repeat: 2, choose [sep_conv(3), sep_conv(5), dil_conv(3), max_pool(3), avg_pool(3), skip]
+  layers out: 128, stride: 2, repeat: 1, choose [sep_conv(3), sep_conv(5), dil_conv(3), skip]
+  layers out: 128, stride: 1, repeat: 2, choose [sep_conv(3), sep_conv(5), dil_conv(3), max_pool(3), avg_pool(3), skip]
   head global_avg_pool linear(out: classes)
 }
 

@@ -16,12 +16,12 @@ dataset fmnist = fashion_mnist {
 
 space net = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 16, stride: 2) bn relu6
-  stage out: 16, stride: 1, repeat: 1, mbconv(3, 1)
-  stage out: 24, stride: 2, repeat: 1, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6)]
-  stage out: 24, stride: 1, repeat: 2, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6), skip]
-  stage out: 48, stride: 2, repeat: 1, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6)]
-  stage out: 48, stride: 1, repeat: 2, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6), skip]
-  stage out: 64, stride: 1, repeat: 1, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6)]
+  layers out: 16, stride: 1, repeat: 1, mbconv(3, 1)
+  layers out: 24, stride: 2, repeat: 1, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6)]
+  layers out: 24, stride: 1, repeat: 2, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6), skip]
+  layers out: 48, stride: 2, repeat: 1, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6)]
+  layers out: 48, stride: 1, repeat: 2, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6), skip]
+  layers out: 64, stride: 1, repeat: 1, choose [mbconv(3, 3), mbconv(5, 3), mbconv(7, 3), mbconv(3, 6), mbconv(5, 6), mbconv(7, 6)]
   head conv(1, out: 256) bn relu6 global_avg_pool linear(out: classes)
 }
 

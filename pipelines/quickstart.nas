@@ -12,8 +12,8 @@ dataset fmnist = fashion_mnist {
 
 space net = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 32, stride: 2) bn relu
-  stage out: 32, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu, skip]
-  stage out: 64, stride: 2, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu, skip]
+  layers out: 32, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu, skip]
+  layers out: 64, stride: 2, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu, skip]
   head conv(1, out: 256) bn relu global_avg_pool linear(out: classes) // a wide 1x1 before pooling, as MobileNets
 }
 

@@ -14,13 +14,13 @@ block superkernel = mbconv(kernel: [3, 5], expand: [3, 6])
 
 space net = chain(input: [3, 32, 32], classes: 10) {
   stem conv(3, out: 32) bn relu6
-  stage out: 16, stride: 1, repeat: 1, mbconv(3, 1)
-  stage out: 24, stride: 2, repeat: 4, superkernel
-  stage out: 40, stride: 2, repeat: 4, superkernel
-  stage out: 80, stride: 2, repeat: 4, superkernel
-  stage out: 96, stride: 1, repeat: 4, superkernel
-  stage out: 192, stride: 1, repeat: 4, superkernel
-  stage out: 320, stride: 1, repeat: 1, superkernel
+  layers out: 16, stride: 1, repeat: 1, mbconv(3, 1)
+  layers out: 24, stride: 2, repeat: 4, superkernel
+  layers out: 40, stride: 2, repeat: 4, superkernel
+  layers out: 80, stride: 2, repeat: 4, superkernel
+  layers out: 96, stride: 1, repeat: 4, superkernel
+  layers out: 192, stride: 1, repeat: 4, superkernel
+  layers out: 320, stride: 1, repeat: 1, superkernel
   head conv(1, out: 1280) bn relu6 global_avg_pool linear(out: classes)
 }
 

@@ -13,9 +13,9 @@ dataset fmnist = fashion_mnist {
 
 space net = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 32, stride: 2) bn relu
-  stage out: 32, stride: 1, repeat: [1, 2, 3], choose [conv(3) bn relu, conv(5) bn relu, sep_conv(3), sep_conv(5), dil_conv(3)]
-  stage out: 64, stride: 2, repeat: 1, conv(3) bn relu
-  stage out: 64, stride: 1, repeat: [1, 2, 3], choose [conv(3) bn relu, conv(5) bn relu, sep_conv(3), sep_conv(5), dil_conv(3)]
+  layers out: 32, stride: 1, repeat: [1, 2, 3], choose [conv(3) bn relu, conv(5) bn relu, sep_conv(3), sep_conv(5), dil_conv(3)]
+  layers out: 64, stride: 2, repeat: 1, conv(3) bn relu
+  layers out: 64, stride: 1, repeat: [1, 2, 3], choose [conv(3) bn relu, conv(5) bn relu, sep_conv(3), sep_conv(5), dil_conv(3)]
   head global_avg_pool linear(out: classes)
 }
 

@@ -12,10 +12,10 @@ dataset fmnist = fashion_mnist {
 
 space net = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 16, stride: 1) bn relu
-  stage out: 64, stride: 2, repeat: 4, choose [shuffle(3), shuffle(5), shuffle(7), shuffle_xception]
-  stage out: 160, stride: 2, repeat: 4, choose [shuffle(3), shuffle(5), shuffle(7), shuffle_xception]
-  stage out: 320, stride: 2, repeat: 8, choose [shuffle(3), shuffle(5), shuffle(7), shuffle_xception]
-  stage out: 640, stride: 2, repeat: 4, choose [shuffle(3), shuffle(5), shuffle(7), shuffle_xception]
+  layers out: 64, stride: 2, repeat: 4, choose [shuffle(3), shuffle(5), shuffle(7), shuffle_xception]
+  layers out: 160, stride: 2, repeat: 4, choose [shuffle(3), shuffle(5), shuffle(7), shuffle_xception]
+  layers out: 320, stride: 2, repeat: 8, choose [shuffle(3), shuffle(5), shuffle(7), shuffle_xception]
+  layers out: 640, stride: 2, repeat: 4, choose [shuffle(3), shuffle(5), shuffle(7), shuffle_xception]
   head conv(1, out: 1024) bn relu global_avg_pool linear(out: classes)
 }
 

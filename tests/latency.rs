@@ -15,8 +15,8 @@ use nasl::source::FsLoader;
 const TINY: &str = "\
 space tiny = chain(input: [1, 8, 8], classes: 4) {
   stem conv(3, out: 8) bn relu
-  stage out: 8, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu, skip]
-  stage out: 16, stride: 2, repeat: 1, choose [conv(3) bn relu, skip]
+  layers out: 8, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu, skip]
+  layers out: 16, stride: 2, repeat: 1, choose [conv(3) bn relu, skip]
   head global_avg_pool linear(out: classes)
 }
 ";
@@ -131,7 +131,7 @@ fn latency_objectives_constraints_and_sampler_read_the_stage_table() {
     let dir = tempfile::tempdir().unwrap();
     let space = "dataset d = synthetic {\n  split train: 200, val: 100\n  batch 50\n}\n\n\
         space net = chain(input: [1, 28, 28], classes: 10) {\n  stem conv(3, out: 8, stride: 2) bn relu\n  \
-        stage out: 8, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu]\n  \
+        layers out: 8, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu]\n  \
         head global_avg_pool linear(out: classes)\n}\n";
     let pipeline = |range: &str| {
         format!(

@@ -867,7 +867,7 @@ dataset d = synthetic {
 
 space net = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 8, stride: 2) bn relu
-  stage out: [4, 8], stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu]
+  layers out: [4, 8], stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu]
   head global_avg_pool linear(out: classes)
 }
 
@@ -976,7 +976,7 @@ dataset d = synthetic {
 space net = chain(input: [1, 28, 28], classes: 10) {
   resolution [20, 28]
   stem conv(3, out: 8, stride: 2) bn relu
-  stage out: 8, stride: 1, repeat: 1, choose [conv(3) bn relu, conv(5) bn relu]
+  layers out: 8, stride: 1, repeat: 1, choose [conv(3) bn relu, conv(5) bn relu]
   head global_avg_pool linear(out: classes)
 }
 

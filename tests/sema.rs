@@ -7,7 +7,7 @@ use nasl::sema::{check_text, hir};
 const BASE: &str = "dataset d = mnist { split train: 50000, val: 10000 }
 space s = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 8) bn relu
-  stage out: 16, stride: 2, repeat: 2, choose [conv(3) bn relu, skip]
+  layers out: 16, stride: 2, repeat: 2, choose [conv(3) bn relu, skip]
   head global_avg_pool linear(out: classes)
 }
 stage t = train(s) { sampler uniform; epochs 1; optimizer sgd(lr: 0.1) }
@@ -102,7 +102,7 @@ fn retraining_nothing_and_a_supernet() {
 fn fair_sampling_needs_equal_choice_counts() {
     let text = with("sampler uniform", "sampler fair").replace(
         "  head",
-        "  stage out: 16, stride: 1, repeat: 1, choose [conv(3), conv(5), skip]\n  head",
+        "  layers out: 16, stride: 1, repeat: 1, choose [conv(3), conv(5), skip]\n  head",
     );
     assert_eq!(codes(&text), ["nasl::sema::sampler_mismatch"]);
     assert!(codes(&with("sampler uniform", "sampler fair")).is_empty());
@@ -535,4 +535,24 @@ fn rl_modes_refuse_the_other_modes_settings() {
         let c = front_codes(&rl(bad));
         assert_eq!(c, [code], "{bad}");
     }
+}
+
+/// A chain's group of layers is `layers`; the old spelling `stage` (which now names pipeline stages
+/// only) is an error that says how to rename it.
+#[test]
+fn a_chain_group_written_stage_is_told_to_say_layers() {
+    let text = with("  layers out: 16", "  stage out: 16");
+    let c = check_text("t.nas", &text);
+    let d = c
+        .diags
+        .iter()
+        .find(|d| d.code == Code::SemaUnknownSetting)
+        .unwrap_or_else(|| panic!("{:?}", c.diags));
+    assert!(d.message.contains("`layers`"), "{}", d.message);
+    assert!(
+        d.help.as_deref().unwrap_or("").contains("layers out:"),
+        "{:?}",
+        d.help
+    );
+    assert!(c.program.is_none());
 }

@@ -15,8 +15,8 @@ pub fn generate(lines: usize) -> String {
             "\nblock mb{i}(k, e) = mbconv(kernel: k, expand: e)\n\
              space net{i} = chain(input: [1, 28, 28], classes: 10) {{\n\
              \x20 stem conv(3, out: 16) bn relu\n\
-             \x20 stage out: 32, stride: 2, repeat: 2, choose [mb{i}(3, 3), mb{i}(5, 3), conv(3) bn relu, skip]\n\
-             \x20 stage out: 64, stride: 2, repeat: [2, 3], choose [mb{i}(3, 6), mb{i}(5, 6), skip]\n\
+             \x20 layers out: 32, stride: 2, repeat: 2, choose [mb{i}(3, 3), mb{i}(5, 3), conv(3) bn relu, skip]\n\
+             \x20 layers out: 64, stride: 2, repeat: [2, 3], choose [mb{i}(3, 6), mb{i}(5, 6), skip]\n\
              \x20 head global_avg_pool linear(out: classes)\n\
              }}\n\
              stage super{i} = train(net{i}) {{\n\

@@ -18,9 +18,9 @@ dataset fmnist = fashion_mnist {
 
 space macro = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 16, stride: 2) bn relu
-  stage out: 16, stride: 1, repeat: 3, choose [conv(3) bn relu, conv(5) bn relu, sep_conv(3), sep_conv(5), max_pool(3), avg_pool(3)]
-  stage out: 32, stride: 2, repeat: 1, conv(3) bn relu
-  stage out: 32, stride: 1, repeat: 3, choose [conv(3) bn relu, conv(5) bn relu, sep_conv(3), sep_conv(5), max_pool(3), avg_pool(3)]
+  layers out: 16, stride: 1, repeat: 3, choose [conv(3) bn relu, conv(5) bn relu, sep_conv(3), sep_conv(5), max_pool(3), avg_pool(3)]
+  layers out: 32, stride: 2, repeat: 1, conv(3) bn relu
+  layers out: 32, stride: 1, repeat: 3, choose [conv(3) bn relu, conv(5) bn relu, sep_conv(3), sep_conv(5), max_pool(3), avg_pool(3)]
   head global_avg_pool linear(out: classes)
 }
 

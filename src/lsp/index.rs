@@ -162,7 +162,7 @@ impl Walk<'_> {
     fn stmts(&mut self, body: &[Stmt], chain: bool, top: bool) {
         let mut stage = 0;
         for st in body {
-            let chain_stage = (chain && top && st.key.name == "stage").then(|| {
+            let chain_stage = (chain && top && st.key.name == "layers").then(|| {
                 stage += 1;
                 stage - 1
             });

@@ -346,7 +346,7 @@ mod tests {
     const CHAIN: &str = r#"
 space net = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 16, stride: 2) bn relu
-  stage out: 16, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu, skip]
+  layers out: 16, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu, skip]
   head global_avg_pool linear(out: classes)
 }
 "#;

@@ -710,14 +710,27 @@ impl Cx<'_> {
                         ok = false;
                     }
                 },
-                "stage" => match self.chain_stage(s, env) {
+                "layers" => match self.chain_stage(s, env) {
                     Some(st) => stages.push((st, s.span)),
                     None => ok = false,
                 },
+                // The chain segment was written `stage` before `stage` meant pipeline stages alone.
+                "stage" => {
+                    self.err(
+                        Diagnostic::new(
+                            Code::SemaUnknownSetting,
+                            s.key.span,
+                            "a chain's group of layers is written `layers`",
+                        )
+                        .label("`stage` names pipeline stages only")
+                        .help("rename it: `layers out: 32, stride: 2, repeat: 2, choose [a, b]`"),
+                    );
+                    ok = false;
+                }
                 _ => {
                     self.unknown_setting(
                         s,
-                        &["stem", "stage", "head", "resolution"],
+                        &["stem", "layers", "head", "resolution"],
                         "a chain space",
                     );
                     ok = false;
@@ -1037,7 +1050,9 @@ impl Cx<'_> {
                                     "a stage's layer is either fixed ops or one `choose [...]`",
                                 )
                                 .label("second layer description")
-                                .help("write `stage out: 32, stride: 2, repeat: 2, choose [a, b]`"),
+                                .help(
+                                    "write `layers out: 32, stride: 2, repeat: 2, choose [a, b]`",
+                                ),
                             );
                             ok = false;
                         }

@@ -19,7 +19,7 @@ dataset d = mnist { split train: 50000, val: 10000 }
 block mb(k) = mbconv(kernel: k, expand: 3)
 space s = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 8) bn relu
-  stage out: 16, stride: 2, repeat: 2, choose [mb(3), convv(3) bn relu, skip]
+  layers out: 16, stride: 2, repeat: 2, choose [mb(3), convv(3) bn relu, skip]
   head global_avg_pool linear(out: classes)
 }
 stage t = train(s) { sampler uniform; epochs 1; optimizer sgd(lr: 0.1) }
@@ -190,7 +190,7 @@ fn a_session_with_the_real_server() {
     assert!(shown.contains(mbconv.doc), "{shown}");
     assert!(shown.contains("`expand`"), "{shown}");
 
-    // Hover on a chain stage line: its shapes.
+    // Hover on a chain `layers` line: its shapes.
     let h = c.request("textDocument/hover", at(&uri, pos(&fixed, "stride: 2", 0)));
     let shown = h["contents"]["value"].as_str().unwrap_or("");
     assert!(shown.contains("input 8×28×28"), "{shown}");

@@ -74,7 +74,7 @@ dataset d = synthetic {
 
 space net = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 8, stride: 2) bn relu
-  stage out: 8, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu]
+  layers out: 8, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu]
   head global_avg_pool linear(out: classes)
 }
 
@@ -85,7 +85,7 @@ space cells = cell(nodes: 2, inputs: 2) {
 
 space fixed = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 8, stride: 2) bn relu
-  stage out: 8, stride: 1, repeat: 1, conv(3) bn relu
+  layers out: 8, stride: 1, repeat: 1, conv(3) bn relu
   head global_avg_pool linear(out: classes)
 }
 "#;

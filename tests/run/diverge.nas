@@ -7,7 +7,7 @@ dataset fmnist = fashion_mnist {
 
 space net = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 8, stride: 2) bn relu
-  stage out: 8, stride: 1, repeat: 1, choose [conv(3) bn relu, skip]
+  layers out: 8, stride: 1, repeat: 1, choose [conv(3) bn relu, skip]
   head global_avg_pool linear(out: classes)
 }
 

@@ -9,8 +9,8 @@ dataset fmnist = fashion_mnist {
 
 space net = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 16, stride: 2) bn relu
-  stage out: 16, stride: 1, repeat: 3, choose [conv(3) bn relu, skip]
-  stage out: 32, stride: 2, repeat: 2, choose [conv(3) bn relu, skip]
+  layers out: 16, stride: 1, repeat: 3, choose [conv(3) bn relu, skip]
+  layers out: 32, stride: 2, repeat: 2, choose [conv(3) bn relu, skip]
   head global_avg_pool linear(out: classes)
 }
 

@@ -8,8 +8,8 @@ dataset fmnist = fashion_mnist {
 
 space net = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 8, stride: 2) bn relu
-  stage out: 8, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu, skip]
-  stage out: 16, stride: 2, repeat: 1, choose [conv(3) bn relu, conv(5) bn relu]
+  layers out: 8, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu, skip]
+  layers out: 16, stride: 2, repeat: 1, choose [conv(3) bn relu, conv(5) bn relu]
   head global_avg_pool linear(out: classes)
 }
 

@@ -19,7 +19,7 @@ let s:keywords = [
       \ ]
 let s:setting_kw = [
       \ 'split', 'batch', 'augment', 'normalize', 'path', 'classes', 'size', 'seed', 'stem',
-      \ 'stage', 'head', 'resolution', 'ops', 'network', 'normal', 'reduce', 'node', 'concat',
+      \ 'layers', 'head', 'resolution', 'ops', 'network', 'normal', 'reduce', 'node', 'concat',
       \ 'data', 'sampler', 'epochs', 'optimizer', 'schedule', 'level', 'relax', 'weights',
       \ 'arch', 'derive', 'population', 'generations', 'keep', 'mutate', 'crossover',
       \ 'constraint', 'penalty', 'objective', 'pareto', 'recalibrate', 'samples', 'seeds',
@@ -94,7 +94,7 @@ exe 'syn match nasSchedKind /\%(->\s*\S\+\s\+\)\@<=' . s:words(s:sched_kind) . '
 " A statement key: first word of a line, or after `{` or `;`.
 exe 'syn match nasKey /\%(^\s*\|[{;]\s*\)\@<=' . s:words(s:setting_kw) . '/'
 
-" A declaration `KIND NAME =` or `block NAME(`; a body statement `stage out: ...` is a key.
+" A declaration `KIND NAME =` or `block NAME(`; a body statement `layers out: ...` is a key.
 exe 'syn match nasDecl /^\s*' . s:words(s:decl_kw) . '\ze\s\+\h\w*\s*[=(]/ nextgroup=nasDeclName skipwhite'
 syn match nasDeclName /\h\w*/ contained
 

@@ -1,7 +1,7 @@
 dataset d = mnist { split train: 50000, val: 10000 }
 space s = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, 8) bn relu
-  stage out: 16, stride: 2, repeat: 2, choose [conv(3) bn relu, skip]
+  layers out: 16, stride: 2, repeat: 2, choose [conv(3) bn relu, skip]
   head global_avg_pool linear(out: classes)
 }
 stage t = train(s) { sampler uniform; epochs 1; optimizer sgd(lr: 0.1) }

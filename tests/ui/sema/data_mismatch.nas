@@ -4,7 +4,7 @@ dataset fmnist = fashion_mnist { split train: 1000, val: 500 }
 
 space net = chain(input: [3, 32, 32], classes: 100) {
   stem conv(3, out: 8) bn relu
-  stage out: 16, stride: 2, repeat: 1, conv(3) bn relu
+  layers out: 16, stride: 2, repeat: 1, conv(3) bn relu
   head global_avg_pool linear(out: classes)
 }
 

@@ -4,7 +4,7 @@ dataset fmnist = fashion_mnist { split train: 1000, val: 500 }
 
 space net = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 8) bn relu
-  stage out: 16, stride: 2, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu]
+  layers out: 16, stride: 2, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu]
   head global_avg_pool linear(out: classes)
 }
 
