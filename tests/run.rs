@@ -1025,3 +1025,212 @@ stage ev = evaluate(fin, d.test)
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// `evaluate(supernet, split)` scores `samples` distinct sampled paths on the supernet's weights and
+/// reports their mean, spread and range; `evaluate(search.best)` of a differentiable search and of
+/// ENAS uses the weights those searches trained themselves; `samples` elsewhere, and the `.best` of
+/// a search that keeps no weights, are refused by `nasl check`.
+#[test]
+fn evaluate_reads_supernets_and_searches_that_hold_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let head = r#"
+dataset d = synthetic {
+  split train: 200, val: 100
+  batch 50
+}
+
+space net = chain(input: [1, 28, 28], classes: 10) {
+  stem conv(3, out: 8, stride: 2) bn relu
+  layers out: 8, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu, skip]
+  head global_avg_pool linear(out: classes)
+}
+"#;
+    let text = format!(
+        "{head}stage sup = train(net) {{ epochs 1 }}\n\
+         stage paths = evaluate(sup, d.test) {{\n  samples 3\n  recalibrate bn(images: 64)\n}}\n\
+         stage dd = differentiable(net) {{ epochs 1 }}\n\
+         stage ddbest = evaluate(dd.best, d.test)\n\
+         stage en = rl(net) {{\n  epochs 1\n  steps 1\n}}\n\
+         stage enbest = evaluate(en.best, d.test)\n"
+    );
+    let file = tmp.path().join("evals.nas");
+    std::fs::write(&file, &text).unwrap();
+    let out = tmp.path().join("out");
+    run_ok(&[
+        "run",
+        file.to_str().unwrap(),
+        "--smoke",
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let state = read_json(&out.join("state.json"));
+    let result = |n: &str| {
+        state["done"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == n)
+            .unwrap_or_else(|| panic!("no stage {n}"))["result"]
+            .clone()
+    };
+    let paths = result("paths");
+    let accs: Vec<f64> = paths["accuracies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_f64().unwrap())
+        .collect();
+    assert_eq!(accs.len(), 3, "{paths}");
+    let archs: std::collections::BTreeSet<String> = paths["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["arch"].to_string())
+        .collect();
+    assert_eq!(archs.len(), 3, "the sampled paths are distinct: {paths}");
+    let mean = accs.iter().sum::<f64>() / 3.0;
+    assert!((paths["accuracy"].as_f64().unwrap() - mean).abs() < 1e-12);
+    let (min, max) = (
+        paths["min"].as_f64().unwrap(),
+        paths["max"].as_f64().unwrap(),
+    );
+    assert!(min <= mean + 1e-12 && mean <= max + 1e-12, "{paths}");
+    assert_eq!(min, accs.iter().copied().fold(f64::INFINITY, f64::min));
+    assert_eq!(paths["settings"]["samples"]["int"], 3, "{paths}");
+    for n in ["ddbest", "enbest"] {
+        let r = result(n);
+        assert_eq!(r["weights"], "supernet", "{n}: {r}");
+        let a = r["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&a), "{n}: {r}");
+    }
+    // The searches recorded the weights evaluate read.
+    for n in ["dd", "en"] {
+        let w = result(n)["supernet_weights"]["parts"][0]["weights"].clone();
+        assert!(out.join(w.as_str().unwrap()).exists(), "{n}: {w}");
+    }
+
+    // Refused up front: `samples` on one architecture, the `.best` of successive halving.
+    for (tail, words) in [
+        (
+            "stage sup = train(net) { epochs 1 }\nstage found = random_search(sup) { samples 2 }\nstage ev = evaluate(found.best, d.test) { samples 3 }\n",
+            "`samples`",
+        ),
+        (
+            "stage sh = successive_halving(net) { candidates 3 }\nstage ev = evaluate(sh.best, d.test)\n",
+            "keep no weights",
+        ),
+    ] {
+        let bad = tmp.path().join("bad.nas");
+        std::fs::write(&bad, format!("{head}{tail}")).unwrap();
+        let o = nasl()
+            .args(["check", bad.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("nasl::sema::not_run") && err.contains(words),
+            "{err}"
+        );
+    }
+}
+
+/// `objective train.loss` (or `train.accuracy`) scores candidates on a fixed slice of the training
+/// split: every candidate records it and the search's best is the candidate that minimises it, in a
+/// supernet search and in successive halving. `test.accuracy` is refused with the reason.
+#[test]
+fn train_objectives_score_candidates_on_the_training_split() {
+    let tmp = tempfile::tempdir().unwrap();
+    let head = r#"
+dataset d = synthetic {
+  split train: 300, val: 100
+  batch 50
+}
+
+space net = chain(input: [1, 28, 28], classes: 10) {
+  stem conv(3, out: 8, stride: 2) bn relu
+  layers out: 8, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu, skip]
+  head global_avg_pool linear(out: classes)
+}
+"#;
+    let text = format!(
+        "{head}stage sup = train(net) {{ epochs 1 }}\n\
+         stage found = random_search(sup) {{\n  samples 4\n  objective train.loss\n}}\n\
+         stage sh = successive_halving(net) {{\n  candidates 3\n  objective train.accuracy\n}}\n"
+    );
+    let file = tmp.path().join("train_obj.nas");
+    std::fs::write(&file, &text).unwrap();
+    let out = tmp.path().join("out");
+    run_ok(&[
+        "run",
+        file.to_str().unwrap(),
+        "--smoke",
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let state = read_json(&out.join("state.json"));
+    let result = |n: &str| {
+        state["done"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == n)
+            .unwrap()["result"]
+            .clone()
+    };
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    for (stage, key, lower_is_better) in [
+        ("found", "train_loss", true),
+        ("sh", "train_accuracy", false),
+    ] {
+        let events: Vec<Json> = metrics
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Json>(l).ok())
+            .filter(|v| v["stage"] == stage && v["event"] == "candidate")
+            .collect();
+        // Successive halving picks among its last rung.
+        let last = events.iter().filter_map(|v| v["rung"].as_u64()).max();
+        let seen: Vec<(String, f64)> = events
+            .iter()
+            .filter(|v| last.is_none() || v["rung"].as_u64() == last)
+            .map(|v| {
+                let x = v[key]
+                    .as_f64()
+                    .unwrap_or_else(|| panic!("{stage}: no {key} in {v}"));
+                (v["arch"].to_string(), x)
+            })
+            .collect();
+        assert!(!seen.is_empty(), "{stage}: {events:?}");
+        let best = result(stage)["best"].to_string();
+        let best_value = seen.iter().find(|(a, _)| *a == best).unwrap().1;
+        for (_, x) in &seen {
+            assert!(
+                if lower_is_better {
+                    best_value <= *x
+                } else {
+                    best_value >= *x
+                },
+                "{stage}: best {best_value} vs {x}"
+            );
+        }
+    }
+    let bad = tmp.path().join("bad.nas");
+    std::fs::write(
+        &bad,
+        format!("{head}stage sup = train(net) {{ epochs 1 }}\nstage found = random_search(sup) {{ objective test.accuracy }}\n"),
+    )
+    .unwrap();
+    let o = nasl()
+        .args(["check", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("leaks the test split"),
+        "{err}"
+    );
+}

@@ -556,15 +556,7 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         } else {
             let arch = Arch::from_indices(&space, g)?;
             let cost = crate::cost::arch_cost(&space, &arch)?;
-            Candidate {
-                arch,
-                accuracy: f64::NAN,
-                loss: f64::NAN,
-                params: cost.params,
-                macs: cost.macs,
-                score: f64::NAN,
-                latency_ms: None,
-            }
+            Candidate::new(arch, &cost, f64::NAN, f64::NAN)
         };
         evaluated.push(c);
     }
@@ -597,6 +589,8 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
             })
         })
         .collect();
+    // The supernet weights the search trained, for `evaluate(search.best)`.
+    v["supernet_weights"] = json!(supernet);
     v["relax"] = json!(format!("{relax:?}"));
     v["level"] = json!(format!("{level:?}"));
     v["derive"] = json!(format!("{rule:?}"));

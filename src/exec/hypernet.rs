@@ -240,15 +240,7 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
                 "stage": name, "event": "candidate", "arch": arch, "accuracy": accuracy,
                 "loss": loss, "params": cost.params, "macs": cost.macs,
             }))?;
-            Ok(Candidate {
-                arch: arch.clone(),
-                accuracy,
-                loss,
-                params: cost.params,
-                macs: cost.macs,
-                score: accuracy,
-                latency_ms: None,
-            })
+            Ok(Candidate::new(arch.clone(), &cost, loss, accuracy))
         })?;
         if ctx.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(ctx.interrupted_error(&name));

@@ -321,18 +321,7 @@ pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
             "write `evaluate(final, fmnist.test)`",
         )
     })?;
-    let searched = ctx
-        .program
-        .stages
-        .iter()
-        .find(|s| s.name == input)
-        .filter(|s| {
-            matches!(
-                s.kind,
-                StageKind::Evolution | StageKind::RandomSearch | StageKind::Nsga2
-            )
-        })
-        .cloned();
+    let searched = ctx.program.stages.iter().find(|s| s.name == input).cloned();
     let (dataset, split) = stage
         .inputs
         .iter()
@@ -349,8 +338,26 @@ pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
             )
         })?;
     let data = ctx.dataset(&dataset)?;
-    if let Some(search) = searched {
-        return evaluate_searched(ctx, stage, &search, &data, &dataset, &split);
+    // `nasl check` admits these forms alone (sema::contract::check_inputs).
+    let field = stage_input(stage).and_then(|(_, f)| f);
+    match searched.as_ref().map(|s| (s.kind, field)) {
+        Some((
+            StageKind::Evolution
+            | StageKind::RandomSearch
+            | StageKind::Nsga2
+            | StageKind::Differentiable
+            | StageKind::Rl,
+            Some("best"),
+        )) => {
+            let search = searched.as_ref().unwrap_or(stage);
+            return evaluate_searched(ctx, stage, search, &data, &dataset, &split);
+        }
+        Some((StageKind::Train | StageKind::FewShot, None))
+            if !space_of(ctx, stage)?.decisions.is_empty() =>
+        {
+            return evaluate_supernet(ctx, stage, input, &data, &dataset, &split);
+        }
+        _ => {}
     }
     let models: ModelsOut = ctx.result(input, &stage.name)?;
     let set = split_of(stage, &data, &dataset, &split)?;
@@ -455,7 +462,18 @@ fn evaluate_searched(
     split: &str,
 ) -> Result<Json, ExecError> {
     let found: SearchOut = ctx.result(&search.name, &stage.name)?;
-    let (supernet, space) = super::supernet::supernet_input(ctx, search, "evolution(supernet)")?;
+    let (supernet, space) = match search.kind {
+        // Differentiable search and ENAS train their own supernet weights.
+        StageKind::Differentiable | StageKind::Rl => {
+            let own: OwnWeights = ctx.result(&search.name, &stage.name)?;
+            let space = SearchSpace::new(super::supernet::with_affine(
+                &space_of(ctx, search)?.spec,
+                own.supernet_weights.affine,
+            ))?;
+            (own.supernet_weights, space)
+        }
+        _ => super::supernet::supernet_input(ctx, search, "evolution(supernet)")?,
+    };
     let set = split_of(stage, data, dataset, split)?;
     let genome: Vec<usize> = space
         .arch_indices(&found.best)?
@@ -480,6 +498,70 @@ fn evaluate_searched(
     });
     v[format!("{split}_accuracy").as_str()] = json!(c.accuracy);
     v["accuracy"] = json!(c.accuracy);
+    Ok(v)
+}
+
+/// The supernet weights a differentiable or ENAS search trained itself.
+#[derive(Deserialize)]
+struct OwnWeights {
+    supernet_weights: super::supernet::SupernetOut,
+}
+
+/// `evaluate(supernet, data.split)`: the supernet's quality as a weight-sharing model, the accuracy of
+/// `samples` distinct uniformly sampled paths with its weights (BatchNorm re-estimated when
+/// `recalibrate` says so), as SPOS and FairNAS report a supernet: mean, spread, min and max.
+fn evaluate_supernet(
+    ctx: &mut Ctx,
+    stage: &Stage,
+    input: &str,
+    data: &StageData,
+    dataset: &str,
+    split: &str,
+) -> Result<Json, ExecError> {
+    let StageSpec::Evaluate(spec) = &stage.spec else {
+        return Err(super::wrong_kind(stage));
+    };
+    let (supernet, space) = super::supernet::supernet_named(ctx, stage, input)?;
+    let set = split_of(stage, data, dataset, split)?;
+    let k = if ctx.info.smoke {
+        (*spec.samples).min(3)
+    } else {
+        *spec.samples
+    };
+    let archs = super::rank::distinct_archs(&space, k.max(1), ctx.stage_seed(&stage.name))?;
+    let recal = super::search::recal_images(ctx, stage);
+    let mut scorer = super::search::Scorer::new(&space, &supernet, recal, &stage.name);
+    scorer.batch = *spec.common.batch;
+    let mut accs = Vec::new();
+    let mut losses = Vec::new();
+    let mut paths = Vec::new();
+    for (g, arch) in &archs {
+        let c = scorer.score_on(ctx, data, g, recal, set)?;
+        accs.push(c.accuracy);
+        losses.push(c.loss);
+        paths.push(json!({"arch": arch, "accuracy": c.accuracy, "loss": c.loss}));
+    }
+    let n = accs.len().max(1) as f64;
+    let mean = accs.iter().sum::<f64>() / n;
+    let std = (accs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let min = accs.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = accs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    eprintln!(
+        "{}: {input} on {} sampled paths, {split} accuracy {:.2}% ± {:.2} (min {:.2}%, max {:.2}%)",
+        stage.name,
+        accs.len(),
+        100.0 * mean,
+        100.0 * std,
+        100.0 * min,
+        100.0 * max
+    );
+    let mut v = json!({
+        "dataset": dataset, "split": split, "weights": "supernet", "recalibrate_images": recal,
+        "accuracies": accs, "std": std, "min": min, "max": max, "paths": paths,
+        "loss": losses.iter().sum::<f64>() / n,
+    });
+    v[format!("{split}_accuracy").as_str()] = json!(mean);
+    v["accuracy"] = json!(mean);
     Ok(v)
 }
 

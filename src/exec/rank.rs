@@ -72,7 +72,7 @@ fn show_ci(v: &Json) -> String {
 
 /// Up to `k` distinct architectures (distinct as networks, not as index vectors) drawn uniformly from
 /// a generator seeded with `seed`, with their option indices; at most `50 k` draws.
-fn distinct_archs(
+pub fn distinct_archs(
     space: &SearchSpace,
     k: usize,
     seed: u64,

@@ -295,13 +295,9 @@ fn mnas(ctx: &mut Ctx, stage: &Stage, spec: &RlSpec) -> Result<Json, ExecError> 
                     Ok(Child {
                         genome: g.clone(),
                         candidate: Candidate {
-                            arch: arch.clone(),
-                            accuracy,
-                            loss,
-                            params: cost.params,
-                            macs: cost.macs,
                             score: rw,
                             latency_ms,
+                            ..Candidate::new(arch.clone(), &cost, loss, accuracy)
                         },
                         reward: rw,
                         latency_ms,
@@ -539,5 +535,7 @@ fn enas(ctx: &mut Ctx, stage: &Stage, spec: &RlSpec) -> Result<Json, ExecError> 
         v["train"] = json!(s);
     }
     v["supernet"] = json!(supernet.parts[0].weights);
+    // The shared weights, for `evaluate(search.best)`.
+    v["supernet_weights"] = json!(supernet);
     Ok(v)
 }

@@ -37,6 +37,29 @@ pub struct Candidate {
     /// Predicted latency (ms) from the stage's table, when the stage uses latency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
+    /// Loss and accuracy on (a slice of) the training split, when an objective or Pareto axis is
+    /// `train.loss` / `train.accuracy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_accuracy: Option<f64>,
+}
+
+impl Candidate {
+    /// An architecture with its exact cost and its validation loss and accuracy, scored by accuracy.
+    pub fn new(arch: Arch, cost: &crate::cost::Cost, loss: f64, accuracy: f64) -> Candidate {
+        Candidate {
+            arch,
+            accuracy,
+            loss,
+            params: cost.params,
+            macs: cost.macs,
+            score: accuracy,
+            latency_ms: None,
+            train_loss: None,
+            train_accuracy: None,
+        }
+    }
 }
 
 /// What a search stage produces.
@@ -104,12 +127,28 @@ fn predicted(
 /// Turns a candidate's figures into the value of a metric, signed so that larger is better.
 fn metric_value(c: &Candidate, metric: &str) -> f64 {
     match metric {
-        "val.loss" | "train.loss" => -c.loss,
+        "val.loss" => -c.loss,
+        "train.loss" => -c.train_loss.unwrap_or(f64::INFINITY),
+        "train.accuracy" => c.train_accuracy.unwrap_or(f64::NEG_INFINITY),
         "flops" => -(c.macs as f64),
         "params" => -(c.params as f64),
         "latency" => -c.latency_ms.unwrap_or(f64::INFINITY),
         _ => c.accuracy,
     }
+}
+
+/// Whether any of the metrics is measured on the training split (`train.loss`, `train.accuracy`).
+fn wants_train(metrics: &[&str]) -> bool {
+    metrics.iter().any(|m| m.starts_with("train."))
+}
+
+/// The slice of the training split that `train.*` metrics are measured on: its first images, as many
+/// as the validation split has (at least 256), the same for every candidate.
+fn train_probe(data: &StageData) -> crate::data::loader::TensorSet {
+    let n = data.splits.train.len();
+    let k = data.splits.val.len().max(256).min(n);
+    let idx: Vec<i64> = (0..k as i64).collect();
+    data.splits.train.select(&idx)
 }
 
 /// BN recalibration images, if the stage recalibrates (at most 64 in smoke runs).
@@ -205,15 +244,7 @@ impl<'a> Scorer<'a> {
         let (loss, accuracy) =
             evaluate_set(&|x| sub.forward_t(x, false), set, &eval, ctx.eval_batches());
         let cost = arch_cost(self.space, &arch)?;
-        Ok(Candidate {
-            arch,
-            accuracy,
-            loss,
-            params: cost.params,
-            macs: cost.macs,
-            score: accuracy,
-            latency_ms: None,
-        })
+        Ok(Candidate::new(arch, &cost, loss, accuracy))
     }
 }
 
@@ -242,14 +273,23 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
     scorer.batch = *spec.common.batch;
     let mut evaluated: Vec<Candidate> = Vec::new();
     let name = stage.name.clone();
+    let metrics: Vec<&str> = std::iter::once(objective.as_str())
+        .chain(pareto.iter().map(String::as_str))
+        .collect();
+    let probe = wants_train(&metrics).then(|| train_probe(&data));
     let mut eval = |ctx: &mut Ctx, genome: &Vec<usize>| -> Result<Candidate, ExecError> {
         let arch = Arch::from_indices(&space, genome)?;
         let key = serde_json::to_string(&arch).unwrap_or_default();
         let c = ctx.part(&name, &key, |ctx| {
-            let c = scorer.score(ctx, &data, genome, recal)?;
+            let mut c = scorer.score(ctx, &data, genome, recal)?;
+            if let Some(probe) = &probe {
+                let t = scorer.score_on(ctx, &data, genome, recal, probe)?;
+                (c.train_loss, c.train_accuracy) = (Some(t.loss), Some(t.accuracy));
+            }
             ctx.dir.log(json!({
                 "stage": name, "event": "candidate", "arch": c.arch, "accuracy": c.accuracy,
                 "loss": c.loss, "params": c.params, "macs": c.macs,
+                "train_loss": c.train_loss, "train_accuracy": c.train_accuracy,
             }))?;
             Ok(c)
         })?;
@@ -565,6 +605,7 @@ pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let cs = spec.objectives.constraint.clone_value();
     let ch = choices(&space);
     let objective = spec.objectives.objective.clone_value();
+    let probe = wants_train(&[objective.as_str()]).then(|| train_probe(&data));
     let max_epochs = smoke_epochs(ctx, *spec.max_epochs).max(1);
     let cfg = search::halving::HalvingConfig {
         candidates: cap(ctx, *spec.candidates, 3),
@@ -596,20 +637,25 @@ pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
                     &ctx.eval_loader(&data),
                     ctx.eval_batches(),
                 );
+                let train = probe.as_ref().map(|p| {
+                    evaluate_set(
+                        &|x| net.forward_t(x, false),
+                        p,
+                        &ctx.eval_loader(&data),
+                        ctx.eval_batches(),
+                    )
+                });
                 let cost = arch_cost(&space, &arch)?;
                 ctx.dir.log(json!({
                     "stage": name, "event": "candidate", "rung": rung, "epochs": epochs,
                     "arch": arch, "accuracy": accuracy, "loss": loss,
                     "train_loss": summary.final_loss,
+                    "train_accuracy": train.map(|t| t.1),
                 }))?;
                 Ok(Candidate {
-                    arch: arch.clone(),
-                    accuracy,
-                    loss,
-                    params: cost.params,
-                    macs: cost.macs,
-                    score: accuracy,
-                    latency_ms: None,
+                    train_loss: train.map(|t| t.0),
+                    train_accuracy: train.map(|t| t.1),
+                    ..Candidate::new(arch.clone(), &cost, loss, accuracy)
                 })
             })?;
             let mut c = c;

@@ -119,6 +119,8 @@ pub const RUN_OBJECTIVES: &[&str] = &[
     "val.accuracy",
     "accuracy",
     "val.loss",
+    "train.accuracy",
+    "train.loss",
     "flops",
     "params",
     "latency",
@@ -258,6 +260,8 @@ fn check_stage(
                     "not executed",
                     if objectives.is_empty() {
                         "differentiable search minimises the training loss (plus its penalties); remove it".to_string()
+                    } else if m == "test.accuracy" {
+                        "choosing an architecture by its test accuracy leaks the test split into the search: search on `val.accuracy` and `evaluate` the result on the test split".to_string()
                     } else {
                         format!("searches score candidates by {}", one_of(objectives.iter().copied()))
                     },
@@ -507,10 +511,32 @@ fn check_inputs(
                 s.kind == K::Retrain
                     || (s.kind == K::Train && field.is_none() && is_fixed(s, spaces))
             });
+            // `.best` with the weights the search scored it with: a supernet search's input
+            // supernet, or the supernet a differentiable search or ENAS trained itself.
             let on_supernet = source.is_some_and(|s| {
-                matches!(s.kind, K::Evolution | K::RandomSearch | K::Nsga2)
+                let own_weights = s.kind == K::Differentiable
+                    || (s.kind == K::Rl
+                        && !matches!(s.settings.peek("shared"), Some(Value::Bool(false))));
+                (matches!(s.kind, K::Evolution | K::RandomSearch | K::Nsga2) || own_weights)
                     && field.as_deref() == Some("best")
             });
+            // `evaluate(supernet)`: sampled paths of a trained supernet (or few-shot parts).
+            let supernet = field.is_none()
+                && source.is_some_and(|s| {
+                    s.kind == K::FewShot || (s.kind == K::Train && !is_fixed(s, spaces))
+                });
+            if !supernet && stage.settings.peek("samples").is_some() {
+                out.push(refuse(
+                    stage
+                        .setting_spans
+                        .get("samples")
+                        .copied()
+                        .unwrap_or(stage.span),
+                    "`samples` on an evaluation of one architecture".into(),
+                    "nothing to sample",
+                    "`samples` sets how many paths `evaluate(supernet, ...)` scores; remove it here",
+                ));
+            }
             if trained_models && stage.settings.peek("recalibrate").is_some() {
                 out.push(refuse(
                     stage
@@ -523,18 +549,18 @@ fn check_inputs(
                     "trained models keep the BatchNorm statistics of their training; `recalibrate` applies to `evaluate(search.best)` on a supernet",
                 ));
             }
-            if !trained_models && !on_supernet {
+            if !trained_models && !on_supernet && !supernet {
                 let what = match field {
                     Some(f) => format!("`{input}.{f}`"),
                     None => format!("`{input}`"),
                 };
                 out.push(refuse(
                     stage.span,
-                    format!("`nasl run` does not evaluate {what} yet: only trained models and the `.best` of a supernet search"),
+                    format!("`nasl run` does not evaluate {what}: it evaluates trained models, a supernet's sampled paths, and the `.best` of a search that holds supernet weights"),
                     "not executed",
                     if field.is_some() {
                         format!(
-                            "retrain it first (`stage final = retrain({input}.best) {{ ... }}`) and evaluate `final`"
+                            "successive halving, MnasNet and SMASH keep no weights of their best: retrain it first (`stage final = retrain({input}.best) {{ ... }}`) and evaluate `final`"
                         )
                     } else {
                         format!(

@@ -574,6 +574,8 @@ pub struct RetrainSpec {
 pub struct EvaluateSpec {
     pub common: Common,
     pub recalibrate: Tracked<Option<usize>>,
+    /// Sampled paths of `evaluate(supernet)`.
+    pub samples: Tracked<usize>,
 }
 
 /// `rank(supernet)`.
@@ -931,6 +933,9 @@ impl<'a> Reader<'a> {
             K::Evaluate => StageSpec::Evaluate(EvaluateSpec {
                 common: self.common(),
                 recalibrate: self.recalibrate(),
+                samples: self.field("samples", |v| {
+                    v.and_then(Value::as_f64).unwrap_or(10.0).max(1.0) as usize
+                }),
             }),
             K::Rank => StageSpec::Rank(RankSpec {
                 common: self.common(),

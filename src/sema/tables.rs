@@ -737,8 +737,8 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "samples",
         Ty::Nat,
-        &[K::RandomSearch, K::Rank, K::Rl, K::Hypernet],
-        "architectures sampled",
+        &[K::RandomSearch, K::Rank, K::Rl, K::Hypernet, K::Evaluate],
+        "architectures sampled (`evaluate(supernet)`: paths evaluated, default 10; `rank`: default 10)",
     ),
     s(
         "candidates",

@@ -132,6 +132,13 @@ fn scaffolds(kind: StageKind) -> Vec<Scaffold> {
         K::Evaluate => vec![
             ("trained", retrained, "evaluate(fin, d.test)", &[]),
             ("searched", searched, "evaluate(found.best, d.test)", &[]),
+            ("supernet", sup, "evaluate(sup, d.test)", &[]),
+            (
+                "differentiable",
+                "stage dd = differentiable(net) { epochs 1 }\n",
+                "evaluate(dd.best, d.test)",
+                &[],
+            ),
         ],
         K::Rank => vec![("", sup, "rank(sup)", &[])],
     }
