@@ -93,6 +93,23 @@ impl RunDir {
         Self::open_metrics(root, Some(metrics_len), lock)
     }
 
+    /// A worker's view of a run directory (`exec::pool`): metrics lines go to the piece's own file
+    /// `metrics`, started afresh, which the coordinator appends to `metrics.jsonl` when it collects
+    /// the piece; `lock` is the piece's lock (the coordinator holds the run's).
+    pub fn for_piece(root: &Path, metrics: &Path, lock: File) -> Result<RunDir, ExecError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(metrics)
+            .map_err(|e| ExecError::io(metrics, e))?;
+        Ok(RunDir {
+            root: root.to_path_buf(),
+            metrics: file,
+            _lock: lock,
+        })
+    }
+
     fn open_metrics(
         root: &Path,
         truncate_to: Option<u64>,
