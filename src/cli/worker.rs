@@ -30,7 +30,7 @@ pub struct WorkerArgs {
     #[arg(long)]
     pub threads: Option<i32>,
     /// Do the piece files named on stdin, one a line, answering each on stdout with `ok` or `failed`;
-    /// when stdin closes (the coordinating process ended) checkpoint the current piece and stop.
+    /// stop when stdin closes (the coordinating process is done or gone).
     #[arg(long, conflicts_with_all = ["piece", "batch"])]
     pub serve: bool,
 }
@@ -120,8 +120,12 @@ fn serve(worker: &mut exec::pool::Worker, interrupted: Arc<AtomicBool>) -> Resul
                 break;
             }
         }
-        // The coordinator is gone or done: the current piece checkpoints and stops.
-        interrupted.store(true, Ordering::SeqCst);
+        // The coordinator is done with this worker, or gone (killed): stop now, as a killed run
+        // would; the piece resumes from its last epoch checkpoint. (A Ctrl-C on the terminal reaches
+        // the workers too and checkpoints mid-epoch.)
+        if !interrupted.load(Ordering::SeqCst) {
+            std::process::exit(0);
+        }
     });
     for piece in rx {
         let answer = match worker.piece(&piece) {

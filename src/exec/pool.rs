@@ -311,7 +311,7 @@ struct Local<'a> {
 
 /// Runs pieces on up to `--workers` local worker processes, each with its share of the threads and
 /// the next device of `--devices`, handing each the next piece when it finishes one. Closing a
-/// worker's stdin (this process stops, or dies) makes it checkpoint and stop. After a failure no new
+/// worker's stdin (this process stops, or dies) stops it. After a failure no new
 /// piece starts; the running ones finish (their results are kept for a resume) and the first
 /// failure is returned.
 fn run_local(ctx: &mut Ctx, stage: &str, pieces: &[Piece]) -> Result<(), ExecError> {
@@ -398,8 +398,10 @@ fn run_local(ctx: &mut Ctx, stage: &str, pieces: &[Piece]) -> Result<(), ExecErr
     while alive > 0 {
         if ctx.interrupted.load(Ordering::SeqCst) && !stopping {
             stopping = true;
+            // Ctrl-C: each worker checkpoints its piece and stops, as this process would.
             for w in workers.iter_mut() {
-                drop(w.stdin.take());
+                // SAFETY: signals a child process of ours by its id.
+                unsafe { libc::kill(w.child.id() as i32, libc::SIGINT) };
             }
         }
         let (k, line) = match rx.recv_timeout(Duration::from_millis(50)) {

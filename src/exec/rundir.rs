@@ -47,6 +47,9 @@ pub struct DoneStage {
 pub struct RunDir {
     pub root: PathBuf,
     metrics: File,
+    /// Whether `metrics` is the run's `metrics.jsonl` (a worker's piece file is not: the checkpoints
+    /// it writes record length 0, so they never hold back the cut of the run's file on resume).
+    run_metrics: bool,
     /// Held while this process uses the directory, so two runs never write into one folder.
     _lock: File,
 }
@@ -106,6 +109,7 @@ impl RunDir {
         Ok(RunDir {
             root: root.to_path_buf(),
             metrics: file,
+            run_metrics: false,
             _lock: lock,
         })
     }
@@ -130,6 +134,7 @@ impl RunDir {
         Ok(RunDir {
             root: root.to_path_buf(),
             metrics,
+            run_metrics: true,
             _lock: lock,
         })
     }
@@ -147,6 +152,9 @@ impl RunDir {
 
     /// Current length of `metrics.jsonl` in bytes (recorded by checkpoints).
     pub fn metrics_len(&self) -> u64 {
+        if !self.run_metrics {
+            return 0;
+        }
         self.metrics.metadata().map(|m| m.len()).unwrap_or(0)
     }
 
