@@ -55,6 +55,10 @@ pub struct RunArgs {
     /// directory (which must be on a filesystem the cluster's nodes share).
     #[arg(long, default_value = "local", value_name = "KIND")]
     pub executor: String,
+    /// An option for every `sbatch` of the Slurm executor (repeatable):
+    /// `--sbatch=--partition=gpu --sbatch=--time=2:00:00 --sbatch=--gpus-per-task=1`.
+    #[arg(long, value_name = "OPTION", allow_hyphen_values = true)]
+    pub sbatch: Vec<String>,
 }
 
 /// Parses `--device`.
@@ -113,6 +117,13 @@ fn scale(args: &RunArgs) -> miette::Result<exec::pool::Scale> {
             ));
         }
     };
+    if !args.sbatch.is_empty() && executor != exec::pool::Executor::Slurm {
+        return Err(miette!(
+            code = "nasl::cli::executor",
+            help = "add `--executor slurm`, or drop the `--sbatch` options",
+            "`--sbatch` options are for the Slurm executor"
+        ));
+    }
     let devices = args
         .devices
         .iter()
@@ -123,6 +134,7 @@ fn scale(args: &RunArgs) -> miette::Result<exec::pool::Scale> {
         devices,
         threads: args.threads,
         executor,
+        sbatch: args.sbatch.clone(),
     })
 }
 

@@ -84,6 +84,8 @@ pub struct Scale {
     /// CPU threads of the whole run, split between local workers (default: the cores).
     pub threads: Option<i32>,
     pub executor: Executor,
+    /// Options added to every `sbatch` (`--sbatch=--partition=gpu`), Slurm executor only.
+    pub sbatch: Vec<String>,
 }
 
 impl Default for Scale {
@@ -93,6 +95,7 @@ impl Default for Scale {
             devices: vec![],
             threads: None,
             executor: Executor::Local,
+            sbatch: vec![],
         }
     }
 }
