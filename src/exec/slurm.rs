@@ -222,7 +222,11 @@ pub fn run_array(ctx: &mut Ctx, stage: &str, pieces: &[Piece]) -> Result<(), Exe
             }
             if files.error.exists() {
                 cancel(&running);
-                return Err(piece_failure(&root, piece, &format!("(Slurm task {task})")));
+                let mut e = piece_failure(&root, piece, "ended");
+                if let ExecError::Worker { message, .. } = &mut e {
+                    message.push_str(&format!(" (Slurm task {task})"));
+                }
+                return Err(e);
             }
             let state = ended_state(&task);
             let n = retries.entry(piece.tag.clone()).or_default();
