@@ -302,10 +302,6 @@ fn a_resumed_slurm_run_follows_its_jobs_instead_of_resubmitting() {
             .env("NASL_SLURM_POLL_MS", "100");
         c
     });
-    assert!(
-        err.contains("4 pieces on Slurm (4 already submitted)") || !err.contains("4 pieces"),
-        "{err}"
-    );
     let jobs = slurm_jobs(&run, "search");
     // The first rung's job was followed, not submitted again: one job per rung.
     assert_eq!(jobs.len(), 2, "{err}");
