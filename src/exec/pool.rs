@@ -1,4 +1,5 @@
-//! Independent pieces of a stage (successive-halving candidates, retrained seeds and members) as
+//! Independent pieces of a stage (successive-halving candidates, retrained seeds and members, `rank`
+//! samples) as
 //! units of work that a separate `nasl worker` process does from the run directory alone: the piece
 //! file it reads, the result, metrics, error and log files it writes, the local executor that runs up
 //! to `--workers N` of them at once, and the worker's side. `slurm` submits the same pieces as a job
@@ -26,6 +27,8 @@ pub enum Work {
         horizon: usize,
         rung: usize,
     },
+    /// Sample `index` of a `rank` stage: its accuracy on the input supernets and stand-alone.
+    RankSample { index: usize },
     /// One trained model of a `retrain` (or fixed-network `train`) stage: member `member` of
     /// `members` with seed `seed`.
     Model {
@@ -244,6 +247,7 @@ fn compute(ctx: &mut Ctx, stage: &Stage, work: &Work) -> Result<Json, ExecError>
         } => json!(model::model_piece(
             ctx, stage, arch, *member, *members, *seed
         )?),
+        Work::RankSample { index } => json!(rank::rank_sample(ctx, stage, *index)?),
     };
     Ok(v)
 }

@@ -7,29 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::common::{nasl, read_json, root};
-use super::{assert_same_run, metrics_without_times, strip_times, walk};
+use super::{assert_same_run, walk};
 use serde_json::Value as Json;
-
-/// Two runs left the same `files`, summary (but for the coordinator's thread count: pieces ran on
-/// one thread in both) and metrics lines.
-pub fn assert_same_results(a: &Path, b: &Path, files: &[&str]) {
-    for f in files {
-        assert_eq!(
-            std::fs::read(a.join(f)).unwrap(),
-            std::fs::read(b.join(f)).unwrap(),
-            "{f} differs"
-        );
-    }
-    let summary = |d: &Path| {
-        let mut s = read_json(&d.join("summary.json"));
-        strip_times(&mut s);
-        s["file"] = Json::Null;
-        s["threads"] = Json::Null;
-        s
-    };
-    assert_eq!(summary(a), summary(b));
-    assert_eq!(metrics_without_times(a), metrics_without_times(b));
-}
 
 /// `nasl run tests/run/workers.nas` into `out` with `args` (CPU, seed 5).
 pub fn workers_run(file: &Path, out: &Path, args: &[&str]) -> Command {
@@ -83,7 +62,7 @@ fn two_workers_give_the_results_of_one_process_and_resume_after_sigkill() {
     let err = ok(workers_run(
         &file,
         &two,
-        &["--threads", "2", "--workers", "2"],
+        &["--threads", "1", "--workers", "2"],
     ));
     // The pieces ran in worker processes: 4 candidates, then 2, then 2 seeds.
     assert!(
@@ -101,11 +80,11 @@ fn two_workers_give_the_results_of_one_process_and_resume_after_sigkill() {
         "model/arch.yaml",
         "model/weights.safetensors",
     ];
-    assert_same_results(&one, &two, &files);
+    assert_same_run(&one, &two, &files);
     let summary = read_json(&two.join("summary.json"));
     assert_eq!(summary["complete"], true);
 
-    let mut child = workers_run(&file, &killed, &["--threads", "2", "--workers", "2"])
+    let mut child = workers_run(&file, &killed, &["--threads", "1", "--workers", "2"])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -129,7 +108,7 @@ fn two_workers_give_the_results_of_one_process_and_resume_after_sigkill() {
             "--device",
             "cpu",
             "--threads",
-            "2",
+            "1",
             "--workers",
             "2",
         ]);
@@ -138,6 +117,26 @@ fn two_workers_give_the_results_of_one_process_and_resume_after_sigkill() {
     // The finished piece was not handed to a worker again.
     assert!(!err.contains("search: 4 pieces"), "{err}");
     assert_same_run(&two, &killed, &files);
+}
+
+/// The samples of a `rank` stage (supernet scores and stand-alone trainings) on two workers give the
+/// Kendall tau, samples and metrics of one process.
+#[test]
+fn rank_samples_on_workers_match_one_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    let file = root().join("tests/run/rank.nas");
+    ok(workers_run(&file, &one, &["--threads", "1", "--smoke"]));
+    let err = ok(workers_run(
+        &file,
+        &two,
+        &["--threads", "1", "--smoke", "--workers", "2"],
+    ));
+    assert!(
+        err.contains("ranking: 3 pieces on 2 local workers"),
+        "{err}"
+    );
+    assert_same_run(&one, &two, &["stages/supernet/supernet.safetensors"]);
 }
 
 /// A piece whose training diverges in its worker stops the run with the worker's diagnostic, its
@@ -151,7 +150,7 @@ fn a_failing_piece_names_its_log() {
     let out = workers_run(
         &file,
         &tmp.path().join("run"),
-        &["--workers", "2", "--threads", "2"],
+        &["--workers", "2", "--threads", "1"],
     )
     .output()
     .unwrap();
@@ -232,7 +231,7 @@ fn slurm_resubmits_a_cancelled_task_and_gives_the_results_of_local_workers() {
     ok(workers_run(
         &file,
         &local,
-        &["--threads", "2", "--workers", "2"],
+        &["--threads", "1", "--workers", "2"],
     ));
     let mut child = slurm_run(&file, &slurm)
         .stderr(Stdio::piped())
@@ -264,7 +263,7 @@ fn slurm_resubmits_a_cancelled_task_and_gives_the_results_of_local_workers() {
     assert!(err.contains("CANCELLED"), "{err}");
     // First rung, its resubmitted task, second rung.
     assert_eq!(slurm_jobs(&slurm, "search").len(), 3, "{err}");
-    assert_same_results(
+    assert_same_run(
         &local,
         &slurm,
         &[
