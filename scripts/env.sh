@@ -89,6 +89,78 @@ nasl_ensure_chromium() {
     nasl_apt_install chromium
 }
 
+# A single-node Slurm cluster on this machine, for the Slurm executor's tests (scripts/test.sh calls
+# this; a plain `nasl` does not need it): installs Debian's slurm-wlm and munge when missing, writes
+# $NASL_CACHE/slurm/slurm.conf for this host (one partition `nasl`, this machine's cores), exports
+# SLURM_CONF, and starts munged, slurmctld and slurmd unless they answer already. nasl_slurm_stop
+# cancels every job and stops the daemons this started.
+nasl_slurm_start() {
+    if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+        command -v apt-get >/dev/null || nasl_die "Slurm missing and no apt-get: install slurm-wlm and munge"
+        nasl_log "installing Slurm (Debian packages slurm-wlm and munge, for the Slurm executor's tests)"
+        nasl_apt_install slurm-wlm munge
+    fi
+    local dir="$NASL_CACHE/slurm" host cpus mem conf
+    host="$(hostname -s)"
+    cpus="$(nproc)"
+    mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 / 2 ))
+    mkdir -p "$dir/state" "$dir/spool"
+    conf="ClusterName=nasl
+SlurmctldHost=$host
+SlurmUser=root
+AuthType=auth/munge
+StateSaveLocation=$dir/state
+SlurmdSpoolDir=$dir/spool
+SlurmctldPidFile=$dir/slurmctld.pid
+SlurmdPidFile=$dir/slurmd.pid
+SlurmctldLogFile=$dir/slurmctld.log
+SlurmdLogFile=$dir/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+ReturnToService=2
+MpiDefault=none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+MinJobAge=600
+SlurmctldTimeout=30
+SlurmdTimeout=30
+NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
+PartitionName=nasl Nodes=$host Default=YES MaxTime=INFINITE State=UP"
+    [ "$(cat "$dir/slurm.conf" 2>/dev/null)" = "$conf" ] || printf '%s\n' "$conf" >"$dir/slurm.conf"
+    export SLURM_CONF="$dir/slurm.conf"
+    if ! munge -n >/dev/null 2>&1; then
+        nasl_as_root mkdir -p /run/munge
+        nasl_as_root chown munge:munge /run/munge
+        nasl_as_root runuser -u munge -- /usr/sbin/munged || nasl_die "munged did not start"
+    fi
+    if ! scontrol ping 2>/dev/null | grep -q 'is UP'; then
+        nasl_as_root env SLURM_CONF="$SLURM_CONF" slurmctld || nasl_die "slurmctld did not start (see $dir/slurmctld.log)"
+    fi
+    if ! pgrep -x slurmd >/dev/null; then
+        nasl_as_root env SLURM_CONF="$SLURM_CONF" slurmd || nasl_die "slurmd did not start (see $dir/slurmd.log)"
+    fi
+    local i
+    for i in $(seq 60); do
+        if sinfo -h -o %T 2>/dev/null | grep -Eq '^(idle|mixed|allocated)'; then return; fi
+        [ "$i" = 20 ] && nasl_as_root env SLURM_CONF="$SLURM_CONF" scontrol update nodename="$host" state=resume >/dev/null 2>&1
+        sleep 0.5
+    done
+    nasl_die "the Slurm node did not come up: $(sinfo -h -o '%T %E' 2>&1) (see $dir/slurmctld.log, $dir/slurmd.log)"
+}
+
+nasl_slurm_stop() {
+    local dir="$NASL_CACHE/slurm" f
+    export SLURM_CONF="$dir/slurm.conf"
+    scancel --full --quiet --user "$(id -un)" 2>/dev/null || true
+    for f in slurmd slurmctld; do
+        [ -f "$dir/$f.pid" ] && nasl_as_root kill "$(cat "$dir/$f.pid")" 2>/dev/null
+    done
+    return 0
+}
+
 nasl_ensure_rust
 nasl_ensure_libtorch
 nasl_ensure_fashion_mnist

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, set-up included: provisions libtorch and Fashion-MNIST (once, cached), checks
 # formatting, tests the language front end without libtorch, then everything with libtorch (the report
-# test renders a page in headless Chromium, installed here when missing).
+# test renders a page in headless Chromium, installed here when missing; the Slurm executor's tests
+# submit to a single-node Slurm cluster started here and stopped at the end, installed when missing).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 nasl_ensure_chromium
+nasl_slurm_start
+trap nasl_slurm_stop EXIT
 cd "$NASL_ROOT"
 nasl_log "checking formatting"
 cargo fmt --all --check

@@ -10,6 +10,8 @@ mod common;
 mod contract;
 #[path = "run/rl.rs"]
 mod rl;
+#[path = "run/workers.rs"]
+mod workers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

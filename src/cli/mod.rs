@@ -20,6 +20,8 @@ mod report;
 #[cfg(feature = "torch")]
 mod run;
 mod spaces;
+#[cfg(feature = "torch")]
+mod worker;
 
 /// nasl: declare a neural architecture search in a `.nas` file, check it, and run it.
 #[derive(Debug, Parser)]
@@ -53,6 +55,10 @@ pub enum Command {
     /// Run a pipeline: train, search, retrain, evaluate, in a run directory (resumable).
     #[cfg(feature = "torch")]
     Run(run::RunArgs),
+    /// Do one independent piece of a run (what `nasl run --workers N` and `--executor slurm` start):
+    /// reads the piece from the run directory, writes its result there.
+    #[cfg(feature = "torch")]
+    Worker(worker::WorkerArgs),
     /// Write the TorchScript model of a finished run again (from its safetensors weights).
     #[cfg(feature = "torch")]
     Export(export::ExportArgs),
@@ -78,6 +84,8 @@ pub fn main() -> ExitCode {
         Command::Latency(args) => latency::run(args),
         #[cfg(feature = "torch")]
         Command::Run(args) => run::run(args),
+        #[cfg(feature = "torch")]
+        Command::Worker(args) => worker::run(args),
         #[cfg(feature = "torch")]
         Command::Export(args) => export::run(args),
         #[cfg(feature = "torch")]

@@ -44,6 +44,21 @@ pub struct RunArgs {
     /// Plain progress lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
+    /// Independent pieces (successive-halving candidates, retrained seeds and members) run at once,
+    /// each in its own worker process with its share of `--threads`; 1 runs them in this process.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub workers: usize,
+    /// Devices handed to local workers in turn: `--devices cuda:0,cuda:1`.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub devices: Vec<String>,
+    /// Where independent pieces run: `local` worker processes, or `slurm` job arrays over the run
+    /// directory (which must be on a filesystem the cluster's nodes share).
+    #[arg(long, default_value = "local", value_name = "KIND")]
+    pub executor: String,
+    /// An option for every `sbatch` of the Slurm executor (repeatable):
+    /// `--sbatch=--partition=gpu --sbatch=--time=2:00:00 --sbatch=--gpus-per-task=1`.
+    #[arg(long, value_name = "OPTION", allow_hyphen_values = true)]
+    pub sbatch: Vec<String>,
 }
 
 /// Parses `--device`.
@@ -82,6 +97,47 @@ pub fn set_threads(threads: Option<i32>) -> miette::Result<()> {
     Ok(())
 }
 
+/// `--workers`, `--devices`, `--threads` and `--executor`, checked.
+fn scale(args: &RunArgs) -> miette::Result<exec::pool::Scale> {
+    if args.workers < 1 {
+        return Err(miette!(
+            code = "nasl::cli::workers",
+            help = "give at least one worker (`--workers 1` runs pieces in this process)",
+            "`--workers 0` runs nothing"
+        ));
+    }
+    let executor = match args.executor.as_str() {
+        "local" => exec::pool::Executor::Local,
+        "slurm" => exec::pool::Executor::Slurm,
+        other => {
+            return Err(miette!(
+                code = "nasl::cli::executor",
+                help = "use `--executor local` (worker processes here) or `--executor slurm`",
+                "unknown executor `{other}`"
+            ));
+        }
+    };
+    if !args.sbatch.is_empty() && executor != exec::pool::Executor::Slurm {
+        return Err(miette!(
+            code = "nasl::cli::executor",
+            help = "add `--executor slurm`, or drop the `--sbatch` options",
+            "`--sbatch` options are for the Slurm executor"
+        ));
+    }
+    let devices = args
+        .devices
+        .iter()
+        .map(|d| device(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(exec::pool::Scale {
+        workers: args.workers,
+        devices,
+        threads: args.threads,
+        executor,
+        sbatch: args.sbatch.clone(),
+    })
+}
+
 pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
     let file = match (&args.file, &args.resume) {
         (Some(f), _) => f.clone(),
@@ -110,6 +166,7 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
         data_paths.insert(name.to_string(), PathBuf::from(path));
     }
     let device = device(&args.device)?;
+    let scale = scale(&args)?;
     set_threads(args.threads)?;
     let front = driver::check_file(&file, &FsLoader);
     let checked = front.checked;
@@ -165,6 +222,7 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
         } else {
             Mode::detect()
         },
+        scale,
     };
     match exec::run(program, front.spaces, &text, opts, interrupted) {
         Ok(outcome) => {

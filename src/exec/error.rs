@@ -94,6 +94,30 @@ pub enum ExecError {
     )]
     Device { text: String, gpus: i64 },
 
+    #[error("stage `{stage}`: piece `{piece}` failed in its worker: {message}")]
+    #[diagnostic(
+        code(nasl::run::worker),
+        help(
+            "the worker's log is {}; {help}. Finished pieces are kept: `nasl run --resume` redoes only the rest",
+            log.display()
+        )
+    )]
+    Worker {
+        stage: String,
+        piece: String,
+        message: String,
+        help: String,
+        log: PathBuf,
+    },
+
+    #[error("stage `{stage}`: {message}")]
+    #[diagnostic(code(nasl::run::slurm), help("{help}"))]
+    Slurm {
+        stage: String,
+        message: String,
+        help: String,
+    },
+
     #[error("libtorch failed in stage `{stage}`: {message}")]
     #[diagnostic(
         code(nasl::run::torch),

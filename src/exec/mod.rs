@@ -6,7 +6,8 @@
 //! exported model) and `rank` (supernet ranking quality). This file holds the run loop (pre-flight,
 //! resume, one stage after another) and `Ctx`; `data` loads datasets for stages, `journal` records
 //! finished pieces and reads earlier results, `summary` writes `summary.json`, `rundir` owns the run
-//! directory's files and naming, `latency` the stage's latency table.
+//! directory's files and naming, `latency` the stage's latency table, `pool` runs a stage's
+//! independent pieces on worker processes and `slurm` as Slurm job arrays.
 
 pub mod controller;
 pub mod data;
@@ -19,12 +20,14 @@ pub mod malloc;
 pub mod model;
 pub mod optim;
 pub mod plot;
+pub mod pool;
 pub mod progress;
 pub mod rank;
 pub mod relax;
 pub mod rl;
 pub mod rundir;
 pub mod search;
+pub mod slurm;
 mod summary;
 pub mod supernet;
 pub mod train;
@@ -68,6 +71,8 @@ pub struct RunOptions {
     /// Dataset folders given on the command line (`--data NAME=PATH`), by dataset declaration name.
     pub data_paths: BTreeMap<String, PathBuf>,
     pub progress: Mode,
+    /// Where independent pieces run (`--workers`, `--devices`, `--executor`).
+    pub scale: pool::Scale,
 }
 
 /// Mixes a seed with a counter into a new seed (SplitMix64 finaliser).

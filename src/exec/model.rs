@@ -95,54 +95,35 @@ fn train_models(
     for arch in &members {
         space.net(arch)?;
     }
-    let data = ctx.data(stage)?;
-    let epochs = smoke_epochs(ctx, *super::training(stage)?.epochs);
     let several = members.len() > 1;
-    let mut models = Vec::new();
+    // Every seed of every member is an independent piece (trained side by side with `--workers`).
+    let mut work = Vec::new();
     for (m, arch) in members.iter().enumerate() {
-        let cost = arch_cost(&space, arch)?;
         for seed in seeds(ctx, stage) {
             let tag = if several {
                 format!("m{m}.seed{seed}")
             } else {
                 format!("seed{seed}")
             };
-            let name = stage.name.clone();
-            let (space2, data2) = (&space, data.clone());
-            let part_tag = tag.clone();
-            let run = ctx.part(&stage.name, &part_tag, move |ctx| {
-                // Member 0 (or the only one) keeps the seed stream of single-architecture retrains.
-                let s = super::mix(ctx.stage_seed(&name), seed as u64);
-                let s = if m == 0 { s } else { super::mix(s, m as u64) };
-                tch::manual_seed(s as i64 & i64::MAX);
-                let net = standalone_net(ctx, stage, space2, arch)?;
-                let summary =
-                    train_standalone(ctx, stage, space2, arch, &net, &tag, epochs, epochs, s)?;
-                let val = (!data2.splits.val.is_empty()).then(|| {
-                    evaluate_set(
-                        &|x| net.forward_t(x, false),
-                        &data2.splits.val,
-                        &ctx.eval_loader(&data2),
-                        ctx.eval_batches(),
-                    )
-                    .1
-                });
-                let rel = format!("stages/{name}/{tag}");
-                let dir = ctx.dir.root.join(&rel);
-                save_model(ctx, &dir, space2, arch, &net, &data2)?;
-                Ok(ModelRun {
-                    seed,
-                    member: several.then_some(m),
-                    dir: rel,
-                    train: summary,
-                    val_accuracy: val,
-                    params: net.num_params(),
-                    macs: cost.macs,
-                    auxiliary_params: net.auxiliary_params(),
-                })
-            })?;
-            models.push(run);
+            let piece = super::pool::Work::Model {
+                arch: arch.clone(),
+                member: m,
+                members: members.len(),
+                seed,
+            };
+            work.push((tag, piece));
         }
+    }
+    let mut models = Vec::new();
+    for v in ctx.pieces(stage, work)? {
+        let run: ModelRun = serde_json::from_value(v).map_err(|e| {
+            ExecError::setting(
+                &stage.name,
+                format!("a model's record is damaged: {e}"),
+                "delete the stage's folder under stages/ to redo the stage",
+            )
+        })?;
+        models.push(run);
     }
     // The run's final model: the first seed's (of member 0), at `model/`.
     if let Some(first) = models.first() {
@@ -656,5 +637,60 @@ pub fn eval_saved(
         images: set.len(),
         accuracy,
         loss,
+    })
+}
+
+/// One trained model of `stage` (a piece, see `pool`): member `m` of `members` architectures, trained
+/// from scratch with seed `seed` and saved under `stages/<stage>/[m<m>.]seed<seed>`.
+pub(super) fn model_piece(
+    ctx: &mut Ctx,
+    stage: &Stage,
+    arch: &Arch,
+    m: usize,
+    members: usize,
+    seed: i64,
+) -> Result<ModelRun, ExecError> {
+    let space = if stage.kind == StageKind::Retrain {
+        evaluation_space(ctx, stage)?
+    } else {
+        SearchSpace::new(space_of(ctx, stage)?.spec.clone())?
+    };
+    let data = ctx.data(stage)?;
+    let epochs = smoke_epochs(ctx, *super::training(stage)?.epochs);
+    let several = members > 1;
+    let cost = arch_cost(&space, arch)?;
+    let tag = if several {
+        format!("m{m}.seed{seed}")
+    } else {
+        format!("seed{seed}")
+    };
+    let name = stage.name.clone();
+    // Member 0 (or the only one) keeps the seed stream of single-architecture retrains.
+    let s = super::mix(ctx.stage_seed(&name), seed as u64);
+    let s = if m == 0 { s } else { super::mix(s, m as u64) };
+    tch::manual_seed(s as i64 & i64::MAX);
+    let net = standalone_net(ctx, stage, &space, arch)?;
+    let summary = train_standalone(ctx, stage, &space, arch, &net, &tag, epochs, epochs, s)?;
+    let val = (!data.splits.val.is_empty()).then(|| {
+        evaluate_set(
+            &|x| net.forward_t(x, false),
+            &data.splits.val,
+            &ctx.eval_loader(&data),
+            ctx.eval_batches(),
+        )
+        .1
+    });
+    let rel = format!("stages/{name}/{tag}");
+    let dir = ctx.dir.root.join(&rel);
+    save_model(ctx, &dir, &space, arch, &net, &data)?;
+    Ok(ModelRun {
+        seed,
+        member: several.then_some(m),
+        dir: rel,
+        train: summary,
+        val_accuracy: val,
+        params: net.num_params(),
+        macs: cost.macs,
+        auxiliary_params: net.auxiliary_params(),
     })
 }

@@ -103,96 +103,34 @@ pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     if let Some(input) = hypernet {
         return rank_hypernet(ctx, stage, &input);
     }
-    // Every input is a supernet of the same space (`nasl check` makes sure).
-    let names: Vec<String> = stage
-        .inputs
-        .iter()
-        .filter_map(|i| match i {
-            Input::Stage { stage, .. } => Some(stage.clone()),
-            _ => None,
+    let Setup {
+        names,
+        epochs,
+        seeds,
+        archs,
+        recal,
+        ..
+    } = setup(ctx, stage)?;
+    // Each architecture is an independent piece: scored on the supernets, trained stand-alone
+    // (side by side with `--workers`).
+    let work = (0..archs.len())
+        .map(|i| {
+            (
+                format!("arch{i}"),
+                super::pool::Work::RankSample { index: i },
+            )
         })
         .collect();
-    if names.is_empty() {
-        return Err(ExecError::setting(
-            &stage.name,
-            "the stage needs a trained supernet as input",
-            "write `rank(supernet) { samples 10 epochs 2 }`",
-        ));
-    }
-    let mut supernets: Vec<(SupernetOut, SearchSpace)> = Vec::new();
-    for n in &names {
-        supernets.push(supernet_named(ctx, stage, n)?);
-    }
-    // Stand-alone networks are built as declared (affine batch norms), whatever the supernets did.
-    let space = SearchSpace::new(super::space_of(ctx, stage)?.spec.clone())?;
-    let data = ctx.data(stage)?;
-    require_val(stage, &data)?;
-    let StageSpec::Rank(spec) = &stage.spec else {
-        return Err(super::wrong_kind(stage));
-    };
-    let k = *spec.samples;
-    let k = if ctx.info.smoke { k.min(3) } else { k };
-    let epochs = smoke_epochs(ctx, *spec.training.epochs).max(1);
-    let seeds = seeds(ctx, stage);
-    let archs = distinct_archs(&space, k, ctx.stage_seed(&stage.name))?;
-    let recal = recal_images(ctx, stage);
-    let mut scorers: Vec<Scorer> = supernets
-        .iter()
-        .map(|(s, sp)| Scorer::new(sp, s, recal, &stage.name))
-        .collect();
     let mut samples = Vec::new();
-    for (i, (g, arch)) in archs.iter().enumerate() {
-        let name = stage.name.clone();
-        let tag = format!("arch{i}");
-        let data2 = data.clone();
-        let (space2, seeds2, names2) = (&space, &seeds, &names);
-        let scorers2 = &mut scorers;
-        let sample = ctx.part(&stage.name, &tag, |ctx| {
-            let mut on_supernets = Vec::new();
-            for scorer in scorers2.iter_mut() {
-                on_supernets.push(scorer.score(ctx, &data2, g, recal)?.accuracy);
-            }
-            let base = super::mix(ctx.stage_seed(&name), i as u64);
-            // One training per seed; without `seeds`, one with the stage's own seed.
-            let runs: Vec<(String, u64)> = match seeds2 {
-                Some(list) => list
-                    .iter()
-                    .map(|&s| (format!("{tag}.seed{s}"), super::mix(base, s as u64)))
-                    .collect(),
-                None => vec![(tag.clone(), base)],
-            };
-            let mut standalone = Vec::new();
-            for (run_tag, seed) in runs {
-                tch::manual_seed(seed as i64 & i64::MAX);
-                let net = super::search::standalone_net(ctx, stage, space2, arch)?;
-                train_standalone(
-                    ctx, stage, space2, arch, &net, &run_tag, epochs, epochs, seed,
-                )?;
-                let (_, acc) = evaluate_set(
-                    &|x| net.forward_t(x, false),
-                    &data2.splits.val,
-                    &ctx.eval_loader(&data2),
-                    ctx.eval_batches(),
-                );
-                standalone.push(acc);
-            }
-            let mean = standalone.iter().sum::<f64>() / standalone.len() as f64;
-            ctx.dir.log(json!({
-                "stage": name, "event": "rank_sample", "arch": arch,
-                "supernet_accuracy": on_supernets[0], "standalone_accuracy": mean,
-                "supernets": names2, "supernet_accuracies": on_supernets,
-                "standalone_accuracies": standalone,
-            }))?;
-            Ok(RankSample {
-                arch: arch.clone(),
-                supernet_accuracy: on_supernets[0],
-                standalone_accuracy: mean,
-                supernet_accuracies: on_supernets,
-                standalone_accuracies: standalone,
-            })
+    for v in ctx.pieces(stage, work)? {
+        let mut sample: RankSample = serde_json::from_value(v).map_err(|e| {
+            ExecError::setting(
+                &stage.name,
+                format!("a rank sample's record is damaged: {e}"),
+                "delete the stage's folder under stages/ to redo the stage",
+            )
         })?;
         // A part recorded before these lists existed holds one supernet and one training.
-        let mut sample = sample;
         if sample.supernet_accuracies.len() != names.len() {
             sample.supernet_accuracies = vec![sample.supernet_accuracy; names.len()];
         }
@@ -265,6 +203,144 @@ pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         "recalibrate_images": recal,
         "samples": samples,
     }))
+}
+
+/// What every sample of a `rank` stage shares: the input supernets, the space stand-alone networks
+/// are built in, the data, the epochs and seeds of the stand-alone trainings, the sampled
+/// architectures and the recalibration images.
+struct Setup {
+    names: Vec<String>,
+    supernets: Vec<(SupernetOut, SearchSpace)>,
+    space: SearchSpace,
+    data: std::rc::Rc<super::StageData>,
+    epochs: usize,
+    seeds: Option<Vec<i64>>,
+    archs: Vec<(Vec<usize>, Arch)>,
+    recal: Option<usize>,
+}
+
+fn setup(ctx: &mut Ctx, stage: &Stage) -> Result<Setup, ExecError> {
+    // Every input is a supernet of the same space (`nasl check` makes sure).
+    let names: Vec<String> = stage
+        .inputs
+        .iter()
+        .filter_map(|i| match i {
+            Input::Stage { stage, .. } => Some(stage.clone()),
+            _ => None,
+        })
+        .collect();
+    if names.is_empty() {
+        return Err(ExecError::setting(
+            &stage.name,
+            "the stage needs a trained supernet as input",
+            "write `rank(supernet) { samples 10 epochs 2 }`",
+        ));
+    }
+    let mut supernets: Vec<(SupernetOut, SearchSpace)> = Vec::new();
+    for n in &names {
+        supernets.push(supernet_named(ctx, stage, n)?);
+    }
+    // Stand-alone networks are built as declared (affine batch norms), whatever the supernets did.
+    let space = SearchSpace::new(super::space_of(ctx, stage)?.spec.clone())?;
+    let data = ctx.data(stage)?;
+    require_val(stage, &data)?;
+    let StageSpec::Rank(spec) = &stage.spec else {
+        return Err(super::wrong_kind(stage));
+    };
+    let k = *spec.samples;
+    let k = if ctx.info.smoke { k.min(3) } else { k };
+    let epochs = smoke_epochs(ctx, *spec.training.epochs).max(1);
+    let seeds = seeds(ctx, stage);
+    let archs = distinct_archs(&space, k, ctx.stage_seed(&stage.name))?;
+    let recal = recal_images(ctx, stage);
+    Ok(Setup {
+        names,
+        supernets,
+        space,
+        data,
+        epochs,
+        seeds,
+        archs,
+        recal,
+    })
+}
+
+/// Sample `i` of a `rank` stage (a piece, see `pool`): the architecture's accuracy on every input
+/// supernet and stand-alone, once per seed.
+pub(super) fn rank_sample(ctx: &mut Ctx, stage: &Stage, i: usize) -> Result<RankSample, ExecError> {
+    let Setup {
+        names,
+        supernets,
+        space,
+        data,
+        epochs,
+        seeds,
+        archs,
+        recal,
+    } = setup(ctx, stage)?;
+    let Some((g, arch)) = archs.get(i) else {
+        return Err(ExecError::setting(
+            &stage.name,
+            format!(
+                "the stage samples {} architectures, not {}",
+                archs.len(),
+                i + 1
+            ),
+            "the piece belongs to another run",
+        ));
+    };
+    let mut scorers: Vec<Scorer> = supernets
+        .iter()
+        .map(|(s, sp)| Scorer::new(sp, s, recal, &stage.name))
+        .collect();
+    let name = stage.name.clone();
+    let tag = format!("arch{i}");
+    let data2 = data.clone();
+    let (space2, seeds2, names2) = (&space, &seeds, &names);
+    let scorers2 = &mut scorers;
+
+    let mut on_supernets = Vec::new();
+    for scorer in scorers2.iter_mut() {
+        on_supernets.push(scorer.score(ctx, &data2, g, recal)?.accuracy);
+    }
+    let base = super::mix(ctx.stage_seed(&name), i as u64);
+    // One training per seed; without `seeds`, one with the stage's own seed.
+    let runs: Vec<(String, u64)> = match seeds2 {
+        Some(list) => list
+            .iter()
+            .map(|&s| (format!("{tag}.seed{s}"), super::mix(base, s as u64)))
+            .collect(),
+        None => vec![(tag.clone(), base)],
+    };
+    let mut standalone = Vec::new();
+    for (run_tag, seed) in runs {
+        tch::manual_seed(seed as i64 & i64::MAX);
+        let net = super::search::standalone_net(ctx, stage, space2, arch)?;
+        train_standalone(
+            ctx, stage, space2, arch, &net, &run_tag, epochs, epochs, seed,
+        )?;
+        let (_, acc) = evaluate_set(
+            &|x| net.forward_t(x, false),
+            &data2.splits.val,
+            &ctx.eval_loader(&data2),
+            ctx.eval_batches(),
+        );
+        standalone.push(acc);
+    }
+    let mean = standalone.iter().sum::<f64>() / standalone.len() as f64;
+    ctx.dir.log(json!({
+        "stage": name, "event": "rank_sample", "arch": arch,
+        "supernet_accuracy": on_supernets[0], "standalone_accuracy": mean,
+        "supernets": names2, "supernet_accuracies": on_supernets,
+        "standalone_accuracies": standalone,
+    }))?;
+    Ok(RankSample {
+        arch: arch.clone(),
+        supernet_accuracy: on_supernets[0],
+        standalone_accuracy: mean,
+        supernet_accuracies: on_supernets,
+        standalone_accuracies: standalone,
+    })
 }
 
 /// `rank(h)` of a `hypernet` stage `h`: generated-weight accuracy against stand-alone accuracy.

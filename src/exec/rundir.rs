@@ -47,6 +47,9 @@ pub struct DoneStage {
 pub struct RunDir {
     pub root: PathBuf,
     metrics: File,
+    /// Whether `metrics` is the run's `metrics.jsonl` (a worker's piece file is not: the checkpoints
+    /// it writes record length 0, so they never hold back the cut of the run's file on resume).
+    run_metrics: bool,
     /// Held while this process uses the directory, so two runs never write into one folder.
     _lock: File,
 }
@@ -93,6 +96,24 @@ impl RunDir {
         Self::open_metrics(root, Some(metrics_len), lock)
     }
 
+    /// A worker's view of a run directory (`exec::pool`): metrics lines go to the piece's own file
+    /// `metrics`, started afresh, which the coordinator appends to `metrics.jsonl` when it collects
+    /// the piece; `lock` is the piece's lock (the coordinator holds the run's).
+    pub fn for_piece(root: &Path, metrics: &Path, lock: File) -> Result<RunDir, ExecError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(metrics)
+            .map_err(|e| ExecError::io(metrics, e))?;
+        Ok(RunDir {
+            root: root.to_path_buf(),
+            metrics: file,
+            run_metrics: false,
+            _lock: lock,
+        })
+    }
+
     fn open_metrics(
         root: &Path,
         truncate_to: Option<u64>,
@@ -113,6 +134,7 @@ impl RunDir {
         Ok(RunDir {
             root: root.to_path_buf(),
             metrics,
+            run_metrics: true,
             _lock: lock,
         })
     }
@@ -130,6 +152,9 @@ impl RunDir {
 
     /// Current length of `metrics.jsonl` in bytes (recorded by checkpoints).
     pub fn metrics_len(&self) -> u64 {
+        if !self.run_metrics {
+            return 0;
+        }
         self.metrics.metadata().map(|m| m.len()).unwrap_or(0)
     }
 

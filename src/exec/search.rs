@@ -605,7 +605,6 @@ pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let cs = spec.objectives.constraint.clone_value();
     let ch = choices(&space);
     let objective = spec.objectives.objective.clone_value();
-    let probe = wants_train(&[objective.as_str()]).then(|| train_probe(&data));
     let max_epochs = smoke_epochs(ctx, *spec.max_epochs).max(1);
     let cfg = search::halving::HalvingConfig {
         candidates: cap(ctx, *spec.candidates, 3),
@@ -619,52 +618,45 @@ pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let t0 = std::time::Instant::now();
     let table = super::latency::table_if_wanted(ctx, stage, &space)?;
     let valid = |g: &Vec<usize>| meets(&space, g, &cs, table.as_ref());
-    let result =
-        search::halving::successive_halving(&cfg, &ch, &mut rng, valid, |g, epochs, rung| {
-            let arch = Arch::from_indices(&space, g)?;
-            let key = serde_json::to_string(&arch).unwrap_or_default();
-            let tag = format!("cand{:016x}", super::hash_str(&key));
-            let c = ctx.part(&name, &format!("{tag}@{epochs}"), |ctx| {
-                let seed = super::mix(ctx.stage_seed(&name), super::hash_str(&key));
-                tch::manual_seed(seed as i64 & i64::MAX);
-                let net = standalone_net(ctx, stage, &space, &arch)?;
-                let summary = train_standalone(
-                    ctx, stage, &space, &arch, &net, &tag, epochs, max_epochs, seed,
-                )?;
-                let (loss, accuracy) = evaluate_set(
-                    &|x| net.forward_t(x, false),
-                    &data.splits.val,
-                    &ctx.eval_loader(&data),
-                    ctx.eval_batches(),
-                );
-                let train = probe.as_ref().map(|p| {
-                    evaluate_set(
-                        &|x| net.forward_t(x, false),
-                        p,
-                        &ctx.eval_loader(&data),
-                        ctx.eval_batches(),
+    let result = search::halving::successive_halving_rungs(
+        &cfg,
+        &ch,
+        &mut rng,
+        valid,
+        |genomes, epochs, rung| {
+            // A rung's candidates are independent pieces (trained side by side with `--workers`).
+            let mut work = Vec::with_capacity(genomes.len());
+            for g in genomes {
+                let arch = Arch::from_indices(&space, g)?;
+                let key = serde_json::to_string(&arch).unwrap_or_default();
+                let tag = format!("cand{:016x}", super::hash_str(&key));
+                let piece = super::pool::Work::Halving {
+                    arch,
+                    epochs,
+                    horizon: max_epochs,
+                    rung,
+                };
+                work.push((format!("{tag}@{epochs}"), piece));
+            }
+            let done = ctx.pieces(stage, work)?;
+            let mut scores = Vec::with_capacity(genomes.len());
+            for (g, v) in genomes.iter().zip(done) {
+                let mut c: Candidate = serde_json::from_value(v).map_err(|e| {
+                    ExecError::setting(
+                        &name,
+                        format!("a candidate's record is damaged: {e}"),
+                        "delete the stage's folder under stages/ to redo the stage",
                     )
-                });
-                let cost = arch_cost(&space, &arch)?;
-                ctx.dir.log(json!({
-                    "stage": name, "event": "candidate", "rung": rung, "epochs": epochs,
-                    "arch": arch, "accuracy": accuracy, "loss": loss,
-                    "train_loss": summary.final_loss,
-                    "train_accuracy": train.map(|t| t.1),
-                }))?;
-                Ok(Candidate {
-                    train_loss: train.map(|t| t.0),
-                    train_accuracy: train.map(|t| t.1),
-                    ..Candidate::new(arch.clone(), &cost, loss, accuracy)
-                })
-            })?;
-            let mut c = c;
-            c.latency_ms = predicted(table.as_ref(), &space, g)?;
-            evaluated.retain(|e| e.arch != c.arch);
-            evaluated.push(c.clone());
-            Ok::<f64, ExecError>(metric_value(&c, &objective))
-        })
-        .map_err(search_err(&stage.name))?;
+                })?;
+                c.latency_ms = predicted(table.as_ref(), &space, g)?;
+                evaluated.retain(|e| e.arch != c.arch);
+                evaluated.push(c.clone());
+                scores.push(metric_value(&c, &objective));
+            }
+            Ok::<Vec<f64>, ExecError>(scores)
+        },
+    )
+    .map_err(search_err(&stage.name))?;
     // The winner is the best of the last rung, not the best score seen at any budget.
     let winner = match &result.best {
         Some((g, _)) => Some(Arch::from_indices(&space, g)?),
@@ -680,4 +672,56 @@ pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         t0,
         |_, _| Ok(None),
     )
+}
+
+/// One successive-halving candidate of `stage` (a piece, see `pool`): `arch` trained from scratch to
+/// `epochs` of a `horizon`-epoch schedule, continuing from its checkpoint of the previous rung, then
+/// scored on the validation split.
+pub(super) fn halving_piece(
+    ctx: &mut Ctx,
+    stage: &Stage,
+    arch: &Arch,
+    epochs: usize,
+    horizon: usize,
+    rung: usize,
+) -> Result<Candidate, ExecError> {
+    let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
+    let data = ctx.data(stage)?;
+    let name = stage.name.clone();
+    let key = serde_json::to_string(arch).unwrap_or_default();
+    let tag = format!("cand{:016x}", super::hash_str(&key));
+    let seed = super::mix(ctx.stage_seed(&name), super::hash_str(&key));
+    tch::manual_seed(seed as i64 & i64::MAX);
+    let net = standalone_net(ctx, stage, &space, arch)?;
+    let summary = train_standalone(ctx, stage, &space, arch, &net, &tag, epochs, horizon, seed)?;
+    let (loss, accuracy) = evaluate_set(
+        &|x| net.forward_t(x, false),
+        &data.splits.val,
+        &ctx.eval_loader(&data),
+        ctx.eval_batches(),
+    );
+    // `objective train.*`: the same fixed slice of the training split for every candidate.
+    let StageSpec::SuccessiveHalving(spec) = &stage.spec else {
+        return Err(super::wrong_kind(stage));
+    };
+    let train = wants_train(&[spec.objectives.objective.as_str()]).then(|| {
+        evaluate_set(
+            &|x| net.forward_t(x, false),
+            &train_probe(&data),
+            &ctx.eval_loader(&data),
+            ctx.eval_batches(),
+        )
+    });
+    let cost = arch_cost(&space, arch)?;
+    ctx.dir.log(json!({
+        "stage": name, "event": "candidate", "rung": rung, "epochs": epochs,
+        "arch": arch, "accuracy": accuracy, "loss": loss,
+        "train_loss": summary.final_loss,
+        "train_accuracy": train.map(|t| t.1),
+    }))?;
+    Ok(Candidate {
+        train_loss: train.map(|t| t.0),
+        train_accuracy: train.map(|t| t.1),
+        ..Candidate::new(arch.clone(), &cost, loss, accuracy)
+    })
 }

@@ -89,8 +89,23 @@ pub fn successive_halving<E, R: Rng + ?Sized>(
     cfg: &HalvingConfig,
     choices: &[usize],
     rng: &mut R,
-    mut valid: impl FnMut(&Genome) -> bool,
+    valid: impl FnMut(&Genome) -> bool,
     mut eval: impl FnMut(&Genome, usize, usize) -> Result<f64, E>,
+) -> Result<HalvingResult, SearchError<E>> {
+    successive_halving_rungs(cfg, choices, rng, valid, |genomes, epochs, rung| {
+        genomes.iter().map(|g| eval(g, epochs, rung)).collect()
+    })
+}
+
+/// [`successive_halving`] with a whole rung evaluated at once: `eval(genomes, epochs, rung)` returns
+/// one score per genome, in order (the candidates of a rung are independent, so they may be trained
+/// side by side).
+pub fn successive_halving_rungs<E, R: Rng + ?Sized>(
+    cfg: &HalvingConfig,
+    choices: &[usize],
+    rng: &mut R,
+    mut valid: impl FnMut(&Genome) -> bool,
+    mut eval: impl FnMut(&[Genome], usize, usize) -> Result<Vec<f64>, E>,
 ) -> Result<HalvingResult, SearchError<E>> {
     check_choices(choices)?;
     cfg.validate()?;
@@ -108,11 +123,8 @@ pub fn successive_halving<E, R: Rng + ?Sized>(
     let mut best = None;
     for (rung, (epochs, count)) in plan_for(survivors.len(), cfg).into_iter().enumerate() {
         survivors.truncate(count);
-        let mut scores = Vec::with_capacity(survivors.len());
-        for g in survivors {
-            let score = eval(&g, epochs, rung).map_err(SearchError::Eval)?;
-            scores.push((g, score));
-        }
+        let values = eval(&survivors, epochs, rung).map_err(SearchError::Eval)?;
+        let scores: Vec<(Genome, f64)> = survivors.into_iter().zip(values).collect();
         let mut ranked = scores.clone();
         sort_best_first(&mut ranked);
         best = ranked.first().cloned();

@@ -972,6 +972,13 @@ pub fn lower_with_keys(
 }
 
 impl StageSpec {
+    /// Records `key` as applied (a worker process applied it for this stage).
+    pub fn mark_applied(&self, key: &str) {
+        if let Some(s) = tables::SETTINGS.iter().find(|s| s.key == key) {
+            self.common().batch.applied.0.borrow_mut().insert(s.key);
+        }
+    }
+
     /// The settings the file gave that the executor has read since the last call, with their
     /// values; forgets them.
     pub fn take_applied(&self, settings: &Settings) -> BTreeMap<String, Value> {

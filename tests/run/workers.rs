@@ -1,0 +1,334 @@
+//! `nasl run --workers N`: independent pieces (successive-halving candidates, retrained seeds) done
+//! by worker processes give the results of one process, a run killed while its workers train resumes
+//! to them, a piece's own error names its log, and bad `--workers`/`--executor` values are refused.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::common::{nasl, read_json, root};
+use super::{assert_same_run, walk};
+use serde_json::Value as Json;
+
+/// `nasl run tests/run/workers.nas` into `out` with `args` (CPU, seed 5).
+pub fn workers_run(file: &Path, out: &Path, args: &[&str]) -> Command {
+    let mut c = nasl();
+    c.args([
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .args(["--device", "cpu", "--seed", "5"])
+    .args(args);
+    c
+}
+
+pub fn pipeline() -> PathBuf {
+    root().join("tests/run/workers.nas")
+}
+
+fn ok(mut c: Command) -> String {
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    err
+}
+
+/// Files under `dir` whose name ends with `suffix`.
+pub fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    if !dir.exists() {
+        return vec![];
+    }
+    walk(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect()
+}
+
+/// One process, two workers, and two workers killed with SIGKILL mid-search then resumed: the same
+/// best architecture, accuracies, model weights, summary and metrics lines.
+#[test]
+fn two_workers_give_the_results_of_one_process_and_resume_after_sigkill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, two, killed) = (
+        tmp.path().join("one"),
+        tmp.path().join("two"),
+        tmp.path().join("killed"),
+    );
+    let file = pipeline();
+    let err = ok(workers_run(&file, &one, &["--threads", "1"]));
+    assert!(!err.contains("local workers"), "{err}");
+    let err = ok(workers_run(
+        &file,
+        &two,
+        &["--threads", "1", "--workers", "2"],
+    ));
+    // The pieces ran in worker processes: 4 candidates, then 2, then 2 seeds.
+    assert!(
+        err.contains("search: 4 pieces on 2 local workers (1 threads each)"),
+        "{err}"
+    );
+    assert!(err.contains("final: 2 pieces on 2 local workers"), "{err}");
+    assert_eq!(
+        files_ending(&two.join("stages/search/pieces"), ".result.json").len(),
+        6
+    );
+    assert!(files_ending(&one.join("stages"), ".result.json").is_empty());
+    let files = [
+        "best.arch.yaml",
+        "model/arch.yaml",
+        "model/weights.safetensors",
+    ];
+    assert_same_run(&one, &two, &files);
+    let summary = read_json(&two.join("summary.json"));
+    assert_eq!(summary["complete"], true);
+
+    let mut child = workers_run(&file, &killed, &["--threads", "1", "--workers", "2"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pieces = killed.join("stages/search/pieces");
+    let t0 = Instant::now();
+    while files_ending(&pieces, ".result.json").is_empty() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended first");
+        assert!(t0.elapsed() < Duration::from_secs(120), "no piece finished");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !killed.join("summary.json").exists() || {
+            read_json(&killed.join("summary.json"))["complete"] == false
+        }
+    );
+    let err = ok({
+        let mut c = nasl();
+        c.args(["run", "--resume", killed.to_str().unwrap()]).args([
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--workers",
+            "2",
+        ]);
+        c
+    });
+    // The finished piece was not handed to a worker again.
+    assert!(!err.contains("search: 4 pieces"), "{err}");
+    assert_same_run(&two, &killed, &files);
+}
+
+/// The samples of a `rank` stage (supernet scores and stand-alone trainings) on two workers give the
+/// Kendall tau, samples and metrics of one process.
+#[test]
+fn rank_samples_on_workers_match_one_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    let file = root().join("tests/run/rank.nas");
+    ok(workers_run(&file, &one, &["--threads", "1", "--smoke"]));
+    let err = ok(workers_run(
+        &file,
+        &two,
+        &["--threads", "1", "--smoke", "--workers", "2"],
+    ));
+    assert!(
+        err.contains("ranking: 3 pieces on 2 local workers"),
+        "{err}"
+    );
+    assert_same_run(&one, &two, &["stages/supernet/supernet.safetensors"]);
+}
+
+/// A piece whose training diverges in its worker stops the run with the worker's diagnostic, its
+/// own error and the path of its log, which holds the worker's account.
+#[test]
+fn a_failing_piece_names_its_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("diverge.nas");
+    let text = std::fs::read_to_string(pipeline()).unwrap();
+    std::fs::write(&file, text.replace("lr: 0.1", "lr: 1e15")).unwrap();
+    let out = workers_run(
+        &file,
+        &tmp.path().join("run"),
+        &["--workers", "2", "--threads", "1"],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("nasl::run::worker"), "{err}");
+    assert!(err.contains("nasl::run::diverged"), "{err}");
+    // The diagnostic (wrapped to the terminal) names the log of a piece that failed.
+    let flat: String = err.split_whitespace().collect();
+    let failed = files_ending(&tmp.path().join("run/stages/search/pieces"), ".error.json");
+    let log = failed
+        .iter()
+        .map(|e| PathBuf::from(e.to_string_lossy().replace(".error.json", ".log")))
+        .find(|log| flat.contains(&format!("log is {}", log.display()).replace(' ', "")))
+        .unwrap_or_else(|| panic!("no failed piece's log in: {err}"));
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("the loss became"), "{log}");
+}
+
+/// `--workers 0` and an unknown executor are refused with a diagnostic before anything runs.
+#[test]
+fn bad_worker_options_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (args, code) in [
+        (&["--workers", "0"][..], "nasl::cli::workers"),
+        (&["--executor", "kubernetes"][..], "nasl::cli::executor"),
+        (&["--devices", "gpu7"][..], "nasl::run::device"),
+    ] {
+        let out = workers_run(&pipeline(), &tmp.path().join("r"), args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(code), "{args:?}: {err}");
+        assert!(!tmp.path().join("r").exists(), "{args:?} created the run");
+    }
+}
+
+/// The test cluster (`nasl_slurm_start` in scripts/env.sh, which scripts/test.sh runs) answers.
+fn slurm_up() {
+    let ok = Command::new("sinfo")
+        .args(["-h", "-o", "%T"])
+        .output()
+        .map(|o| o.status.success() && !o.stdout.is_empty())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "no Slurm cluster answers: run scripts/test.sh, or `source scripts/env.sh && nasl_slurm_start` first"
+    );
+}
+
+fn slurm_run(file: &Path, out: &Path) -> Command {
+    let mut c = workers_run(file, out, &["--threads", "1", "--executor", "slurm"]);
+    c.env("NASL_SLURM_POLL_MS", "100");
+    c
+}
+
+/// The Slurm jobs a stage's coordinator recorded.
+fn slurm_jobs(run: &Path, stage: &str) -> Vec<Json> {
+    let p = run.join(format!("stages/{stage}/pieces/slurm.json"));
+    if !p.exists() {
+        return vec![];
+    }
+    read_json(&p)["jobs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Successive halving and retrained seeds through Slurm array jobs, one task cancelled with `scancel`
+/// while it trains: the task is resubmitted and the run ends with the results of local workers.
+#[test]
+fn slurm_resubmits_a_cancelled_task_and_gives_the_results_of_local_workers() {
+    slurm_up();
+    let tmp = tempfile::tempdir().unwrap();
+    let (local, slurm) = (tmp.path().join("local"), tmp.path().join("slurm"));
+    let file = pipeline();
+    ok(workers_run(
+        &file,
+        &local,
+        &["--threads", "1", "--workers", "2"],
+    ));
+    let mut child = slurm_run(&file, &slurm)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Cancel the first rung's task 1 once its worker has started on its piece.
+    let t0 = Instant::now();
+    let task = loop {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no task started");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended first");
+        if let Some(job) = slurm_jobs(&slurm, "search").first() {
+            let tag = job["tags"][1].as_str().unwrap();
+            let log = slurm.join(format!("stages/search/pieces/{tag}.log"));
+            if log.exists() {
+                break format!("{}_1", job["id"].as_str().unwrap());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let cancelled = Command::new("scancel").arg(&task).status().unwrap();
+    assert!(cancelled.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("Slurm task {task} ")) && err.contains("resubmitting"),
+        "{err}"
+    );
+    assert!(err.contains("CANCELLED"), "{err}");
+    // First rung, its resubmitted task, second rung.
+    assert_eq!(slurm_jobs(&slurm, "search").len(), 3, "{err}");
+    assert_same_run(
+        &local,
+        &slurm,
+        &[
+            "best.arch.yaml",
+            "model/arch.yaml",
+            "model/weights.safetensors",
+        ],
+    );
+}
+
+/// A coordinator killed with SIGKILL while its Slurm tasks run, resumed: it follows the recorded jobs
+/// instead of submitting them again, and the run completes.
+#[test]
+fn a_resumed_slurm_run_follows_its_jobs_instead_of_resubmitting() {
+    slurm_up();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let mut child = slurm_run(&pipeline(), &run)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while slurm_jobs(&run, "search").is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(120), "nothing submitted");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended first");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let first = slurm_jobs(&run, "search")[0]["id"].clone();
+    let err = ok({
+        let mut c = nasl();
+        c.args(["run", "--resume", run.to_str().unwrap()])
+            .args(["--device", "cpu", "--threads", "1", "--executor", "slurm"])
+            .env("NASL_SLURM_POLL_MS", "100");
+        c
+    });
+    let jobs = slurm_jobs(&run, "search");
+    // The first rung's job was followed, not submitted again: one job per rung.
+    assert_eq!(jobs.len(), 2, "{err}");
+    assert_eq!(jobs[0]["id"], first);
+    assert_eq!(read_json(&run.join("summary.json"))["complete"], true);
+}
+
+/// A Slurm task whose training diverges stops the run with its own error and its log.
+#[test]
+fn a_failing_slurm_task_names_its_log() {
+    slurm_up();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("diverge.nas");
+    let text = std::fs::read_to_string(pipeline()).unwrap();
+    std::fs::write(&file, text.replace("lr: 0.1", "lr: 1e15")).unwrap();
+    let out = slurm_run(&file, &tmp.path().join("run")).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("nasl::run::worker"), "{err}");
+    assert!(err.contains("nasl::run::diverged"), "{err}");
+    assert!(err.contains("Slurm task"), "{err}");
+    let flat: String = err.split_whitespace().collect();
+    let failed = files_ending(&tmp.path().join("run/stages/search/pieces"), ".error.json");
+    let log = failed
+        .iter()
+        .map(|e| PathBuf::from(e.to_string_lossy().replace(".error.json", ".log")))
+        .find(|log| flat.contains(&format!("log is {}", log.display()).replace(' ', "")))
+        .unwrap_or_else(|| panic!("no failed piece's log in: {err}"));
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("the loss became"), "{log}");
+}
