@@ -94,6 +94,7 @@ def main():
     p.add_argument("--quick", action="store_true", help="1 repeat, few steps: a smoke run")
     p.add_argument("--torch-compile", action="store_true",
                    help="add a torch.compile column to the training rows (bench/reference.py --compile)")
+    p.add_argument("--exe", help="use this bench executable instead of building one (row 6 still builds nasl)")
     p.add_argument("--baseline-exe",
                    help="a bench executable of another nasl build (e.g. main's), run as a third side "
                         "interleaved with the others: the nasl/baseline column is this build's speed-up")
@@ -105,7 +106,13 @@ def main():
         a.repeats, a.steps = 1, a.steps or 3
     rows = a.rows.split(",")
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
-    exe, nasl_bin = build()
+    if a.exe:
+        exe = a.exe
+        nasl_bin = None
+        if "check" in rows:
+            _, nasl_bin = build()
+    else:
+        exe, nasl_bin = build()
     ref_env = dict(env)
     if a.pytorch_malloc_like_nasl:
         ref_env.update(run_json([exe, "malloc-env"], env))

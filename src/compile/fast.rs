@@ -11,8 +11,8 @@
 //! - ops that start with `relu` of the same value (DARTS' sep/dil convs, relu-conv-bn, factorized
 //!   reduce on one edge's input) share one `relu` (common-subexpression elimination over the
 //!   candidates' op sequences);
-//! - a weighted candidate read only by a sum is accumulated into it in place (`addcmul_`) instead of
-//!   materialising its scaled copy and a new partial sum per term;
+//! - a weighted candidate read only by a sum is scaled there and added into the sum in place, instead
+//!   of materialising a new partial sum per term;
 //! - each value is released after its last reader, not at the end of the forward (autograd keeps
 //!   what the backward needs).
 
@@ -28,7 +28,7 @@ struct Plan {
     needed: Vec<bool>,
     /// The node's value is exactly zero and only sums read it: it is not computed, sums skip it.
     zero: Vec<bool>,
-    /// The node's weight is applied inside the one sum that reads it (`addcmul_`).
+    /// The node's weight is applied inside the one sum that reads it.
     fused: Vec<bool>,
     /// The node's `relu` is computed once for the several ops that start with it.
     shared_relu: Vec<bool>,
@@ -228,7 +228,9 @@ pub(super) fn run(
                         (None, Some(w)) => (v * w, true),
                         (None, None) => (v.shallow_clone(), false),
                         (Some((mut a, true)), Some(w)) => {
-                            let _ = a.addcmul_(v, w);
+                            // Not `addcmul_`: its backward multiplies the whole term by its value
+                            // argument once more; a product's backward does not.
+                            a += v * w;
                             (a, true)
                         }
                         (Some((a, false)), Some(w)) => (a + v * w, true),
