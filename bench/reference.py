@@ -253,14 +253,31 @@ class Mem:
         return (status_kb("VmHWM:") - self.base) / 1024.0
 
 
+WARMUP_S = [0.0]
+
+
 def timed(warmup, steps, step):
+    """(steps per second, peak MB) of `steps` timed steps after `warmup` untimed ones, whose time (with
+    --compile: torch.compile's compilation, which happens there) goes to WARMUP_S."""
     mem = Mem()
+    t = time.perf_counter()
     for i in range(warmup):
         step(i)
+    WARMUP_S[0] = time.perf_counter() - t
     t = time.perf_counter()
     for i in range(steps):
         step(warmup + i)
     return steps / (time.perf_counter() - t), mem.peak_mb()
+
+
+COMPILE = [False]
+
+
+def compiled(net):
+    """`net` itself, or with --compile `torch.compile(net)` (inductor, default mode): what a
+    performance-minded PyTorch user would add. It compiles on the first calls (in the warm-up) and
+    again for each new set of picks, up to dynamo's recompile limit, after which it runs eagerly."""
+    return torch.compile(net) if COMPILE[0] else net
 
 
 def nparams(module):
@@ -286,8 +303,9 @@ def fixed_genome(decisions):
 
 
 def supernet_row(a, dump, sampler):
-    net = Supernet(dump["supernet"])
-    net.train()
+    module = Supernet(dump["supernet"])
+    module.train()
+    net = compiled(module)
     ch = [len(d["labels"]) for d in dump["decisions"]]
     data = batches(a.batch, 8)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=4e-5)
@@ -314,12 +332,13 @@ def supernet_row(a, dump, sampler):
         opt.step()
 
     sps, peak = timed(a.warmup, a.steps, step)
-    return {"steps_per_s": sps, "peak_rss_mb": peak, "params": nparams(net)}
+    return {"steps_per_s": sps, "peak_rss_mb": peak, "params": nparams(module)}
 
 
 def standalone_row(a, dump):
-    net = Supernet(dump["standalone"])
-    net.train()
+    module = Supernet(dump["standalone"])
+    module.train()
+    net = compiled(module)
     data = batches(a.batch, 8)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=4e-5)
 
@@ -334,7 +353,7 @@ def standalone_row(a, dump):
         opt.step()
 
     sps, peak = timed(a.warmup, a.steps, step)
-    return {"steps_per_s": sps, "peak_rss_mb": peak, "params": nparams(net)}
+    return {"steps_per_s": sps, "peak_rss_mb": peak, "params": nparams(module)}
 
 
 def relaxed_weights(alpha, tau, force=None):
@@ -361,8 +380,9 @@ def relaxed_weights(alpha, tau, force=None):
 
 
 def relaxed_row(a, dump, gdas):
-    net = Supernet(dump["supernet"])
-    net.train()
+    module = Supernet(dump["supernet"])
+    module.train()
+    net = compiled(module)
     data = batches(a.batch, 8)
     n_ops = max(len(d["labels"]) for d in dump["decisions"])
     alpha = (torch.randn(len(dump["decisions"]), n_ops) * 1e-3).requires_grad_(True)
@@ -392,7 +412,7 @@ def relaxed_row(a, dump, gdas):
         w_opt.step()
 
     sps, peak = timed(a.warmup, a.steps, step)
-    return {"steps_per_s": sps, "peak_rss_mb": peak, "params": nparams(net)}
+    return {"steps_per_s": sps, "peak_rss_mb": peak, "params": nparams(module)}
 
 
 def eval_row(a, dump):
@@ -445,7 +465,10 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.add_argument("--picks", help="gdas: JSON with the `picks` a nasl run drew, to run the same candidates")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the network (training rows); warmup_s includes the compilation")
     a = p.parse_args()
+    COMPILE[0] = a.compile
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -464,7 +487,8 @@ def main():
         "eval": lambda: eval_row(a, dump),
     }
     out = rows[a.row]()
-    out.update(row=a.row, impl="pytorch", batch=a.batch, steps=a.steps, threads=torch.get_num_threads())
+    out.update(row=a.row, impl="torch.compile" if a.compile else "pytorch", batch=a.batch, steps=a.steps,
+               threads=torch.get_num_threads(), warmup_s=WARMUP_S[0])
     print(json.dumps(out))
 
 

@@ -63,9 +63,21 @@ def run_json(cmd, env):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def ratios(num, den, key="steps_per_s"):
+    """Per repeat, num[i][key] / den[i][key]: runs of the same repeat ran back to back."""
+    return [n[key] / d[key] for n, d in zip(num, den)]
+
+
 def paired(num, den, key="steps_per_s"):
-    """The median over repeats of num[i][key] / den[i][key]: runs of the same repeat ran back to back."""
-    return statistics.median(n[key] / d[key] for n, d in zip(num, den))
+    """The median over repeats of num[i][key] / den[i][key]."""
+    return statistics.median(ratios(num, den, key))
+
+
+def spread(rs):
+    """'median [min-max]' of per-repeat ratios."""
+    if len(rs) < 2:
+        return f"{statistics.median(rs):.2f}"
+    return f"{statistics.median(rs):.2f} [{min(rs):.2f}-{max(rs):.2f}]"
 
 
 def med(runs, key):
@@ -80,6 +92,12 @@ def main():
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--steps", type=int, default=0, help="timed steps per run (default: per row)")
     p.add_argument("--quick", action="store_true", help="1 repeat, few steps: a smoke run")
+    p.add_argument("--torch-compile", action="store_true",
+                   help="add a torch.compile column to the training rows (bench/reference.py --compile)")
+    p.add_argument("--exe", help="use this bench executable instead of building one (row 6 still builds nasl)")
+    p.add_argument("--baseline-exe",
+                   help="a bench executable of another nasl build (e.g. main's), run as a third side "
+                        "interleaved with the others: the nasl/baseline column is this build's speed-up")
     p.add_argument("--pytorch-malloc-like-nasl", action="store_true",
                    help="run the PyTorch side with the glibc malloc settings nasl applies to itself "
                         "(src/exec/malloc.rs), to separate the allocator from the rest")
@@ -88,7 +106,13 @@ def main():
         a.repeats, a.steps = 1, a.steps or 3
     rows = a.rows.split(",")
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
-    exe, nasl_bin = build()
+    if a.exe:
+        exe = a.exe
+        nasl_bin = None
+        if "check" in rows:
+            _, nasl_bin = build()
+    else:
+        exe, nasl_bin = build()
     ref_env = dict(env)
     if a.pytorch_malloc_like_nasl:
         ref_env.update(run_json([exe, "malloc-env"], env))
@@ -102,7 +126,13 @@ def main():
     if a.quick:
         common += ["--warmup", "1"]
     results = {"threads": a.threads, "repeats": a.repeats, "rows": [],
-               "pytorch_malloc_like_nasl": a.pytorch_malloc_like_nasl}
+               "pytorch_malloc_like_nasl": a.pytorch_malloc_like_nasl,
+               "load_before": os.getloadavg()}
+    impls = ["nasl", "pytorch"]
+    if a.baseline_exe:
+        impls.append("baseline")
+    if a.torch_compile:
+        impls.append("compiled")
     # Rows sharing a number (1: two batch sizes, 3: DARTS and GDAS, 5: path and standalone) are one
     # group: each repeat runs every workload of the group on both sides back to back, so that ratios
     # can be taken within a repeat (paired), which cancels the slow drifts of a shared machine.
@@ -111,20 +141,31 @@ def main():
         if w[1] in rows:
             groups.setdefault(w[0].split(".")[0], []).append(w)
     for group in groups.values():
-        runs = {w[0]: {"nasl": [], "pytorch": []} for w in group}
+        runs = {w[0]: {impl: [] for impl in impls} for w in group}
         for i in range(a.repeats):
-            order = ["nasl", "pytorch"] if i % 2 == 0 else ["pytorch", "nasl"]
+            # Every side runs once per repeat, in an order that rotates (and reverses) from repeat to
+            # repeat, so that a load that comes and goes hits all sides alike.
+            order = impls[i % len(impls):] + impls[:i % len(impls)]
+            if (i // len(impls)) % 2 == 1:
+                order.reverse()
             for label, row, space, extra in group:
                 picks = os.path.join(tmp, f"{row}_picks.json")
+                if not os.path.exists(picks) and row == "gdas" and order[0] != "nasl":
+                    order = ["nasl"] + [o for o in order if o != "nasl"]
                 for impl in order:
-                    if impl == "nasl":
-                        cmd = [exe, row] + extra + common
+                    if impl == "compiled" and row == "eval":
+                        continue
+                    if impl in ("nasl", "baseline"):
+                        cmd = [exe if impl == "nasl" else a.baseline_exe, row] + extra + common
                     else:
                         cmd = [sys.executable, os.path.join(ROOT, "bench", "reference.py"), row,
                                "--net", nets[space]] + extra + common
+                        if impl == "compiled":
+                            cmd.append("--compile")
                         if os.path.exists(picks):
                             cmd += ["--picks", picks]
-                    out = run_json(cmd, env if impl == "nasl" else ref_env)
+                    out = run_json(cmd, ref_env if impl in ("pytorch", "compiled") else env)
+                    out["load"] = os.getloadavg()[0]
                     # GDAS: the candidates nasl's first run drew are the ones PyTorch runs (the first
                     # repeat runs nasl first; every nasl run of a seed draws the same ones).
                     if out.get("picks") and not os.path.exists(picks):
@@ -135,13 +176,18 @@ def main():
             sys.stderr.write(f"{', '.join(w[0] for w in group)}: repeat {i + 1}/{a.repeats} done\n")
         for label, row, _, _ in group:
             r = runs[label]
-            results["rows"].append({
-                "label": label, "row": row,
-                "nasl": {k: med(r["nasl"], k) for k in ("steps_per_s", "peak_rss_mb", "params")},
-                "pytorch": {k: med(r["pytorch"], k) for k in ("steps_per_s", "peak_rss_mb", "params")},
-                "ratio": paired(r["nasl"], r["pytorch"]),
-                "runs": r,
-            })
+            entry = {"label": label, "row": row, "runs": r,
+                     "ratios": ratios(r["nasl"], r["pytorch"])}
+            for impl in impls:
+                if r[impl]:
+                    entry[impl] = {k: med(r[impl], k)
+                                   for k in ("steps_per_s", "peak_rss_mb", "params", "warmup_s")}
+            entry["ratio"] = statistics.median(entry["ratios"])
+            if r.get("baseline"):
+                entry["baseline_ratios"] = ratios(r["nasl"], r["baseline"])
+            if r.get("compiled"):
+                entry["compiled_ratios"] = ratios(r["nasl"], r["compiled"])
+            results["rows"].append(entry)
     if "check" in rows:
         nas = os.path.join(tmp, "large.nas")
         sh([exe, "gen-check", "10000", nas])
@@ -154,6 +200,7 @@ def main():
             lines = sum(1 for _ in f)
         results["check"] = {"seconds": statistics.median(times), "bytes": os.path.getsize(nas),
                             "lines": lines, "runs": times}
+    results["load_after"] = os.getloadavg()
     with open(os.path.join(ROOT, "bench", "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     print(table(results))
@@ -161,31 +208,56 @@ def main():
 
 def table(res):
     malloc = "; PyTorch with nasl's malloc settings" if res.get("pytorch_malloc_like_nasl") else ""
-    out = [f"threads: {res['threads']}, medians of {res['repeats']} fresh-process runs each{malloc}; "
-           "nasl/PyTorch and the row-5 ratios are medians of per-repeat ratios (runs of one repeat are adjacent in time)\n",
-           "| row | nasl | PyTorch | nasl/PyTorch | params nasl / PyTorch | peak MB nasl / PyTorch |",
-           "|---|---|---|---|---|---|"]
+    load = ""
+    if "load_before" in res:
+        load = (f"; load average (1/5/15 min) {'/'.join(f'{x:.1f}' for x in res['load_before'])} before, "
+                f"{'/'.join(f'{x:.1f}' for x in res['load_after'])} after")
+    rows = res["rows"]
+    has_c = any("compiled" in r for r in rows)
+    has_b = any("baseline" in r for r in rows)
+    out = [f"threads: {res['threads']}, {res['repeats']} repeats of fresh-process runs{malloc}{load}; "
+           "throughputs are medians; ratios are medians of per-repeat ratios [lowest-highest] (the runs "
+           "of one repeat are adjacent in time)\n"]
+    head = "| row | nasl | PyTorch | nasl/PyTorch [spread] |"
+    if has_c:
+        head += " torch.compile (compile s) | nasl/compiled [spread] |"
+    if has_b:
+        head += " nasl/baseline [spread] |"
+    head += " params nasl / PyTorch | peak MB nasl / PyTorch |"
+    out += [head, "|" + "---|" * (head.count("|") - 1)]
     by_row = {}
-    for r in res["rows"]:
+    for r in rows:
         n, t = r["nasl"], r["pytorch"]
         by_row.setdefault(r["row"], r)
         unit = "cand/s" if r["row"] == "eval" else "steps/s"
-        out.append(f"| {r['label']} | {n['steps_per_s']:.2f} {unit} | {t['steps_per_s']:.2f} {unit} | "
-                   f"**{r['ratio']:.2f}** | {n['params']:,} / {t['params']:,} | "
-                   f"{n['peak_rss_mb']:.1f} / {t['peak_rss_mb']:.1f} |")
+        line = (f"| {r['label']} | {n['steps_per_s']:.2f} {unit} | {t['steps_per_s']:.2f} {unit} | "
+                f"**{spread(r['ratios'])}** |")
+        if has_c:
+            c = r.get("compiled")
+            line += (f" {c['steps_per_s']:.2f} {unit} ({c['warmup_s']:.0f} s) | {spread(r['compiled_ratios'])} |"
+                     if c else " n/a | n/a |")
+        if has_b:
+            line += f" {spread(r['baseline_ratios'])} |" if r.get("baseline_ratios") else " n/a |"
+        line += (f" {n['params']:,} / {t['params']:,} | {n['peak_rss_mb']:.1f} / {t['peak_rss_mb']:.1f} |")
+        out.append(line)
     if "check" in res:
         c = res["check"]
-        out.append(f"| 6. `nasl check`, {c['lines']:,} lines ({c['bytes'] / 1e6:.2f} MB) | {c['seconds']:.3f} s | n/a | n/a | | |")
+        out.append(f"| 6. `nasl check`, {c['lines']:,} lines ({c['bytes'] / 1e6:.2f} MB) | {c['seconds']:.3f} s |"
+                   + " n/a |" * (head.count("|") - 3))
     notes = []
     if "path" in by_row and "standalone" in by_row:
-        for impl in ("nasl", "pytorch"):
-            time_ratio = paired(by_row["standalone"]["runs"][impl], by_row["path"]["runs"][impl])
-            mem_ratio = paired(by_row["path"]["runs"][impl], by_row["standalone"]["runs"][impl], "peak_rss_mb")
+        for impl in ("nasl", "pytorch", "baseline", "compiled"):
+            if not by_row["path"]["runs"].get(impl):
+                continue
+            t = ratios(by_row["standalone"]["runs"][impl], by_row["path"]["runs"][impl])
+            m = ratios(by_row["path"]["runs"][impl], by_row["standalone"]["runs"][impl], "peak_rss_mb")
             notes.append(f"- row 5, {impl}: supernet path step time / standalone = "
-                         f"**{time_ratio:.3f}** (target <= 1.05); peak memory path / "
-                         f"standalone = **{mem_ratio:.2f}** (target <= 1.2)")
+                         f"**{spread(t)}** (target <= 1.05); peak memory path / "
+                         f"standalone = **{spread(m)}** (target <= 1.2)")
     if "darts" in by_row and "gdas" in by_row:
-        for impl in ("nasl", "pytorch"):
+        for impl in ("nasl", "pytorch", "baseline"):
+            if impl not in by_row["darts"] or impl not in by_row["gdas"]:
+                continue
             d, g = by_row["darts"][impl], by_row["gdas"][impl]
             notes.append(f"- row 3, {impl}: peak memory per step DARTS {d['peak_rss_mb']:.1f} MB, "
                          f"GDAS {g['peak_rss_mb']:.1f} MB (GDAS/DARTS = {g['peak_rss_mb'] / max(d['peak_rss_mb'], 1e-9):.2f})")

@@ -422,7 +422,7 @@ fn relaxed_row(a: &Args, gdas: bool) -> Value {
 }
 
 /// Row 4: candidates per second as `exec::search::Scorer` scores them: extract the path, recalibrate
-/// BN on 1024 training images, evaluate on 2000 validation images.
+/// BN on 1024 training images, fold the batch norms, evaluate on 2000 validation images.
 fn eval_row(a: &Args) -> Value {
     let space = load_space("chain");
     let net = Supernet::new(&space, Device::Cpu).expect("supernet");
@@ -443,9 +443,11 @@ fn eval_row(a: &Args) -> Value {
         let genome = bench_genome(a.seed + i as u64, &ch);
         let arch = Arch::from_indices(&space, &genome).expect("arch");
         let t = Instant::now();
-        let sub = net.extract(&arch).expect("extract");
+        let mut sub = net.extract(&arch).expect("extract");
         let t1 = t.elapsed().as_secs_f64();
         sub.recalibrate_bn(recal_loader.epoch(&recal, 0).map(|(x, _)| x));
+        // As the scorer does: batch norms folded into their convolutions for the validation.
+        sub.fold_bn();
         let t2 = t.elapsed().as_secs_f64();
         let (_, a) =
             nasl::exec::evaluate_set(&|x| sub.forward_t(x, false), &val, &val_loader, None);

@@ -451,3 +451,250 @@ fn drop_paths_keeps_what_it_promises() {
         }
     }
 }
+
+/// A cell space whose edges choose among every op a cell edge can take (DARTS' eight, and
+/// `relu_conv_bn`), two nodes per cell so that nodes read several edges.
+fn every_edge_op_cells() -> SearchSpace {
+    use nasl::ir::CellSpec;
+    let op = OpCall::new;
+    SearchSpace::new(SpaceSpec::Cell(CellSpec {
+        input: [3, 8, 8],
+        classes: 5,
+        cells: 3,
+        channels: 4,
+        stem_multiplier: 2,
+        nodes: 2,
+        inputs: 2,
+        reduce_at: Some(vec![1]),
+        candidates: vec![
+            op(OpKind::SepConv).arg("kernel", 3),
+            op(OpKind::SepConv).arg("kernel", 5),
+            op(OpKind::DilConv).arg("kernel", 3),
+            op(OpKind::DilConv).arg("kernel", 5),
+            op(OpKind::MaxPool).arg("kernel", 3),
+            op(OpKind::AvgPool).arg("kernel", 3),
+            op(OpKind::Skip),
+            op(OpKind::Zero),
+            op(OpKind::ReluConvBn).arg("kernel", 1),
+        ],
+        normal: None,
+        reduce: None,
+        affine: false,
+    }))
+    .unwrap()
+}
+
+/// Output and every gradient (trainable supernet weights, then architecture logits; `None` where
+/// the loss does not reach it) of one forward; `reference` runs the unoptimised forward. Gradients
+/// are taken without accumulating (`run_backward`), keeping the graph of the mix's weights.
+fn forward_and_grads(
+    sup: &Supernet,
+    arch: &nasl::exec::relax::ArchParams,
+    x: &Tensor,
+    mix: &Mix,
+    train: bool,
+    reference: bool,
+) -> (Tensor, Vec<(String, Option<Tensor>)>) {
+    tch::manual_seed(7);
+    let y = if reference {
+        sup.forward_mix_reference(x, mix, train).unwrap()
+    } else {
+        sup.forward_mix(x, mix, train).unwrap()
+    };
+    // A loss whose gradient differs per output element.
+    let proj = Tensor::arange(y.numel() as i64, (y.kind(), Device::Cpu))
+        .reshape(y.size())
+        .sin();
+    let loss = (&y * proj).sum(Kind::Float);
+    let mut names: Vec<(String, Tensor)> = sup
+        .vs
+        .variables()
+        .into_iter()
+        .filter(|(_, v)| v.requires_grad())
+        .collect();
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    for (d, a) in arch.alphas.iter().enumerate() {
+        names.push((format!("alpha.{d}"), a.shallow_clone()));
+    }
+    let inputs: Vec<&Tensor> = names.iter().map(|(_, t)| t).collect();
+    let grads = Tensor::run_backward(&[&loss], &inputs, true, false);
+    let out = names
+        .iter()
+        .zip(grads)
+        .map(|((n, _), g)| (n.clone(), g.defined().then_some(g)))
+        .collect();
+    (y.detach(), out)
+}
+
+/// |a - b| relative to the scale of `b` (at least 1).
+fn rel_diff(a: &Tensor, b: &Tensor) -> f64 {
+    let scale = b.abs().max().double_value(&[]).max(1.0);
+    max_diff(a, b) / scale
+}
+
+#[test]
+fn the_optimised_forward_equals_the_unoptimised_one_on_every_op_and_relaxation() {
+    use nasl::exec::relax::{ArchParams, For, Relax, Sched, relaxed};
+    let _serial = serial();
+    tch::manual_seed(0);
+    // (name, relaxation, purpose, draws): stochastic ones are drawn twice.
+    let relaxations = [
+        ("softmax", Relax::Softmax, For::Arch, 1),
+        (
+            "gumbel",
+            Relax::Gumbel {
+                tau: Sched::constant(1.0),
+            },
+            For::Arch,
+            1,
+        ),
+        (
+            "gumbel_hard",
+            Relax::GumbelHard {
+                tau: Sched::constant(1.0),
+            },
+            For::Arch,
+            2,
+        ),
+        (
+            "binary_gates arch",
+            Relax::BinaryGates {
+                paths: 2,
+                reinforce: false,
+            },
+            For::Arch,
+            2,
+        ),
+        (
+            "binary_gates weights",
+            Relax::BinaryGates {
+                paths: 2,
+                reinforce: false,
+            },
+            For::Weights,
+            1,
+        ),
+    ];
+    let spaces = [
+        ("cells, every edge op", every_edge_op_cells()),
+        ("small_cells", SearchSpace::new(small_cells()).unwrap()),
+        ("small_chain", SearchSpace::new(small_chain()).unwrap()),
+        ("linear_head_chain", linear_head_chain()),
+    ];
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut compared = 0;
+    for (name, space) in &spaces {
+        // In double precision, so that 1e-6 tells a changed computation from a changed rounding
+        // order (gradients summed in another order differ by about 1e-6 in single precision).
+        let mut sup = Supernet::new(space, Device::Cpu).unwrap();
+        sup.vs.double();
+        let arch = ArchParams::new(space, Device::Cpu, &mut rng);
+        let multi = |d: usize| {
+            matches!(
+                space.decisions[d].kind,
+                DecisionKind::Layer | DecisionKind::Edge
+            )
+        };
+        let mut mixes: Vec<(String, Mix)> = vec![];
+        for (rname, relax, purpose, draws) in &relaxations {
+            for rep in 0..*draws {
+                let r = relaxed(relax, &arch, 0.0, *purpose, &mut rng);
+                // Decisions that take one option (depth, channels) get their first, unweighted.
+                let mut mix = Mix::new(space.decisions.len());
+                for (d, list) in r.mix.picks.iter().enumerate() {
+                    if multi(d) {
+                        for (o, w) in list {
+                            mix.push(d, *o, w.as_ref().map(Tensor::shallow_clone));
+                        }
+                    } else {
+                        mix.push(d, 0, None);
+                    }
+                }
+                mixes.push((format!("{rname} #{rep}"), mix));
+            }
+        }
+        // Unweighted: every candidate (path dropout keeping all); and weights of exactly zero, with
+        // and without a gradient: such a candidate must still run (its batch norms' statistics and
+        // its weights' zero gradients are part of the training).
+        let all = Mix::from_options(
+            &space
+                .decisions
+                .iter()
+                .enumerate()
+                .map(|(d, dec)| {
+                    if multi(d) {
+                        (0..dec.labels.len()).collect()
+                    } else {
+                        vec![0]
+                    }
+                })
+                .collect::<Vec<_>>(),
+        );
+        let mut zero_w = Mix::new(space.decisions.len());
+        for (d, dec) in space.decisions.iter().enumerate() {
+            if !multi(d) {
+                zero_w.push(d, 0, None);
+                continue;
+            }
+            for o in 0..dec.labels.len() {
+                let w = match (o + d) % 3 {
+                    0 => Tensor::from(0.0f32),
+                    1 => arch.alphas[d].get(o as i64) * 0.0,
+                    _ => arch.alphas[d].get(o as i64).sigmoid(),
+                };
+                zero_w.push(d, o, Some(w));
+            }
+        }
+        mixes.push(("every candidate, unweighted".into(), all));
+        mixes.push(("zero weights".into(), zero_w));
+        let shape = space.net_from_mix(&mixes[0].1.options()).unwrap().0.nodes[0].shape;
+        let x = input(shape).to_kind(Kind::Double);
+        for (mname, mix) in &mixes {
+            // Evaluation: outputs.
+            let eval = |reference: bool| {
+                tch::no_grad(|| {
+                    if reference {
+                        sup.forward_mix_reference(&x, mix, false).unwrap()
+                    } else {
+                        sup.forward_mix(&x, mix, false).unwrap()
+                    }
+                })
+            };
+            let (y0, y1) = (eval(true), eval(false));
+            let d = rel_diff(&y1, &y0);
+            assert!(
+                d <= 1e-6,
+                "{name}, {mname}, evaluation: output differs by {d}"
+            );
+            // Training: outputs and gradients.
+            {
+                let (y0, g0) = forward_and_grads(&sup, &arch, &x, mix, true, true);
+                let (y1, g1) = forward_and_grads(&sup, &arch, &x, mix, true, false);
+                let what = format!("{name}, {mname}, training");
+                assert!(
+                    rel_diff(&y1, &y0) <= 1e-6,
+                    "{what}: output differs by {}",
+                    rel_diff(&y1, &y0)
+                );
+                for ((n0, a), (n1, b)) in g0.iter().zip(&g1) {
+                    assert_eq!(n0, n1);
+                    match (a, b) {
+                        (Some(a), Some(b)) => assert!(
+                            rel_diff(b, a) <= 1e-6,
+                            "{what}: gradient of {n0} differs by {}",
+                            rel_diff(b, a)
+                        ),
+                        (None, None) => {}
+                        _ => panic!(
+                            "{what}: gradient of {n0} defined in one forward only (reference: {})",
+                            a.is_some()
+                        ),
+                    }
+                }
+                compared += 1;
+            }
+        }
+    }
+    let draws: usize = relaxations.iter().map(|r| r.3).sum();
+    assert_eq!(compared, spaces.len() * (draws + 2));
+}

@@ -7,6 +7,8 @@
 //! candidates of a layer or edge and sums their (weighted) outputs (see `mix`).
 
 pub mod auxiliary;
+mod fast;
+mod fold;
 pub mod mix;
 
 pub use mix::{Mix, drop_paths};
@@ -21,7 +23,7 @@ use crate::ir::ops::{Act, Op, Shape, SkipImpl, mbconv_residual, se_channels, ski
 use crate::ir::{Arch, IrError, SearchSpace};
 use auxiliary::{AUX_PREFIX, AuxHead, is_auxiliary};
 use std::collections::HashMap;
-use tch::{Device, Kind, Tensor, nn};
+use tch::{Device, Tensor, nn};
 
 struct Conv {
     w: Tensor,
@@ -112,6 +114,8 @@ struct Bn {
     momentum: f64,
     /// During BN recalibration: the momentum of the next batch (1/k for the k-th, a cumulative mean).
     recal: std::cell::Cell<Option<f64>>,
+    /// Folded into the convolution before it (`fold`): an evaluation forward passes its input on.
+    folded: bool,
 }
 
 impl Bn {
@@ -128,9 +132,13 @@ impl Bn {
             eps,
             momentum,
             recal: std::cell::Cell::new(None),
+            folded: false,
         }
     }
     fn fwd(&self, x: &Tensor, train: bool) -> Tensor {
+        if self.folded && !train {
+            return x.shallow_clone();
+        }
         let n = x.size()[1];
         let b = &self.bn;
         let momentum = self.recal.get().unwrap_or(self.momentum);
@@ -361,20 +369,38 @@ impl Block {
 
     /// Runs the op; `used` is the architecture's op (smaller than the block's for elastic MBConvs).
     fn forward(&self, x: &Tensor, used: &Op, train: bool) -> Tensor {
+        self.forward_shared(x, None, used, train)
+    }
+
+    /// Whether the op's first step is `relu` of its input (and its only use of the input), so that
+    /// several such ops reading one value can share that `relu` (`forward_shared`).
+    fn relu_first(&self) -> bool {
+        match self.op.kind {
+            OpKind::SepConv | OpKind::DilConv | OpKind::ReluConvBn | OpKind::FactorizedReduce => {
+                true
+            }
+            OpKind::Skip => skip_impl(&self.op, self.cin) != SkipImpl::Identity,
+            _ => false,
+        }
+    }
+
+    /// `forward`, given `relu(x)` already computed (`relu`) for an op that starts with it.
+    fn forward_shared(&self, x: &Tensor, relu: Option<&Tensor>, used: &Op, train: bool) -> Tensor {
         let op = &self.op;
         let t = train;
+        let relu_x = || relu.map_or_else(|| x.relu(), Tensor::shallow_clone);
         match op.kind {
             OpKind::Conv | OpKind::DwConv => self.c("conv").fwd(x),
             OpKind::SepConv => {
-                let h = self.c("pw1").fwd(&self.c("dw1").fwd(&x.relu()));
+                let h = self.c("pw1").fwd(&self.c("dw1").fwd(&relu_x()));
                 let h = self.b("bn1").fwd(&h, t).relu();
                 self.b("bn2")
                     .fwd(&self.c("pw2").fwd(&self.c("dw2").fwd(&h)), t)
             }
             OpKind::DilConv => self
                 .b("bn")
-                .fwd(&self.c("pw").fwd(&self.c("dw").fwd(&x.relu())), t),
-            OpKind::ReluConvBn => self.b("bn").fwd(&self.c("conv").fwd(&x.relu()), t),
+                .fwd(&self.c("pw").fwd(&self.c("dw").fwd(&relu_x())), t),
+            OpKind::ReluConvBn => self.b("bn").fwd(&self.c("conv").fwd(&relu_x()), t),
             OpKind::MbConv => {
                 let cin = self.cin as i64;
                 let hidden = used.hidden(self.cin) as i64;
@@ -392,7 +418,7 @@ impl Block {
                 h = act(&self.b("bn_dw").fwd(&h, t), op.act);
                 if op.se {
                     let sq = se_channels(hidden as usize) as i64;
-                    let s = h.mean_dim([2i64, 3].as_slice(), true, Kind::Float);
+                    let s = h.mean_dim([2i64, 3].as_slice(), true, h.kind());
                     let s = self.c("se_reduce").fwd_sliced(&s, sq, hidden, 1, 1).relu();
                     let s = self
                         .c("se_expand")
@@ -473,9 +499,9 @@ impl Block {
                 };
                 match how {
                     SkipImpl::Identity => x.shallow_clone(),
-                    SkipImpl::Project => self.b("bn").fwd(&self.c("conv").fwd(&x.relu()), t),
+                    SkipImpl::Project => self.b("bn").fwd(&self.c("conv").fwd(&relu_x()), t),
                     SkipImpl::FactorizedReduce => {
-                        let r = x.relu();
+                        let r = relu_x();
                         let s = r.size();
                         let a = self.c("conv1").fwd(&r);
                         let b =
@@ -514,7 +540,7 @@ impl Block {
                     one.zeros_like().expand([-1, op.out as i64], false)
                 }
             }
-            OpKind::GlobalAvgPool => x.mean_dim([2i64, 3].as_slice(), false, Kind::Float),
+            OpKind::GlobalAvgPool => x.mean_dim([2i64, 3].as_slice(), false, x.kind()),
             OpKind::Linear => {
                 let (w, b) = self.lin.as_ref().expect("linear weights");
                 x.linear(w, b.as_ref())
@@ -598,6 +624,8 @@ struct RunOpts<'a> {
     dropout: Option<f64>,
     /// A node whose value is returned beside the output (the auxiliary head's input).
     tap: Option<usize>,
+    /// Run the unoptimised forward (`run_reference`), the oracle of the equality tests.
+    reference: bool,
 }
 
 /// `x` resized (bilinear) to the network's input resolution when a resolution decision chose
@@ -618,8 +646,25 @@ fn classifier(net: &Net) -> Option<usize> {
     )
 }
 
-/// Runs a network; returns its output and, with `opts.tap`, that node's value.
+/// Runs a network; returns its output and, with `opts.tap`, that node's value. The optimised forward
+/// (`fast`) unless `opts.reference`.
 fn run(
+    net: &Net,
+    blocks: &HashMap<String, Block>,
+    x: &Tensor,
+    train: bool,
+    opts: &RunOpts,
+) -> (Tensor, Option<Tensor>) {
+    if opts.reference {
+        run_reference(net, blocks, x, train, opts)
+    } else {
+        fast::run(net, blocks, x, train, opts)
+    }
+}
+
+/// The unoptimised forward: every node in order, every value kept to the end, every weight applied
+/// where its candidate exits. The oracle the optimised forward (`fast`) is tested against.
+fn run_reference(
     net: &Net,
     blocks: &HashMap<String, Block>,
     x: &Tensor,
@@ -758,6 +803,26 @@ impl Supernet {
         };
         Ok(run(&net, &self.blocks, x, train, &opts).0)
     }
+    /// `forward_mix` by the unoptimised forward: every candidate node computed (`none` too), every
+    /// weight applied where its candidate exits, every value kept to the end. The oracle of the
+    /// tests that the optimised forward keeps outputs and gradients.
+    #[doc(hidden)]
+    pub fn forward_mix_reference(
+        &self,
+        x: &Tensor,
+        mix: &Mix,
+        train: bool,
+    ) -> Result<Tensor, IrError> {
+        let (net, _) = self.space.net_from_mix(&mix.options())?;
+        let weights = mix.scalar_weights(&self.space, x.device())?;
+        let opts = RunOpts {
+            weights: Some(&weights),
+            dropout: self.dropout,
+            reference: true,
+            ..RunOpts::default()
+        };
+        Ok(run(&net, &self.blocks, x, train, &opts).0)
+    }
     pub fn to(&mut self, device: Device) {
         self.vs.set_device(device);
     }
@@ -797,6 +862,7 @@ impl Supernet {
             blocks,
             dropout: None,
             aux: None,
+            folded: false,
         })
     }
 }
@@ -810,6 +876,8 @@ pub struct Subnet {
     pub dropout: Option<f64>,
     /// A training-only auxiliary classifier and the node it reads (`auxiliary w` on the stage).
     aux: Option<(usize, AuxHead)>,
+    /// Batch norms folded into convolutions (`fold_bn`): evaluation only from then on.
+    folded: bool,
 }
 
 impl Subnet {
@@ -824,6 +892,7 @@ impl Subnet {
             blocks,
             dropout: None,
             aux: None,
+            folded: false,
         })
     }
 
@@ -843,6 +912,10 @@ impl Subnet {
     }
 
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        assert!(
+            !(train && self.folded),
+            "a subnet whose batch norms are folded (fold_bn) only evaluates"
+        );
         let opts = RunOpts {
             dropout: self.dropout,
             ..RunOpts::default()
@@ -854,6 +927,10 @@ impl Subnet {
     /// `drop_path` > 0 (DARTS, Zoph et al.) every summand of a cell node that is not an identity is
     /// zeroed for a whole sample with that probability, and scaled by 1/(1-p) otherwise.
     pub fn forward_train(&self, x: &Tensor, drop_path: f64) -> (Tensor, Option<Tensor>) {
+        assert!(
+            !self.folded,
+            "a subnet whose batch norms are folded (fold_bn) only evaluates"
+        );
         let opts = RunOpts {
             drop_path,
             dropout: self.dropout,
@@ -869,6 +946,18 @@ impl Subnet {
     }
     pub fn to(&mut self, device: Device) {
         self.vs.set_device(device);
+    }
+    /// Compiles the network for evaluation: every batch norm that directly follows a convolution
+    /// (inside an op, or a `bn` node reading a `conv` node alone) is folded into it with its
+    /// current running statistics (recalibrate first): the convolution's weights are scaled per
+    /// output channel and get a bias, the batch norm passes its input on. Evaluation forwards
+    /// (`forward_t(x, false)`) are then equal to the unfolded ones up to rounding, and cheaper;
+    /// the VarStore keeps the unfolded weights (checkpoints and exports are unchanged), and the
+    /// subnet no longer trains. Returns the number of batch norms folded.
+    pub fn fold_bn(&mut self) -> usize {
+        let n = fold::fold(&self.net, &mut self.blocks);
+        self.folded = true;
+        n
     }
     /// Trainable parameters of the network (an auxiliary head's are not counted).
     pub fn num_params(&self) -> i64 {

@@ -227,7 +227,7 @@ impl<'a> Scorer<'a> {
             self.loaded.insert(idx, net);
         }
         let net = &self.loaded[&idx];
-        let sub = net.extract(&arch)?;
+        let mut sub = net.extract(&arch)?;
         let mut eval = ctx.eval_loader(data);
         if let Some(b) = self.batch {
             eval.batch = b.max(1);
@@ -241,6 +241,8 @@ impl<'a> Scorer<'a> {
             let n = images.div_ceil(loader.batch.max(1));
             sub.recalibrate_bn(loader.epoch(&data.splits.train, 0).take(n).map(|(x, _)| x));
         }
+        // Evaluation only from here: batch norms folded into their convolutions.
+        sub.fold_bn();
         let (loss, accuracy) =
             evaluate_set(&|x| sub.forward_t(x, false), set, &eval, ctx.eval_batches());
         let cost = arch_cost(self.space, &arch)?;
