@@ -530,7 +530,7 @@ impl Worker {
             return Ok(());
         }
         redirect_stderr(&files.log)?;
-        let dir = RunDir::for_piece(&root, &files.metrics, lock)?;
+        let dir = RunDir::for_piece(&root, &files.metrics, &piece.tag, lock)?;
         let ctx = match (self.ctx.take(), self.start.take()) {
             (Some(mut ctx), _) => {
                 ctx.dir = dir;

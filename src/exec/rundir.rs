@@ -3,7 +3,7 @@
 //! records finished stages, and per-stage folders.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -50,8 +50,27 @@ pub struct RunDir {
     /// Whether `metrics` is the run's `metrics.jsonl` (a worker's piece file is not: the checkpoints
     /// it writes record length 0, so they never hold back the cut of the run's file on resume).
     run_metrics: bool,
+    /// A worker's piece: its tag (checkpoints record it with the piece file's length).
+    piece: Option<String>,
     /// Held while this process uses the directory, so two runs never write into one folder.
     _lock: File,
+}
+
+/// The length of a piece's metrics file at the piece's last checkpoint: the largest
+/// `piece_metrics_len` among the checkpoint records of `stage_dir` that the piece `tag` wrote.
+fn piece_durable_len(stage_dir: &Path, tag: &str) -> u64 {
+    let Ok(entries) = fs::read_dir(stage_dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".ckpt.json"))
+        .filter_map(|e| fs::read_to_string(e.path()).ok())
+        .filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .filter(|v| v["piece"].as_str() == Some(tag))
+        .filter_map(|v| v["piece_metrics_len"].as_u64())
+        .max()
+        .unwrap_or(0)
 }
 
 /// Takes the run directory's lock (`run.lock`), or says which folder is busy.
@@ -99,19 +118,40 @@ impl RunDir {
     /// A worker's view of a run directory (`exec::pool`): metrics lines go to the piece's own file
     /// `metrics`, started afresh, which the coordinator appends to `metrics.jsonl` when it collects
     /// the piece; `lock` is the piece's lock (the coordinator holds the run's).
-    pub fn for_piece(root: &Path, metrics: &Path, lock: File) -> Result<RunDir, ExecError> {
-        let file = OpenOptions::new()
+    pub fn for_piece(
+        root: &Path,
+        metrics: &Path,
+        tag: &str,
+        lock: File,
+    ) -> Result<RunDir, ExecError> {
+        // A restarted piece keeps the lines up to its last checkpoint (which continues from there)
+        // and drops the rest, as a resumed run cuts `metrics.jsonl`; a piece never checkpointed
+        // starts an empty file.
+        let stage_dir = metrics.parent().and_then(Path::parent).unwrap_or(root);
+        let durable = piece_durable_len(stage_dir, tag);
+        let mut file = OpenOptions::new()
             .create(true)
+            .truncate(false)
             .write(true)
-            .truncate(true)
             .open(metrics)
+            .map_err(|e| ExecError::io(metrics, e))?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        file.set_len(durable.min(len))
+            .and_then(|_| file.seek(std::io::SeekFrom::End(0)))
             .map_err(|e| ExecError::io(metrics, e))?;
         Ok(RunDir {
             root: root.to_path_buf(),
             metrics: file,
             run_metrics: false,
+            piece: Some(tag.to_string()),
             _lock: lock,
         })
+    }
+
+    /// The piece this directory writes for, and its metrics file's current length.
+    pub fn piece_metrics(&self) -> Option<(String, u64)> {
+        let tag = self.piece.clone()?;
+        Some((tag, self.metrics.metadata().map(|m| m.len()).unwrap_or(0)))
     }
 
     fn open_metrics(
@@ -135,6 +175,7 @@ impl RunDir {
             root: root.to_path_buf(),
             metrics,
             run_metrics: true,
+            piece: None,
             _lock: lock,
         })
     }
@@ -205,5 +246,49 @@ pub fn default_out(file: &Path) -> PathBuf {
             return dir;
         }
         n += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A restarted piece keeps its metrics lines up to its own last checkpoint and drops the rest; a
+    /// piece whose fit checkpoint another piece wrote (an earlier rung) starts an empty file.
+    #[test]
+    fn a_restarted_piece_cuts_its_metrics_back_to_its_last_checkpoint() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let pieces = root.join("stages/s/pieces");
+        fs::create_dir_all(&pieces).unwrap();
+        let metrics = pieces.join("c@2.metrics.jsonl");
+        let first = "{\"event\":\"step\",\"batch\":1}\n";
+        fs::write(
+            &metrics,
+            format!("{first}{{\"event\":\"step\",\"batch\":2}}\n"),
+        )
+        .unwrap();
+        let lock = || File::create(root.join("l")).unwrap();
+        let record = |piece: &str, len: usize| {
+            let v = serde_json::json!({"piece": piece, "piece_metrics_len": len, "metrics_len": 0});
+            fs::write(root.join("stages/s/c.ckpt.json"), v.to_string()).unwrap();
+        };
+
+        record("c@2", first.len());
+        let mut dir = RunDir::for_piece(root, &metrics, "c@2", lock()).unwrap();
+        assert_eq!(fs::read_to_string(&metrics).unwrap(), first);
+        dir.log(serde_json::json!({"event": "epoch"})).unwrap();
+        assert_eq!(
+            fs::read_to_string(&metrics).unwrap(),
+            format!("{first}{{\"event\":\"epoch\"}}\n"),
+            "appends after the kept lines"
+        );
+        assert_eq!(dir.piece_metrics().unwrap().0, "c@2");
+        assert_eq!(dir.metrics_len(), 0, "the run's metrics are not this file");
+        drop(dir);
+
+        record("c@1", 1000);
+        RunDir::for_piece(root, &metrics, "c@2", lock()).unwrap();
+        assert_eq!(fs::read_to_string(&metrics).unwrap(), "");
     }
 }

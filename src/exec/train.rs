@@ -124,6 +124,12 @@ struct Checkpoint {
     metrics_len: u64,
     /// Seconds of training before this checkpoint (wall time survives a resume).
     seconds: f64,
+    /// Written by a worker's piece: its tag and its metrics file's length (a restarted piece cuts
+    /// its file back to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    piece: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    piece_metrics_len: Option<u64>,
 }
 
 /// The result of a finished training.
@@ -388,6 +394,8 @@ pub fn fit(
                     history: history.clone(),
                     metrics_len: ctx.dir.metrics_len(),
                     seconds,
+                    piece: ctx.dir.piece_metrics().map(|p| p.0),
+                    piece_metrics_len: ctx.dir.piece_metrics().map(|p| p.1),
                 };
                 save_checkpoint(&fit, vs, &ck, ctx)?;
                 return Err(ctx.interrupted_error(stage));
@@ -428,6 +436,8 @@ pub fn fit(
             history: history.clone(),
             metrics_len: ctx.dir.metrics_len(),
             seconds,
+            piece: ctx.dir.piece_metrics().map(|p| p.0),
+            piece_metrics_len: ctx.dir.piece_metrics().map(|p| p.1),
         };
         save_checkpoint(&fit, vs, &ck, ctx)?;
     }
