@@ -20,6 +20,31 @@ use std::time::Duration;
 use common::{fake_cifar, nasl, read_json, root, smoke_run, wait_for};
 use serde_json::Value as Json;
 
+/// The result a finished stage left in a run's `state.json`.
+fn stage_result(out: &Path, name: &str) -> Json {
+    let state = read_json(&out.join("state.json"));
+    state["done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == name)
+        .unwrap_or_else(|| panic!("no stage {name} in {state}"))["result"]
+        .clone()
+}
+
+/// `nasl run FILE --smoke --device cpu --out OUT`, which must succeed.
+fn smoke_ok(file: &Path, out: &Path) {
+    run_ok(&[
+        "run",
+        file.to_str().unwrap(),
+        "--smoke",
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+}
+
 fn run_ok(args: &[&str]) -> std::process::Output {
     let out = nasl().args(args).output().unwrap();
     assert!(
@@ -1058,25 +1083,8 @@ space net = chain(input: [1, 28, 28], classes: 10) {
     let file = tmp.path().join("evals.nas");
     std::fs::write(&file, &text).unwrap();
     let out = tmp.path().join("out");
-    run_ok(&[
-        "run",
-        file.to_str().unwrap(),
-        "--smoke",
-        "--device",
-        "cpu",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let state = read_json(&out.join("state.json"));
-    let result = |n: &str| {
-        state["done"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["name"] == n)
-            .unwrap_or_else(|| panic!("no stage {n}"))["result"]
-            .clone()
-    };
+    smoke_ok(&file, &out);
+    let result = |n: &str| stage_result(&out, n);
     let paths = result("paths");
     let accs: Vec<f64> = paths["accuracies"]
         .as_array()
@@ -1165,25 +1173,8 @@ space net = chain(input: [1, 28, 28], classes: 10) {
     let file = tmp.path().join("train_obj.nas");
     std::fs::write(&file, &text).unwrap();
     let out = tmp.path().join("out");
-    run_ok(&[
-        "run",
-        file.to_str().unwrap(),
-        "--smoke",
-        "--device",
-        "cpu",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let state = read_json(&out.join("state.json"));
-    let result = |n: &str| {
-        state["done"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["name"] == n)
-            .unwrap()["result"]
-            .clone()
-    };
+    smoke_ok(&file, &out);
+    let result = |n: &str| stage_result(&out, n);
     let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     for (stage, key, lower_is_better) in [
         ("found", "train_loss", true),

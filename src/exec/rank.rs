@@ -244,14 +244,8 @@ fn setup(ctx: &mut Ctx, stage: &Stage) -> Result<Setup, ExecError> {
     let space = SearchSpace::new(super::space_of(ctx, stage)?.spec.clone())?;
     let data = ctx.data(stage)?;
     require_val(stage, &data)?;
-    let StageSpec::Rank(spec) = &stage.spec else {
-        return Err(super::wrong_kind(stage));
-    };
-    let k = *spec.samples;
-    let k = if ctx.info.smoke { k.min(3) } else { k };
-    let epochs = smoke_epochs(ctx, *spec.training.epochs).max(1);
+    let (archs, epochs) = sampled(ctx, stage, &space)?;
     let seeds = seeds(ctx, stage);
-    let archs = distinct_archs(&space, k, ctx.stage_seed(&stage.name))?;
     let recal = recal_images(ctx, stage);
     Ok(Setup {
         names,
@@ -343,6 +337,31 @@ pub(super) fn rank_sample(ctx: &mut Ctx, stage: &Stage, i: usize) -> Result<Rank
     })
 }
 
+/// A sampled architecture: its option indices and the architecture.
+type Sampled = (Vec<usize>, Arch);
+
+/// The stage's `samples` distinct architectures (at most 3 in smoke runs) and the stand-alone
+/// training epochs, for both kinds of input.
+fn sampled(
+    ctx: &Ctx,
+    stage: &Stage,
+    space: &SearchSpace,
+) -> Result<(Vec<Sampled>, usize), ExecError> {
+    let StageSpec::Rank(spec) = &stage.spec else {
+        return Err(super::wrong_kind(stage));
+    };
+    let k = if ctx.info.smoke {
+        (*spec.samples).min(3)
+    } else {
+        *spec.samples
+    };
+    let epochs = smoke_epochs(ctx, *spec.training.epochs).max(1);
+    Ok((
+        distinct_archs(space, k, ctx.stage_seed(&stage.name))?,
+        epochs,
+    ))
+}
+
 /// `rank(h)` of a `hypernet` stage `h`: generated-weight accuracy against stand-alone accuracy.
 fn rank_hypernet(ctx: &mut Ctx, stage: &Stage, input: &str) -> Result<Json, ExecError> {
     let result: Json = ctx.result(input, &stage.name)?;
@@ -351,13 +370,7 @@ fn rank_hypernet(ctx: &mut Ctx, stage: &Stage, input: &str) -> Result<Json, Exec
     let generated = super::hypernet::Generated::load(ctx, &space, &weights, &stage.name)?;
     let data = ctx.data(stage)?;
     require_val(stage, &data)?;
-    let StageSpec::Rank(spec) = &stage.spec else {
-        return Err(super::wrong_kind(stage));
-    };
-    let k = *spec.samples;
-    let k = if ctx.info.smoke { k.min(3) } else { k };
-    let epochs = smoke_epochs(ctx, *spec.training.epochs).max(1);
-    let archs = distinct_archs(&space, k, ctx.stage_seed(&stage.name))?;
+    let (archs, epochs) = sampled(ctx, stage, &space)?;
     // Generated weights always get their BatchNorm statistics re-estimated (`recalibrate` sets how
     // many images).
     let images = recal_images(ctx, stage).unwrap_or_else(|| super::hypernet::recal_images(ctx));
