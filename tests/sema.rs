@@ -255,7 +255,7 @@ fn every_code_is_documented_and_every_key_is_a_grammar_keyword() {
         .expect("setting_kw rule");
     let space_keys = [
         "stem",
-        "stage",
+        "layers",
         "head",
         "resolution",
         "ops",
@@ -331,7 +331,7 @@ fn what_run_does_not_execute_is_refused_by_check() {
         assert!(c.contains(&"nasl::sema::not_run"), "{new}: {c:?}");
     };
     refused("population 10", "population 10; seeds [0, 1]");
-    refused("population 10", "population 10; objective train.loss");
+    refused("population 10", "population 10; objective test.accuracy");
     // Latency bounds are durations, read from the stage's table.
     let c = front_codes(&with(
         "population 10",
@@ -344,10 +344,13 @@ fn what_run_does_not_execute_is_refused_by_check() {
     ));
     assert!(c.is_empty(), "{c:?}");
     refused("population 10", "population 10; penalty flops");
-    refused(
+    // A supernet is evaluated on sampled paths; `samples` belongs to that form alone.
+    let c = front_codes(&with(
         "stage ev = evaluate(r, d.test)",
-        "stage ev = evaluate(t, d.test)",
-    );
+        "stage ev = evaluate(t, d.test) { samples 4 }",
+    ));
+    assert!(c.is_empty(), "{c:?}");
+    refused("evaluate(r, d.test)", "evaluate(r, d.test) { samples 4 }");
     refused(
         "evaluate(r, d.test)",
         "evaluate(r, d.test) { recalibrate bn(images: 100) }",

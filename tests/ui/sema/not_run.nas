@@ -15,7 +15,9 @@ stage search = evolution(supernet) {
   generations 2
   seeds [0, 1]
   penalty flops(weight: 0.1)
-  objective train.accuracy
+  objective test.accuracy
 }
 
-stage report = evaluate(supernet, fmnist.test)
+stage sh = successive_halving(net) { candidates 4 }
+
+stage report = evaluate(sh.best, fmnist.test)
