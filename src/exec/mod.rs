@@ -19,6 +19,7 @@ pub mod latency;
 pub mod malloc;
 pub mod model;
 pub mod optim;
+pub mod piece;
 pub mod plot;
 pub mod pool;
 pub mod progress;

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::pool::{Piece, PieceFiles, device_text, piece_failure};
+use super::piece::{Piece, PieceFiles, device_text, piece_failure};
 use super::{Ctx, ExecError, rundir};
 
 /// Resubmissions of one piece after failures outside nasl, per coordinating process.
