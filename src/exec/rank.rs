@@ -289,17 +289,13 @@ pub(super) fn rank_sample(ctx: &mut Ctx, stage: &Stage, i: usize) -> Result<Rank
         .collect();
     let name = stage.name.clone();
     let tag = format!("arch{i}");
-    let data2 = data.clone();
-    let (space2, seeds2, names2) = (&space, &seeds, &names);
-    let scorers2 = &mut scorers;
-
     let mut on_supernets = Vec::new();
-    for scorer in scorers2.iter_mut() {
-        on_supernets.push(scorer.score(ctx, &data2, g, recal)?.accuracy);
+    for scorer in scorers.iter_mut() {
+        on_supernets.push(scorer.score(ctx, &data, g, recal)?.accuracy);
     }
     let base = super::mix(ctx.stage_seed(&name), i as u64);
     // One training per seed; without `seeds`, one with the stage's own seed.
-    let runs: Vec<(String, u64)> = match seeds2 {
+    let runs: Vec<(String, u64)> = match &seeds {
         Some(list) => list
             .iter()
             .map(|&s| (format!("{tag}.seed{s}"), super::mix(base, s as u64)))
@@ -309,14 +305,14 @@ pub(super) fn rank_sample(ctx: &mut Ctx, stage: &Stage, i: usize) -> Result<Rank
     let mut standalone = Vec::new();
     for (run_tag, seed) in runs {
         tch::manual_seed(seed as i64 & i64::MAX);
-        let net = super::search::standalone_net(ctx, stage, space2, arch)?;
+        let net = super::search::standalone_net(ctx, stage, &space, arch)?;
         train_standalone(
-            ctx, stage, space2, arch, &net, &run_tag, epochs, epochs, seed,
+            ctx, stage, &space, arch, &net, &run_tag, epochs, epochs, seed,
         )?;
         let (_, acc) = evaluate_set(
             &|x| net.forward_t(x, false),
-            &data2.splits.val,
-            &ctx.eval_loader(&data2),
+            &data.splits.val,
+            &ctx.eval_loader(&data),
             ctx.eval_batches(),
         );
         standalone.push(acc);
@@ -325,7 +321,7 @@ pub(super) fn rank_sample(ctx: &mut Ctx, stage: &Stage, i: usize) -> Result<Rank
     ctx.dir.log(json!({
         "stage": name, "event": "rank_sample", "arch": arch,
         "supernet_accuracy": on_supernets[0], "standalone_accuracy": mean,
-        "supernets": names2, "supernet_accuracies": on_supernets,
+        "supernets": names, "supernet_accuracies": on_supernets,
         "standalone_accuracies": standalone,
     }))?;
     Ok(RankSample {

@@ -722,11 +722,26 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn nat(&self, key: &'static str, fallback: usize) -> Tracked<usize> {
+    /// A whole-number setting whose default is in the settings table.
+    fn nat(&self, key: &'static str) -> Tracked<usize> {
+        self.nat_or(key, 0)
+    }
+
+    /// A whole-number setting whose default depends on the stage kind (`samples`): `kind_default`
+    /// when neither the file nor the table gives one.
+    fn nat_or(&self, key: &'static str, kind_default: usize) -> Tracked<usize> {
         self.field(key, |v| {
             v.and_then(Value::as_f64)
                 .map(|f| f.max(0.0) as usize)
-                .unwrap_or(fallback)
+                .unwrap_or(kind_default)
+        })
+    }
+
+    /// An optimizer setting; its default is the table's.
+    fn optimizer(&self, key: &'static str) -> Tracked<Optim> {
+        self.field(key, |v| match v.and_then(as_call) {
+            Some(c) => optim(c),
+            None => optim(&table_call(key)),
         })
     }
 
@@ -768,14 +783,14 @@ impl<'a> Reader<'a> {
 
     fn training(&self) -> Training {
         Training {
-            epochs: self.nat("epochs", 1),
-            optimizer: self.field("optimizer", |v| optim(v.and_then(as_call))),
+            epochs: self.nat("epochs"),
+            optimizer: self.optimizer("optimizer"),
             schedule: self.field("schedule", |v| lr_schedule(v.and_then(as_call))),
             grad_clip: self.float("grad_clip"),
             label_smoothing: self.field("label_smoothing", |v| {
                 v.and_then(Value::as_f64).unwrap_or(0.0)
             }),
-            warmup: self.nat("warmup", 0),
+            warmup: self.nat("warmup"),
             dropout: self.float("dropout"),
         }
     }
@@ -814,7 +829,7 @@ impl<'a> Reader<'a> {
     }
 
     fn weights(&self) -> Tracked<Option<Optim>> {
-        self.field("weights", |v| v.and_then(as_call).map(|c| optim(Some(c))))
+        self.field("weights", |v| v.and_then(as_call).map(optim))
     }
 
     fn lower(&self, cell: bool) -> StageSpec {
@@ -822,9 +837,9 @@ impl<'a> Reader<'a> {
         let supernet_search = || SupernetSearchSpec {
             common: self.common(),
             objectives: self.objectives(),
-            population: self.nat("population", 50),
-            generations: self.nat("generations", 20),
-            keep: self.nat("keep", 10),
+            population: self.nat("population"),
+            generations: self.nat("generations"),
+            keep: self.nat("keep"),
             mutate: self.field("mutate", |v| match v.and_then(as_call) {
                 Some(c) => Mutate {
                     count: num(c, "count", 10.0).max(0.0) as usize,
@@ -832,8 +847,8 @@ impl<'a> Reader<'a> {
                 },
                 None => Mutate { count: 10, p: 0.1 },
             }),
-            crossover: self.nat("crossover", 10),
-            samples: self.nat("samples", 100),
+            crossover: self.nat("crossover"),
+            samples: self.nat_or("samples", 100),
             recalibrate: self.recalibrate(),
         };
         match self.kind {
@@ -851,8 +866,8 @@ impl<'a> Reader<'a> {
                 common: self.common(),
                 training: self.training(),
                 sampler: self.sampler(),
-                split_on: self.nat("split_on", 1),
-                finetune: self.nat("finetune", 1),
+                split_on: self.nat("split_on"),
+                finetune: self.nat("finetune"),
             }),
             K::Evolution => StageSpec::Evolution(supernet_search()),
             K::RandomSearch => StageSpec::RandomSearch(supernet_search()),
@@ -861,18 +876,19 @@ impl<'a> Reader<'a> {
                 common: self.common(),
                 training: self.training(),
                 objectives: self.objectives(),
-                candidates: self.nat("candidates", 27),
+                candidates: self.nat("candidates"),
+                // Keeping 1/eta per rung needs eta >= 2.
                 eta: self.field("eta", |v| {
-                    v.and_then(Value::as_f64).unwrap_or(3.0).max(2.0) as usize
+                    v.and_then(Value::as_f64).unwrap_or(0.0).max(2.0) as usize
                 }),
-                min_epochs: self.nat("min_epochs", 1),
-                max_epochs: self.nat("max_epochs", 27),
+                min_epochs: self.nat("min_epochs"),
+                max_epochs: self.nat("max_epochs"),
             }),
             K::Differentiable => StageSpec::Differentiable(DifferentiableSpec {
                 common: self.common(),
                 training: self.training(),
                 weights: self.weights(),
-                arch: self.field("arch", |v| optim(v.and_then(as_call))),
+                arch: self.optimizer("arch"),
                 relax: self.field("relax", |v| relax(v.and_then(as_call))),
                 level: self.field("level", |v| match v.and_then(as_call) {
                     Some(c) if c.name == "bilevel" => Level::Bilevel {
@@ -906,16 +922,16 @@ impl<'a> Reader<'a> {
                     },
                     _ => Reward::Accuracy,
                 }),
-                steps: self.nat("steps", 2000),
-                proxy_epochs: self.nat("proxy_epochs", 5),
+                steps: self.nat("steps"),
+                proxy_epochs: self.nat("proxy_epochs"),
                 shared: self.field("shared", |v| !matches!(v, Some(Value::Bool(false)))),
-                samples: self.nat("samples", 100),
+                samples: self.nat_or("samples", 100),
                 derive: self.field("derive", |v| v.and_then(as_call).map(derive)),
             }),
             K::Hypernet => StageSpec::Hypernet(HypernetSpec {
                 common: self.common(),
                 training: self.training(),
-                samples: self.nat("samples", 100),
+                samples: self.nat_or("samples", 100),
             }),
             K::Retrain => StageSpec::Retrain(RetrainSpec {
                 common: self.common(),
@@ -1042,9 +1058,22 @@ fn num(c: &Call, key: &str, default: f64) -> f64 {
     c.get(key).and_then(Value::as_f64).unwrap_or(default)
 }
 
-fn optim(c: Option<&Call>) -> Optim {
-    let default = call_with_defaults(tables::OPTIMIZERS, "sgd", &[("lr", Dv::Float(0.05))]);
-    let c = c.unwrap_or(&default);
+/// The settings table's default of a call-valued setting (an empty call if it has none).
+fn table_call(key: &str) -> Call {
+    let default = tables::SETTINGS
+        .iter()
+        .find(|s| s.key == key)
+        .and_then(|s| default_value(s.default, s.ty));
+    match default {
+        Some(Value::Call(c)) => c,
+        _ => Call {
+            name: String::new(),
+            args: BTreeMap::new(),
+        },
+    }
+}
+
+fn optim(c: &Call) -> Optim {
     let betas = match c.get("betas") {
         Some(Value::Tuple(v)) if v.len() == 2 => {
             (v[0].as_f64().unwrap_or(0.9), v[1].as_f64().unwrap_or(0.999))
@@ -1268,6 +1297,24 @@ mod tests {
         let spec = lower(StageKind::Retrain, &Settings::default(), false);
         let t = spec.training().unwrap();
         assert_eq!(t.optimizer.lr.from, 0.05);
+        assert_eq!(*t.epochs, 1);
+        let StageSpec::Evolution(e) = lower(StageKind::Evolution, &Settings::default(), false)
+        else {
+            panic!("kind")
+        };
+        assert_eq!(
+            (*e.population, *e.generations, *e.keep, *e.crossover),
+            (50, 20, 10, 10)
+        );
+        let StageSpec::SuccessiveHalving(h) =
+            lower(StageKind::SuccessiveHalving, &Settings::default(), false)
+        else {
+            panic!("kind")
+        };
+        assert_eq!(
+            (*h.candidates, *h.eta, *h.min_epochs, *h.max_epochs),
+            (27, 3, 1, 27)
+        );
         assert!(matches!(t.optimizer.rule, Rule::Sgd { momentum, .. } if momentum == 0.0));
         let spec = lower(StageKind::Differentiable, &Settings::default(), true);
         let StageSpec::Differentiable(d) = spec else {

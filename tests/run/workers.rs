@@ -158,16 +158,7 @@ fn a_failing_piece_names_its_log() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("nasl::run::worker"), "{err}");
     assert!(err.contains("nasl::run::diverged"), "{err}");
-    // The diagnostic (wrapped to the terminal) names the log of a piece that failed.
-    let flat: String = err.split_whitespace().collect();
-    let failed = files_ending(&tmp.path().join("run/stages/search/pieces"), ".error.json");
-    let log = failed
-        .iter()
-        .map(|e| PathBuf::from(e.to_string_lossy().replace(".error.json", ".log")))
-        .find(|log| flat.contains(&format!("log is {}", log.display()).replace(' ', "")))
-        .unwrap_or_else(|| panic!("no failed piece's log in: {err}"));
-    let log = std::fs::read_to_string(&log).unwrap();
-    assert!(log.contains("the loss became"), "{log}");
+    assert_names_the_failed_log(&tmp.path().join("run"), &err);
 }
 
 /// `--workers 0` and an unknown executor are refused with a diagnostic before anything runs.
@@ -322,8 +313,14 @@ fn a_failing_slurm_task_names_its_log() {
     assert!(err.contains("nasl::run::worker"), "{err}");
     assert!(err.contains("nasl::run::diverged"), "{err}");
     assert!(err.contains("Slurm task"), "{err}");
+    assert_names_the_failed_log(&tmp.path().join("run"), &err);
+}
+
+/// The diagnostic `err` (wrapped to the terminal) names the log of a piece of `run` that failed, and
+/// that log holds the divergence message.
+fn assert_names_the_failed_log(run: &Path, err: &str) {
     let flat: String = err.split_whitespace().collect();
-    let failed = files_ending(&tmp.path().join("run/stages/search/pieces"), ".error.json");
+    let failed = files_ending(&run.join("stages/search/pieces"), ".error.json");
     let log = failed
         .iter()
         .map(|e| PathBuf::from(e.to_string_lossy().replace(".error.json", ".log")))
