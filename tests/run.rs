@@ -880,6 +880,73 @@ fn eval_refuses_a_dataset_the_model_does_not_fit() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// A folder dataset is known only when it is read: images that do not fit the space stop the run with
+/// a diagnostic naming both before any stage works, and a folder without a test split makes
+/// `evaluate(.., d.test)` an error (not 0%) that keeps the finished stages.
+#[test]
+fn a_folder_dataset_that_does_not_fit_or_has_no_test_split_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("imgs");
+    for class in ["cat", "dog"] {
+        std::fs::create_dir_all(images.join(class)).unwrap();
+        for i in 0..6u8 {
+            let img = image::RgbImage::from_fn(8, 8, |x, y| {
+                image::Rgb([
+                    x as u8 * 30,
+                    y as u8 * 30,
+                    i * 20 + (class == "dog") as u8 * 100,
+                ])
+            });
+            img.save(images.join(class).join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let pipeline = |input: &str| {
+        format!(
+            "dataset d = folder {{\n  path \"{}\"\n  split train: 8, val: 4\n  batch 4\n}}\n\
+             space net = chain(input: {input}, classes: 2) {{\n  stem conv(3, out: 4) bn relu\n  \
+             head global_avg_pool linear(out: classes)\n}}\n\
+             stage final = train(net) {{ epochs 1 }}\nstage report = evaluate(final, d.test)\n",
+            images.display()
+        )
+    };
+    let run = |name: &str, input: &str| {
+        let file = tmp.path().join(format!("{name}.nas"));
+        std::fs::write(&file, pipeline(input)).unwrap();
+        let out = tmp.path().join(name);
+        let o = nasl()
+            .args(["run", file.to_str().unwrap(), "--smoke", "--device", "cpu"])
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        (out, o)
+    };
+    let (out, o) = run("misfit", "[1, 28, 28]");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("nasl::run::setting")
+            && err.contains("does not fit the space")
+            && err.contains("input: [3, 8, 8], classes: 2"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        !out.join("state.json").exists(),
+        "no stage should have finished"
+    );
+    let (out, o) = run("no_test", "[3, 8, 8]");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the `test` split of dataset `d` has no images"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(stage_result(&out, "final")["models"].is_array());
+}
+
 /// `retrain(x.pareto)` retrains every member of NSGA-II's front and `retrain(x.top)` the top list,
 /// each member once per seed in its own model folder with a summary row; `evaluate` reports each
 /// member. `.pareto` of a single-objective search is refused up front.

@@ -18,6 +18,9 @@ use tch::{Kind, Tensor};
 use super::error::ExecError;
 use super::optim::Optimizer;
 use super::relax::{ArchParams, For, Relax, Sched, log_prob, relaxed, rescale_drawn};
+use super::result::{
+    Differentiable, Method, PenaltyRow, Searched, StageResult, Trained, Trajectory,
+};
 use super::search::{Candidate, Scorer, finish_search};
 use super::supernet::{Part, SupernetOut, op_paths, save_weights, smoke_epochs};
 use super::train::{Fit, ParamGroup, StepOut, loss_and_correct, named_trainable};
@@ -401,7 +404,7 @@ fn probs_by_path(space: &SearchSpace, probs: &[Vec<f64>]) -> BTreeMap<String, Ve
 }
 
 /// `differentiable(space)`: search, then derive and score the architecture.
-pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
     let StageSpec::Differentiable(spec) = &stage.spec else {
         return Err(super::wrong_kind(stage));
     };
@@ -538,6 +541,7 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         train: Some(summary.clone()),
         finetune: vec![],
         affine: true,
+        ..SupernetOut::default()
     };
     let rule = spec.derive.clone_value();
     let genomes: Vec<Vec<usize>> = match &rule {
@@ -564,7 +568,7 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         Derive::Sample(_) => None,
         _ => evaluated.first().map(|c| c.arch.clone()),
     };
-    let mut v = finish_search(
+    let out = finish_search(
         ctx,
         stage,
         winner,
@@ -574,33 +578,40 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         t0,
         |_, _| Ok(None),
     )?;
-    let derived: Option<Vec<Option<usize>>> = serde_json::from_value::<Arch>(v["best"].clone())
-        .ok()
-        .and_then(|a| space.arch_indices(&a).ok());
-    v["penalties"] = search
+    let derived = space.arch_indices(&out.best).ok();
+    let penalties = search
         .penalties
         .iter()
-        .map(|p| {
-            json!({
-                "metric": p.metric, "form": p.form, "weight": p.weight, "exponent": p.exponent,
-                "unit": if p.metric == "latency" { "ms" } else { "millions" },
-                "expected": p.expected(&arch).double_value(&[]),
-                "derived": derived.as_ref().map(|d| p.of(d)),
-            })
+        .map(|p| PenaltyRow {
+            metric: p.metric.clone(),
+            form: p.form.clone(),
+            weight: p.weight,
+            exponent: p.exponent,
+            unit: if p.metric == "latency" {
+                "ms"
+            } else {
+                "millions"
+            }
+            .into(),
+            expected: p.expected(&arch).double_value(&[]),
+            derived: derived.as_ref().map(|d| p.of(d)),
         })
         .collect();
-    // The supernet weights the search trained, for `evaluate(search.best)`.
-    v["supernet_weights"] = json!(supernet);
-    v["relax"] = json!(format!("{relax:?}"));
-    v["level"] = json!(format!("{level:?}"));
-    v["derive"] = json!(format!("{rule:?}"));
-    v["final_probs"] = json!(probs_by_path(&space, &probs));
-    v["trajectory"] = json!(trajectory);
-    v["search_seconds"] = json!(summary.seconds);
-    v["final_loss"] = json!(summary.final_loss);
-    v["final_accuracy"] = json!(summary.final_accuracy);
-    v["train"] = json!(summary);
-    Ok(v)
+    let method = Differentiable {
+        penalties,
+        supernet_weights: supernet,
+        relax: format!("{relax:?}"),
+        level: format!("{level:?}"),
+        derive: format!("{rule:?}"),
+        final_probs: probs_by_path(&space, &probs),
+        trajectory,
+        search_seconds: summary.seconds,
+        trained: Trained::of(&summary),
+    };
+    Ok(StageResult::Search(Searched {
+        out,
+        method: Method::Differentiable(Box::new(method)),
+    }))
 }
 
 /// Collects the stage's `arch` metric lines into `arch_trajectory.json` and draws them in
@@ -610,7 +621,7 @@ fn write_trajectory(
     stage: &Stage,
     space: &SearchSpace,
     dir: &Path,
-) -> Result<Json, ExecError> {
+) -> Result<Trajectory, ExecError> {
     let metrics = ctx.dir.root.join("metrics.jsonl");
     let text = std::fs::read_to_string(&metrics).map_err(|e| ExecError::io(&metrics, e))?;
     let mut epochs: BTreeMap<u64, Json> = BTreeMap::new();
@@ -642,7 +653,10 @@ fn write_trajectory(
             .display()
             .to_string()
     };
-    Ok(json!({"json": rel(&json_path), "svg": rel(&svg_path)}))
+    Ok(Trajectory {
+        json: rel(&json_path),
+        svg: rel(&svg_path),
+    })
 }
 
 /// Per-(decision, option) costs of a penalty's metric: (fixed, options), in millions of MACs

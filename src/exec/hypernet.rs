@@ -16,10 +16,11 @@ use std::time::Instant;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::{Value as Json, json};
+use serde_json::json;
 use tch::Tensor;
 
 use super::error::ExecError;
+use super::result::{Hypernet, Method, Searched, StageResult, Trained};
 use super::search::{Candidate, finish_search};
 use super::supernet::{choices, save_weights, smoke_epochs, supernet_step};
 use super::train::{Fit, StepOut};
@@ -179,7 +180,7 @@ fn cap(ctx: &Ctx, n: usize, smoke: usize) -> usize {
 }
 
 /// `hypernet(space)`: train the hypernetwork, rank random architectures with generated weights.
-pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
     let t0 = Instant::now();
     let name = stage.name.clone();
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
@@ -247,7 +248,7 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         }
         evaluated.push(c);
     }
-    let mut v = finish_search(
+    let out = finish_search(
         ctx,
         stage,
         None,
@@ -257,18 +258,19 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         t0,
         |_, _| Ok(None),
     )?;
-    v["hypernet"] = json!(weights);
-    v["hidden"] = json!(RANK);
-    v["generated_params"] = json!(
-        generated
+    let method = Hypernet {
+        hypernet: weights,
+        hidden: RANK,
+        generated_params: generated
             .hyper
             .gens
             .iter()
             .map(|(w, _, _)| w.numel() as u64)
-            .sum::<u64>()
-    );
-    v["final_loss"] = json!(summary.final_loss);
-    v["final_accuracy"] = json!(summary.final_accuracy);
-    v["train"] = json!(summary);
-    Ok(v)
+            .sum::<u64>(),
+        trained: Trained::of(&summary),
+    };
+    Ok(StageResult::Search(Searched {
+        out,
+        method: Method::Hypernet(method),
+    }))
 }

@@ -2,6 +2,10 @@
 //! synced before it counts) and of finished stages' results, which is what makes a killed run resume
 //! where it stopped.
 
+use super::model::ModelsOut;
+use super::result::StageResult;
+use super::search::SearchOut;
+use super::supernet::SupernetOut;
 use super::*;
 
 impl Ctx {
@@ -46,26 +50,47 @@ impl Ctx {
     }
 
     /// The result of an earlier stage.
-    pub fn result<T: for<'de> Deserialize<'de>>(
-        &self,
-        stage: &str,
-        reader: &str,
-    ) -> Result<T, ExecError> {
-        let v = self.results.get(stage).ok_or_else(|| {
+    pub fn result_of(&self, stage: &str, reader: &str) -> Result<&StageResult, ExecError> {
+        self.results.get(stage).ok_or_else(|| {
             ExecError::setting(
                 reader,
                 format!("stage `{stage}` has no result"),
                 "stages run in order; the input must be an earlier stage",
             )
-        })?;
-        serde_json::from_value(v.clone()).map_err(|e| {
-            ExecError::setting(
-                reader,
-                format!("cannot read the result of `{stage}` as its input: {e}"),
-                "this input kind is not accepted here",
-            )
         })
     }
+
+    /// The supernet weights an earlier stage holds (a trained supernet, or a differentiable or ENAS
+    /// search's own).
+    pub fn supernet_of(&self, stage: &str, reader: &str) -> Result<&SupernetOut, ExecError> {
+        self.result_of(stage, reader)?
+            .supernet()
+            .ok_or_else(|| not_input(stage, reader, "a trained supernet"))
+    }
+
+    /// An earlier search's result.
+    pub fn search_of(&self, stage: &str, reader: &str) -> Result<&SearchOut, ExecError> {
+        self.result_of(stage, reader)?
+            .search()
+            .ok_or_else(|| not_input(stage, reader, "a search"))
+    }
+
+    /// An earlier stage's trained models.
+    pub fn models_of(&self, stage: &str, reader: &str) -> Result<&ModelsOut, ExecError> {
+        self.result_of(stage, reader)?
+            .models()
+            .ok_or_else(|| not_input(stage, reader, "trained models"))
+    }
+}
+
+/// An input stage whose result is not what the reader takes (`nasl check` admits matching inputs
+/// alone, so this is a bug reported rather than panicked on).
+fn not_input(stage: &str, reader: &str, wanted: &str) -> ExecError {
+    ExecError::setting(
+        reader,
+        format!("the result of `{stage}` is not {wanted}"),
+        "report this: `nasl check` admitted an input this stage cannot read",
+    )
 }
 
 /// Parts recorded in a stage's `parts.jsonl` (a torn last line is ignored).

@@ -5,9 +5,10 @@
 //! `search` (evolution, random, NSGA-II, successive halving), `model` (retraining, evaluation, the
 //! exported model) and `rank` (supernet ranking quality). This file holds the run loop (pre-flight,
 //! resume, one stage after another) and `Ctx`; `data` loads datasets for stages, `journal` records
-//! finished pieces and reads earlier results, `summary` writes `summary.json`, `rundir` owns the run
-//! directory's files and naming, `latency` the stage's latency table, `pool` runs a stage's
-//! independent pieces on worker processes and `slurm` as Slurm job arrays.
+//! finished pieces and reads earlier results, `result` is what each stage kind produces (typed),
+//! `summary` writes `summary.json`, `rundir` owns the run directory's files and naming, `latency`
+//! the stage's latency table, `pool` runs a stage's independent pieces on worker processes and
+//! `slurm` as Slurm job arrays.
 
 pub mod controller;
 pub mod data;
@@ -25,6 +26,7 @@ pub mod pool;
 pub mod progress;
 pub mod rank;
 pub mod relax;
+pub mod result;
 pub mod rl;
 pub mod rundir;
 pub mod search;
@@ -53,6 +55,7 @@ pub use data::{StageData, evaluate_set, require_val};
 pub use error::ExecError;
 use journal::durable_metrics_len;
 use progress::Mode;
+pub use result::StageResult;
 use rundir::{DoneStage, RunDir, RunInfo, RunState, default_out};
 use summary::{summary_of, write_summary};
 
@@ -103,7 +106,7 @@ pub struct Ctx {
     data: HashMap<String, Rc<StageData>>,
     /// Each stage's `parts.jsonl`, read once per run and kept in step with the file.
     parts: HashMap<String, BTreeMap<String, Json>>,
-    pub results: BTreeMap<String, Json>,
+    pub results: BTreeMap<String, StageResult>,
 }
 
 impl Ctx {
@@ -233,9 +236,7 @@ pub fn run(
         results: BTreeMap::new(),
     };
     let mut state = state;
-    for d in &state.done {
-        ctx.results.insert(d.name.clone(), d.result.clone());
-    }
+    ctx.results = decode_results(&ctx.dir.root, &ctx.program, &state)?;
     let stages = ctx.program.stages.clone();
     for stage in &stages {
         if ctx.results.contains_key(&stage.name) {
@@ -246,22 +247,18 @@ pub fn run(
         eprintln!("stage {} ({:?})", stage.name, stage.kind);
         stage.spec.take_applied(&stage.settings);
         let (file, root) = (ctx.info.file.clone(), ctx.dir.root.clone());
-        let mut result = error::guard(&stage.name, &file, &root, || run_stage(&mut ctx, stage))?;
-        if let Json::Object(m) = &mut result {
-            m.insert("seconds".into(), json!(t0.elapsed().as_secs_f64()));
-            // What the executor applied: every setting the stage read (the contract test checks
-            // that each setting `nasl check` accepts shows up here).
-            m.insert(
-                "settings".into(),
-                json!(stage.spec.take_applied(&stage.settings)),
-            );
-        }
+        let result = error::guard(&stage.name, &file, &root, || run_stage(&mut ctx, stage))?;
+        let record = json!(result::Record {
+            result: &result,
+            seconds: t0.elapsed().as_secs_f64(),
+            settings: stage.spec.take_applied(&stage.settings),
+        });
         ctx.dir.log(
-            json!({"stage": stage.name, "event": "done", "result": summary_of(stage, &result)}),
+            json!({"stage": stage.name, "event": "done", "result": summary_of(stage, &record)}),
         )?;
         state.done.push(DoneStage {
             name: stage.name.clone(),
-            result: result.clone(),
+            result: record,
             metrics_len: ctx.dir.metrics_len(),
         });
         ctx.dir.write_json("state.json", &state)?;
@@ -279,7 +276,7 @@ pub fn run(
     })
 }
 
-fn run_stage(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+fn run_stage(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
     let out = match stage.kind {
         StageKind::Train => {
             let space = space_of(ctx, stage)?;
@@ -301,9 +298,48 @@ fn run_stage(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         StageKind::Rl => rl::search(ctx, stage)?,
         StageKind::Hypernet => hypernet::search(ctx, stage)?,
         StageKind::ProgressiveShrinking => {
-            unreachable!("refused by `nasl check` (sema::contract)")
+            return Err(ExecError::setting(
+                &stage.name,
+                "progressive shrinking does not run yet",
+                "report this: `nasl check` refuses it (sema::contract)",
+            ));
         }
     };
+    Ok(out)
+}
+
+/// The typed results of a run's finished stages, read back from `state.json`.
+pub(crate) fn decode_results(
+    root: &Path,
+    program: &Program,
+    state: &RunState,
+) -> Result<BTreeMap<String, StageResult>, ExecError> {
+    let damaged = |message: String| ExecError::Resume {
+        dir: root.to_path_buf(),
+        message,
+        help: "the run directory was written by another nasl version or edited; start a new run"
+            .into(),
+    };
+    let mut out = BTreeMap::new();
+    for d in &state.done {
+        let stage = program
+            .stages
+            .iter()
+            .find(|s| s.name == d.name)
+            .ok_or_else(|| {
+                damaged(format!(
+                    "state.json records stage `{}`, which the pipeline lacks",
+                    d.name
+                ))
+            })?;
+        let result = StageResult::decode(stage, &d.result).map_err(|e| {
+            damaged(format!(
+                "the recorded result of stage `{}` cannot be read: {e}",
+                d.name
+            ))
+        })?;
+        out.insert(d.name.clone(), result);
+    }
     Ok(out)
 }
 

@@ -3,14 +3,15 @@
 //! (space, architecture, safetensors weights, preprocessing, TorchScript); and `evaluate` on a split,
 //! with mean and spread over seeds.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value as Json, json};
 
 use super::error::ExecError;
-use super::search::{SearchOut, standalone_net, train_standalone};
+use super::result::{EvaluatedMember, EvaluatedPath, Evaluation, StageResult};
+use super::search::{standalone_net, train_standalone};
 use super::supernet::smoke_epochs;
 use super::train::TrainSummary;
 use super::{Ctx, StageData, evaluate_set, space_of, stage_input};
@@ -22,7 +23,7 @@ use crate::sema::hir::{Input, Stage, StageKind};
 use crate::sema::spec::StageSpec;
 
 /// One trained model of a stage (one per seed).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ModelRun {
     pub seed: i64,
     /// Which member of a `.top` or `.pareto` retrain (absent for a single architecture).
@@ -43,12 +44,37 @@ fn is_zero(n: &i64) -> bool {
     *n == 0
 }
 
-/// What a retrain or fixed-network train stage produces.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What a retrain or fixed-network train stage produces: every trained model and, over the seeds of
+/// member 0, the headline figures.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ModelsOut {
     pub space: String,
     pub arch: Arch,
     pub models: Vec<ModelRun>,
+    pub final_loss: f64,
+    pub final_accuracy: f64,
+    /// Summed over every model.
+    pub train_seconds: f64,
+    pub params: Option<i64>,
+    pub macs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auxiliary_params: Option<i64>,
+    /// One row per member of a `.top`/`.pareto` retrain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<Member>>,
+}
+
+/// One member of a `.top`/`.pareto` retrain.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Member {
+    pub member: usize,
+    pub arch: Arch,
+    pub params: Option<i64>,
+    pub macs: Option<u64>,
+    /// Mean over its seeds.
+    pub val_accuracy: Option<f64>,
+    /// Its model folders.
+    pub dirs: Vec<String>,
 }
 
 /// How inputs must be prepared for a saved model (`preprocess.json` in its folder).
@@ -91,7 +117,7 @@ fn train_models(
     space_name: &str,
     space: SearchSpace,
     members: Vec<Arch>,
-) -> Result<Json, ExecError> {
+) -> Result<StageResult, ExecError> {
     for arch in &members {
         space.net(arch)?;
     }
@@ -142,54 +168,47 @@ fn train_models(
             }
         }
     }
-    let member_rows: Vec<Json> = if several {
+    let member_rows: Option<Vec<Member>> = several.then(|| {
         members
             .iter()
             .enumerate()
             .map(|(m, arch)| {
-                let runs: Vec<&ModelRun> =
-                    models.iter().filter(|r| r.member == Some(m)).collect();
+                let runs: Vec<&ModelRun> = models.iter().filter(|r| r.member == Some(m)).collect();
                 let vals: Vec<f64> = runs.iter().filter_map(|r| r.val_accuracy).collect();
-                json!({
-                    "member": m,
-                    "arch": arch,
-                    "params": runs.first().map(|r| r.params),
-                    "macs": runs.first().map(|r| r.macs),
-                    "val_accuracy": (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64),
-                    "dirs": runs.iter().map(|r| r.dir.clone()).collect::<Vec<_>>(),
-                })
+                Member {
+                    member: m,
+                    arch: arch.clone(),
+                    params: runs.first().map(|r| r.params),
+                    macs: runs.first().map(|r| r.macs),
+                    val_accuracy: (!vals.is_empty())
+                        .then(|| vals.iter().sum::<f64>() / vals.len() as f64),
+                    dirs: runs.iter().map(|r| r.dir.clone()).collect(),
+                }
             })
             .collect()
-    } else {
-        vec![]
-    };
-    let out = ModelsOut {
-        space: space_name.to_string(),
-        arch: members.into_iter().next().unwrap_or_default(),
-        models,
-    };
-    let first: Vec<&ModelRun> = out
-        .models
+    });
+    let first: Vec<&ModelRun> = models
         .iter()
         .filter(|m| m.member.unwrap_or(0) == 0)
         .collect();
-    let mut v = serde_json::to_value(&out).unwrap_or(Json::Null);
     let n = first.len().max(1) as f64;
     let mean = |f: &dyn Fn(&ModelRun) -> f64| first.iter().map(|m| f(m)).sum::<f64>() / n;
-    v["final_loss"] = json!(mean(&|m| m.train.final_loss));
-    v["final_accuracy"] = json!(mean(&|m| m.train.final_accuracy));
-    v["train_seconds"] = json!(out.models.iter().map(|m| m.train.seconds).sum::<f64>());
-    v["params"] = json!(first.first().map(|m| m.params));
-    v["macs"] = json!(first.first().map(|m| m.macs));
-    if let Some(aux) = first.first().map(|m| m.auxiliary_params)
-        && aux > 0
-    {
-        v["auxiliary_params"] = json!(aux);
-    }
-    if several {
-        v["members"] = json!(member_rows);
-    }
-    Ok(v)
+    let out = ModelsOut {
+        space: space_name.to_string(),
+        arch: members.into_iter().next().unwrap_or_default(),
+        final_loss: mean(&|m| m.train.final_loss),
+        final_accuracy: mean(&|m| m.train.final_accuracy),
+        train_seconds: models.iter().map(|m| m.train.seconds).sum::<f64>(),
+        params: first.first().map(|m| m.params),
+        macs: first.first().map(|m| m.macs),
+        auxiliary_params: first
+            .first()
+            .map(|m| m.auxiliary_params)
+            .filter(|&aux| aux > 0),
+        members: member_rows,
+        models: models.clone(),
+    };
+    Ok(StageResult::Models(out))
 }
 
 /// Saves a model folder: weights, space, architecture, preprocessing, TorchScript.
@@ -222,11 +241,11 @@ pub fn save_model(
 /// `retrain(search.best)`: the searched architecture from scratch; `retrain(search.top)` and
 /// `retrain(search.pareto)`: every member of the search's top list or Pareto front, each its own models
 /// (smoke runs: the first two members).
-pub fn retrain(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+pub fn retrain(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
     let space_name = stage.space.clone().unwrap_or_default();
     let members = match stage_input(stage) {
         Some((input, field)) => {
-            let found: SearchOut = ctx.result(input, &stage.name)?;
+            let found = ctx.search_of(input, &stage.name)?.clone();
             // `nasl check` admits `.top` and `.pareto` of searches that produce them (sema::contract).
             let list: Vec<Arch> = match field {
                 Some("top") => found.top.into_iter().map(|c| c.arch).collect(),
@@ -287,14 +306,14 @@ fn evaluation_space(ctx: &Ctx, stage: &Stage) -> Result<SearchSpace, ExecError> 
 }
 
 /// `train` of a fixed network (a space without decisions).
-pub fn train_fixed(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+pub fn train_fixed(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
     let space_name = stage.space.clone().unwrap_or_default();
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
     train_models(ctx, stage, &space_name, space, vec![Arch::default()])
 }
 
 /// `evaluate(model, dataset.split)`: accuracy of each trained model on a split.
-pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
     let (input, _) = stage_input(stage).ok_or_else(|| {
         ExecError::setting(
             &stage.name,
@@ -340,7 +359,7 @@ pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         }
         _ => {}
     }
-    let models: ModelsOut = ctx.result(input, &stage.name)?;
+    let models = ctx.models_of(input, &stage.name)?.clone();
     let set = split_of(stage, &data, &dataset, &split)?;
     let mut accs = Vec::new();
     let mut losses = Vec::new();
@@ -381,31 +400,41 @@ pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         (mean, std, loss)
     };
     let first = of_member(0);
-    let (mean, std, loss) = stats(&first);
+    let (_, _, loss) = stats(&first);
     let key = format!("{split}_accuracy");
-    let mut v = json!({
-        "dataset": dataset, "split": split, "images": set.len().min(ctx.eval_batches().map(|b| b * loader.batch).unwrap_or(usize::MAX)), "batch": loader.batch,
-        "accuracies": first.iter().map(|&k| accs[k]).collect::<Vec<_>>(), "std": std, "loss": loss,
-        "seeds": first.iter().map(|&k| models.models[k].seed).collect::<Vec<_>>(),
-    });
+    let mut v = Evaluation::new(
+        &dataset,
+        &split,
+        first.iter().map(|&k| accs[k]).collect(),
+        loss,
+    );
+    v.images = Some(
+        set.len().min(
+            ctx.eval_batches()
+                .map(|b| b * loader.batch)
+                .unwrap_or(usize::MAX),
+        ),
+    );
+    v.batch = Some(loader.batch);
+    v.seeds = Some(first.iter().map(|&k| models.models[k].seed).collect());
     let members = models.models.iter().filter_map(|m| m.member).max();
-    if let Some(last) = members {
-        let rows: Vec<Json> = (0..=last)
+    v.members = members.map(|last| {
+        (0..=last)
             .map(|i| {
                 let ks = of_member(i);
                 let (mean, std, loss) = stats(&ks);
-                json!({
-                    "member": i, key.as_str(): mean, "std": std, "loss": loss,
-                    "params": ks.first().map(|&k| models.models[k].params),
-                    "macs": ks.first().map(|&k| models.models[k].macs),
-                })
+                EvaluatedMember {
+                    member: i,
+                    by_split: BTreeMap::from([(key.clone(), mean)]),
+                    std,
+                    loss,
+                    params: ks.first().map(|&k| models.models[k].params),
+                    macs: ks.first().map(|&k| models.models[k].macs),
+                }
             })
-            .collect();
-        v["members"] = json!(rows);
-    }
-    v[key.as_str()] = json!(mean);
-    v["accuracy"] = json!(mean);
-    Ok(v)
+            .collect()
+    });
+    Ok(StageResult::Evaluation(v))
 }
 
 /// The images an `evaluate` stage reads; an empty split is an error, not 0%.
@@ -441,17 +470,17 @@ fn evaluate_searched(
     data: &StageData,
     dataset: &str,
     split: &str,
-) -> Result<Json, ExecError> {
-    let found: SearchOut = ctx.result(&search.name, &stage.name)?;
+) -> Result<StageResult, ExecError> {
+    let found = ctx.search_of(&search.name, &stage.name)?.clone();
     let (supernet, space) = match search.kind {
         // Differentiable search and ENAS train their own supernet weights.
         StageKind::Differentiable | StageKind::Rl => {
-            let own: OwnWeights = ctx.result(&search.name, &stage.name)?;
+            let own = ctx.supernet_of(&search.name, &stage.name)?.clone();
             let space = SearchSpace::new(super::supernet::with_affine(
                 &space_of(ctx, search)?.spec,
-                own.supernet_weights.affine,
+                own.affine,
             ))?;
-            (own.supernet_weights, space)
+            (own, space)
         }
         _ => super::supernet::supernet_input(ctx, search, "evolution(supernet)")?,
     };
@@ -472,20 +501,16 @@ fn evaluate_searched(
         search.name,
         100.0 * c.accuracy
     );
-    let mut v = json!({
-        "dataset": dataset, "split": split, "weights": "supernet", "recalibrate_images": recal,
-        "accuracies": [c.accuracy], "std": 0.0, "loss": c.loss, "params": c.params, "macs": c.macs,
-        "images": set.len().min(ctx.eval_batches().map(|b| b * batch).unwrap_or(usize::MAX)),
-    });
-    v[format!("{split}_accuracy").as_str()] = json!(c.accuracy);
-    v["accuracy"] = json!(c.accuracy);
-    Ok(v)
-}
-
-/// The supernet weights a differentiable or ENAS search trained itself.
-#[derive(Deserialize)]
-struct OwnWeights {
-    supernet_weights: super::supernet::SupernetOut,
+    let mut v = Evaluation::new(dataset, split, vec![c.accuracy], c.loss);
+    v.weights = Some("supernet".into());
+    v.recalibrate_images = Some(recal);
+    v.params = Some(c.params);
+    v.macs = Some(c.macs);
+    v.images = Some(
+        set.len()
+            .min(ctx.eval_batches().map(|b| b * batch).unwrap_or(usize::MAX)),
+    );
+    Ok(StageResult::Evaluation(v))
 }
 
 /// `evaluate(supernet, data.split)`: the supernet's quality as a weight-sharing model, the accuracy of
@@ -498,7 +523,7 @@ fn evaluate_supernet(
     data: &StageData,
     dataset: &str,
     split: &str,
-) -> Result<Json, ExecError> {
+) -> Result<StageResult, ExecError> {
     let StageSpec::Evaluate(spec) = &stage.spec else {
         return Err(super::wrong_kind(stage));
     };
@@ -520,7 +545,11 @@ fn evaluate_supernet(
         let c = scorer.score_on(ctx, data, g, recal, set)?;
         accs.push(c.accuracy);
         losses.push(c.loss);
-        paths.push(json!({"arch": arch, "accuracy": c.accuracy, "loss": c.loss}));
+        paths.push(EvaluatedPath {
+            arch: arch.clone(),
+            accuracy: c.accuracy,
+            loss: c.loss,
+        });
     }
     let n = accs.len().max(1) as f64;
     let mean = accs.iter().sum::<f64>() / n;
@@ -536,14 +565,13 @@ fn evaluate_supernet(
         100.0 * min,
         100.0 * max
     );
-    let mut v = json!({
-        "dataset": dataset, "split": split, "weights": "supernet", "recalibrate_images": recal,
-        "accuracies": accs, "std": std, "min": min, "max": max, "paths": paths,
-        "loss": losses.iter().sum::<f64>() / n,
-    });
-    v[format!("{split}_accuracy").as_str()] = json!(mean);
-    v["accuracy"] = json!(mean);
-    Ok(v)
+    let mut v = Evaluation::new(dataset, split, accs, losses.iter().sum::<f64>() / n);
+    v.weights = Some("supernet".into());
+    v.recalibrate_images = Some(recal);
+    v.min = Some(min);
+    v.max = Some(max);
+    v.paths = Some(paths);
+    Ok(StageResult::Evaluation(v))
 }
 
 /// What `nasl eval` reports.

@@ -428,6 +428,7 @@ impl Worker {
                 } else {
                     RunState::default()
                 };
+                let results = super::decode_results(&root, &program, &state)?;
                 Ctx {
                     opts: RunOptions {
                         file: self.info.file.clone(),
@@ -447,7 +448,7 @@ impl Worker {
                     interrupted: self.interrupted.clone(),
                     data: HashMap::new(),
                     parts: HashMap::new(),
-                    results: state.done.into_iter().map(|d| (d.name, d.result)).collect(),
+                    results,
                 }
             }
             (None, None) => unreachable!("a worker keeps its pipeline until its context holds it"),

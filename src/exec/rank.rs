@@ -11,9 +11,10 @@ use std::collections::BTreeSet;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value as Json, json};
+use serde_json::json;
 
 use super::error::ExecError;
+use super::result::{Correlation, Measured, RankOut, StageResult, SupernetRank};
 use super::search::{Scorer, recal_images, train_standalone};
 use super::supernet::{SupernetOut, choices, smoke_epochs, supernet_named};
 use super::{Ctx, evaluate_set, require_val};
@@ -23,7 +24,7 @@ use crate::search::sample;
 use crate::sema::hir::{Input, Stage};
 use crate::sema::spec::StageSpec;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RankSample {
     pub arch: Arch,
     /// The first supernet's accuracy.
@@ -50,12 +51,20 @@ fn seeds(ctx: &Ctx, stage: &Stage) -> Option<Vec<i64>> {
 }
 
 /// A correlation with its bootstrap interval.
-fn measured(series: &[&[f64]], measure: Measure, indices: &[Vec<usize>]) -> Json {
+fn measured(series: &[&[f64]], measure: Measure, indices: &[Vec<usize>]) -> Measured {
     let ci: Option<Interval> = rank::bootstrap(series, measure, indices);
-    json!({
-        "value": rank::pairwise_mean(series, measure),
-        "ci": ci.map(|c| [c.low, c.high]),
-    })
+    Measured {
+        value: rank::pairwise_mean(series, measure),
+        ci: ci.map(|c| [c.low, c.high]),
+    }
+}
+
+/// Tau and rho of `series` (pairwise means over more than two), with bootstrap intervals.
+fn correlation(series: &[&[f64]], indices: &[Vec<usize>]) -> Correlation {
+    Correlation {
+        kendall_tau: measured(series, rank::kendall_tau, indices),
+        spearman_rho: measured(series, rank::spearman, indices),
+    }
 }
 
 fn show(v: Option<f64>) -> String {
@@ -63,10 +72,10 @@ fn show(v: Option<f64>) -> String {
         .unwrap_or_else(|| "undefined".into())
 }
 
-fn show_ci(v: &Json) -> String {
-    match (v[0].as_f64(), v[1].as_f64()) {
-        (Some(a), Some(b)) => format!(" [{a:.2}, {b:.2}]"),
-        _ => String::new(),
+fn show_ci(v: Option<[f64; 2]>) -> String {
+    match v {
+        Some([a, b]) => format!(" [{a:.2}, {b:.2}]"),
+        None => String::new(),
     }
 }
 
@@ -94,7 +103,7 @@ pub fn distinct_archs(
     Ok(archs)
 }
 
-pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
     // A hypernetwork (SMASH) is judged the same way, with generated weights.
     let hypernet = super::stage_input(stage)
         .and_then(|(s, _)| ctx.program.stages.iter().find(|x| x.name == s))
@@ -148,11 +157,10 @@ pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     let mut per_supernet = Vec::new();
     for (j, n) in names.iter().enumerate() {
         let a: Vec<f64> = samples.iter().map(|s| s.supernet_accuracies[j]).collect();
-        per_supernet.push(json!({
-            "supernet": n,
-            "kendall_tau": measured(&[&a, &mean], rank::kendall_tau, &resamples),
-            "spearman_rho": measured(&[&a, &mean], rank::spearman, &resamples),
-        }));
+        per_supernet.push(SupernetRank {
+            supernet: n.clone(),
+            correlation: correlation(&[&a, &mean], &resamples),
+        });
     }
     // The seed-to-seed agreement of the stand-alone accuracies: the most a supernet can reach.
     let per_seed: Vec<Vec<f64>> = (0..samples.first().map_or(0, |s| s.standalone_accuracies.len()))
@@ -160,22 +168,18 @@ pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         .collect();
     let ceiling = (per_seed.len() >= 2).then(|| {
         let refs: Vec<&[f64]> = per_seed.iter().map(Vec::as_slice).collect();
-        json!({
-            "kendall_tau": measured(&refs, rank::kendall_tau, &resamples),
-            "spearman_rho": measured(&refs, rank::spearman, &resamples),
-        })
+        correlation(&refs, &resamples)
     });
-    let first = &per_supernet[0];
-    let headline = |key: &str| first[key]["value"].clone();
     for s in &per_supernet {
+        let c = &s.correlation;
         eprintln!(
             "{}: {} Kendall tau {}{} Spearman rho {}{} over {} architectures",
             stage.name,
-            s["supernet"].as_str().unwrap_or_default(),
-            show(s["kendall_tau"]["value"].as_f64()),
-            show_ci(&s["kendall_tau"]["ci"]),
-            show(s["spearman_rho"]["value"].as_f64()),
-            show_ci(&s["spearman_rho"]["ci"]),
+            s.supernet,
+            show(c.kendall_tau.value),
+            show_ci(c.kendall_tau.ci),
+            show(c.spearman_rho.value),
+            show_ci(c.spearman_rho.ci),
             samples.len()
         );
     }
@@ -183,25 +187,27 @@ pub fn rank(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         eprintln!(
             "{}: seed-to-seed (noise ceiling) Kendall tau {}{} Spearman rho {}{}",
             stage.name,
-            show(c["kendall_tau"]["value"].as_f64()),
-            show_ci(&c["kendall_tau"]["ci"]),
-            show(c["spearman_rho"]["value"].as_f64()),
-            show_ci(&c["spearman_rho"]["ci"]),
+            show(c.kendall_tau.value),
+            show_ci(c.kendall_tau.ci),
+            show(c.spearman_rho.value),
+            show_ci(c.spearman_rho.ci),
         );
     }
-    Ok(json!({
-        "kendall_tau": headline("kendall_tau"),
-        "spearman_rho": headline("spearman_rho"),
-        "kendall_tau_ci": first["kendall_tau"]["ci"],
-        "spearman_rho_ci": first["spearman_rho"]["ci"],
-        "supernets": per_supernet,
-        "ceiling": ceiling,
-        "seeds": seeds,
-        "bootstrap_resamples": rank::RESAMPLES,
-        "architectures": samples.len(),
-        "standalone_epochs": epochs,
-        "recalibrate_images": recal,
-        "samples": samples,
+    let first = per_supernet[0].correlation.clone();
+    Ok(StageResult::Rank(RankOut {
+        kendall_tau: first.kendall_tau.value,
+        spearman_rho: first.spearman_rho.value,
+        kendall_tau_ci: Some(first.kendall_tau.ci),
+        spearman_rho_ci: Some(first.spearman_rho.ci),
+        supernets: Some(per_supernet),
+        ceiling: Some(ceiling),
+        seeds: Some(seeds),
+        bootstrap_resamples: Some(rank::RESAMPLES),
+        architectures: samples.len(),
+        standalone_epochs: epochs,
+        recalibrate_images: recal,
+        weights: None,
+        samples,
     }))
 }
 
@@ -359,9 +365,12 @@ fn sampled(
 }
 
 /// `rank(h)` of a `hypernet` stage `h`: generated-weight accuracy against stand-alone accuracy.
-fn rank_hypernet(ctx: &mut Ctx, stage: &Stage, input: &str) -> Result<Json, ExecError> {
-    let result: Json = ctx.result(input, &stage.name)?;
-    let weights = result["hypernet"].as_str().unwrap_or_default().to_string();
+fn rank_hypernet(ctx: &mut Ctx, stage: &Stage, input: &str) -> Result<StageResult, ExecError> {
+    let weights = ctx
+        .result_of(input, &stage.name)?
+        .hypernet()
+        .unwrap_or_default()
+        .to_string();
     let space = crate::ir::SearchSpace::new(super::space_of(ctx, stage)?.spec.clone())?;
     let generated = super::hypernet::Generated::load(ctx, &space, &weights, &stage.name)?;
     let data = ctx.data(stage)?;
@@ -413,13 +422,19 @@ fn rank_hypernet(ctx: &mut Ctx, stage: &Stage, input: &str) -> Result<Json, Exec
             .unwrap_or_else(|| "undefined".into()),
         samples.len()
     );
-    Ok(json!({
-        "kendall_tau": tau,
-        "spearman_rho": rho,
-        "architectures": samples.len(),
-        "standalone_epochs": epochs,
-        "recalibrate_images": images,
-        "weights": "generated by the hypernetwork",
-        "samples": samples,
+    Ok(StageResult::Rank(RankOut {
+        kendall_tau: tau,
+        spearman_rho: rho,
+        kendall_tau_ci: None,
+        spearman_rho_ci: None,
+        supernets: None,
+        ceiling: None,
+        seeds: None,
+        bootstrap_resamples: None,
+        architectures: samples.len(),
+        standalone_epochs: epochs,
+        recalibrate_images: Some(images),
+        weights: Some("generated by the hypernetwork".into()),
+        samples,
     }))
 }

@@ -24,6 +24,7 @@ use tch::Tensor;
 
 use super::controller::{Controller, ControllerConfig, UpdateStats};
 use super::error::ExecError;
+use super::result::{ChildRow, Enas, Method, Mnas, Round, Searched, StageResult, Trained};
 use super::search::{Candidate, Scorer, finish_search, train_standalone};
 use super::supernet::{Part, SupernetOut, choices, save_weights, smoke_epochs, supernet_step};
 use super::train::{Fit, StepOut, named_trainable};
@@ -44,7 +45,7 @@ fn cap(ctx: &Ctx, n: usize, smoke: usize) -> usize {
 }
 
 /// `rl(space)`.
-pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
     let StageSpec::Rl(spec) = &stage.spec else {
         return Err(super::wrong_kind(stage));
     };
@@ -244,7 +245,7 @@ struct Child {
 }
 
 /// MnasNet: children trained stand-alone, PPO (or REINFORCE) on their rewards.
-fn mnas(ctx: &mut Ctx, stage: &Stage, spec: &RlSpec) -> Result<Json, ExecError> {
+fn mnas(ctx: &mut Ctx, stage: &Stage, spec: &RlSpec) -> Result<StageResult, ExecError> {
     let t0 = Instant::now();
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
     let data = ctx.data(stage)?;
@@ -320,11 +321,14 @@ fn mnas(ctx: &mut Ctx, stage: &Stage, spec: &RlSpec) -> Result<Json, ExecError> 
             ctx.dir.log(line)?;
             save_controller(ctx, &dir, &controller, r + 1)?;
         }
-        history.push(json!({
-            "round": r + 1,
-            "reward": round.iter().map(|c| c.reward).sum::<f64>() / round.len().max(1) as f64,
-            "best_reward": round.iter().map(|c| c.reward).fold(f64::NEG_INFINITY, f64::max),
-        }));
+        history.push(Round {
+            round: r + 1,
+            reward: round.iter().map(|c| c.reward).sum::<f64>() / round.len().max(1) as f64,
+            best_reward: round
+                .iter()
+                .map(|c| c.reward)
+                .fold(f64::NEG_INFINITY, f64::max),
+        });
         children.extend(round);
     }
     let best = children
@@ -332,7 +336,7 @@ fn mnas(ctx: &mut Ctx, stage: &Stage, spec: &RlSpec) -> Result<Json, ExecError> 
         .max_by(|a, b| a.reward.total_cmp(&b.reward))
         .cloned();
     let evaluated: Vec<Candidate> = children.iter().map(|c| c.candidate.clone()).collect();
-    let mut v = finish_search(
+    let out = finish_search(
         ctx,
         stage,
         best.as_ref().map(|b| b.candidate.arch.clone()),
@@ -342,25 +346,28 @@ fn mnas(ctx: &mut Ctx, stage: &Stage, spec: &RlSpec) -> Result<Json, ExecError> 
         t0,
         |_, _| Ok(None),
     )?;
-    v["mode"] = json!("stand-alone children (MnasNet)");
-    v["algorithm"] = json!(cfg.algorithm);
-    v["children"] = json!(children.len());
-    v["proxy_epochs"] = json!(proxy);
-    if let Some(b) = &best {
-        v["reward"] = json!(b.reward);
-        v["latency_ms"] = json!(b.latency_ms);
-    }
-    v["rounds"] = json!(history);
-    v["samples"] = json!(
-        children
+    let method = Mnas {
+        mode: "stand-alone children (MnasNet)".into(),
+        algorithm: cfg.algorithm,
+        children: children.len(),
+        proxy_epochs: proxy,
+        reward: best.as_ref().map(|b| b.reward),
+        latency_ms: best.as_ref().map(|b| b.latency_ms),
+        rounds: history,
+        samples: children
             .iter()
-            .map(
-                |c| json!({"arch": c.candidate.arch, "accuracy": c.candidate.accuracy,
-                "reward": c.reward, "latency_ms": c.latency_ms})
-            )
-            .collect::<Vec<_>>()
-    );
-    Ok(v)
+            .map(|c| ChildRow {
+                arch: c.candidate.arch.clone(),
+                accuracy: c.candidate.accuracy,
+                reward: c.reward,
+                latency_ms: c.latency_ms,
+            })
+            .collect(),
+    };
+    Ok(StageResult::Search(Searched {
+        out,
+        method: Method::Mnas(method),
+    }))
 }
 
 /// Removes a finished child's training checkpoints (its result is in the parts journal).
@@ -378,7 +385,7 @@ fn remove_checkpoints(dir: &Path, tag: &str) {
 }
 
 /// ENAS: shared weights and the controller trained in alternation.
-fn enas(ctx: &mut Ctx, stage: &Stage, spec: &RlSpec) -> Result<Json, ExecError> {
+fn enas(ctx: &mut Ctx, stage: &Stage, spec: &RlSpec) -> Result<StageResult, ExecError> {
     let t0 = Instant::now();
     let space_name = stage.space.clone().unwrap_or_default();
     let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
@@ -479,6 +486,7 @@ fn enas(ctx: &mut Ctx, stage: &Stage, spec: &RlSpec) -> Result<Json, ExecError> 
         train: summary.clone(),
         finetune: vec![],
         affine: true,
+        ..SupernetOut::default()
     };
     let derive = spec.derive.clone_value();
     let (genomes, winner_is_first) = match &derive {
@@ -514,7 +522,7 @@ fn enas(ctx: &mut Ctx, stage: &Stage, spec: &RlSpec) -> Result<Json, ExecError> 
             .max_by(|a, b| a.score.total_cmp(&b.score))
             .map(|c| c.arch.clone())
     };
-    let mut v = finish_search(
+    let out = finish_search(
         ctx,
         stage,
         winner,
@@ -525,17 +533,17 @@ fn enas(ctx: &mut Ctx, stage: &Stage, spec: &RlSpec) -> Result<Json, ExecError> 
         |_, _| Ok(None),
     )?;
     controller.save(&dir.join("controller.safetensors"))?;
-    v["mode"] = json!("shared weights (ENAS)");
-    v["algorithm"] = json!(cfg.algorithm);
-    v["controller_updates"] = json!(controller.updates);
-    v["derived_from"] = json!(genomes.len());
-    if let Some(s) = &summary {
-        v["final_loss"] = json!(s.final_loss);
-        v["final_accuracy"] = json!(s.final_accuracy);
-        v["train"] = json!(s);
-    }
-    v["supernet"] = json!(supernet.parts[0].weights);
-    // The shared weights, for `evaluate(search.best)`.
-    v["supernet_weights"] = json!(supernet);
-    Ok(v)
+    let method = Enas {
+        mode: "shared weights (ENAS)".into(),
+        algorithm: cfg.algorithm,
+        controller_updates: controller.updates,
+        derived_from: genomes.len(),
+        trained: summary.as_ref().map(Trained::of),
+        supernet: supernet.parts[0].weights.clone(),
+        supernet_weights: supernet,
+    };
+    Ok(StageResult::Search(Searched {
+        out,
+        method: Method::Enas(Box::new(method)),
+    }))
 }

@@ -9,9 +9,10 @@ use std::collections::HashMap;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value as Json, json};
+use serde_json::json;
 
 use super::error::ExecError;
+use super::result::{Generation, Method, Sampling, Searched, StageResult};
 use super::supernet::{SupernetOut, choices, load_supernet, smoke_epochs, supernet_input};
 use super::train::{Fit, StepOut, loss_and_correct};
 use super::{Ctx, StageData, evaluate_set, require_val, space_of};
@@ -62,8 +63,8 @@ impl Candidate {
     }
 }
 
-/// What a search stage produces.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What every search stage produces (a method's additions are in `result::Method`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SearchOut {
     pub space: String,
     pub best: Arch,
@@ -79,7 +80,18 @@ pub struct SearchOut {
     /// The best architecture's validation accuracy with the supernet's own BN statistics and after
     /// recalibration (when recalibration is on).
     #[serde(default)]
-    pub recalibration: Option<Json>,
+    pub recalibration: Option<Recalibration>,
+    /// Every distinct architecture evaluated, best first.
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
+}
+
+/// What BN recalibration changed on a search's best architecture.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Recalibration {
+    pub images: usize,
+    pub best_accuracy_without: f64,
+    pub best_accuracy_with: f64,
 }
 
 /// Whether an architecture meets every constraint (latency ones from `table`, which the stage loads
@@ -255,7 +267,7 @@ fn cap(ctx: &Ctx, n: usize, smoke: usize) -> usize {
 }
 
 /// Evolution, random search or NSGA-II over a trained supernet.
-pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
     let (StageSpec::Evolution(spec) | StageSpec::RandomSearch(spec) | StageSpec::Nsga2(spec)) =
         &stage.spec
     else {
@@ -305,7 +317,7 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
     };
     let valid = |g: &Vec<usize>| meets(&space, g, &cs, table.as_ref());
     let mut front: Vec<Candidate> = Vec::new();
-    let mut generations: Option<Json> = None;
+    let mut generations: Option<Vec<Generation>> = None;
     let t0 = std::time::Instant::now();
     match stage.kind {
         StageKind::Evolution => {
@@ -361,7 +373,7 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
             }
         }
     }
-    let mut v = finish_search(
+    let out = finish_search(
         ctx,
         stage,
         None,
@@ -376,22 +388,22 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> 
             };
             let genome = arch_genome(&space, &best.arch)?;
             let without = scorer.score(ctx, &data, &genome, None)?;
-            Ok(Some(json!({
-                "images": images,
-                "best_accuracy_without": without.accuracy,
-                "best_accuracy_with": best.accuracy,
-            })))
+            Ok(Some(Recalibration {
+                images,
+                best_accuracy_without: without.accuracy,
+                best_accuracy_with: best.accuracy,
+            }))
         },
     )?;
-    if let Some(g) = generations {
-        v["generations"] = g;
-    }
-    Ok(v)
+    Ok(StageResult::Search(Searched {
+        out,
+        method: Method::Sampling(Sampling { generations }),
+    }))
 }
 
 /// Per generation of an evolution: new candidates evaluated, the best score among them and the
 /// best so far (the report's best-per-generation plot).
-fn generation_stats(history: &[search::Evaluated]) -> Json {
+fn generation_stats(history: &[search::Evaluated]) -> Vec<Generation> {
     let last = history.iter().map(|e| e.generation).max();
     let mut so_far = f64::NEG_INFINITY;
     let mut out = Vec::new();
@@ -406,11 +418,14 @@ fn generation_stats(history: &[search::Evaluated]) -> Json {
         }
         let best = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         so_far = so_far.max(best);
-        out.push(json!({
-            "generation": g, "evaluated": scores.len(), "best": best, "best_so_far": so_far,
-        }));
+        out.push(Generation {
+            generation: g,
+            evaluated: scores.len(),
+            best,
+            best_so_far: so_far,
+        });
     }
-    json!(out)
+    out
 }
 
 /// Turns a search algorithm's error into the stage's.
@@ -444,8 +459,8 @@ pub(super) fn finish_search(
     front: Vec<Candidate>,
     objective: &str,
     t0: std::time::Instant,
-    recal_report: impl FnOnce(&mut Ctx, &Candidate) -> Result<Option<Json>, ExecError>,
-) -> Result<Json, ExecError> {
+    recal_report: impl FnOnce(&mut Ctx, &Candidate) -> Result<Option<Recalibration>, ExecError>,
+) -> Result<SearchOut, ExecError> {
     let mut distinct: Vec<Candidate> = Vec::new();
     for c in evaluated {
         if !distinct.iter().any(|d| d.arch == c.arch) {
@@ -497,10 +512,9 @@ pub(super) fn finish_search(
         top: distinct.iter().take(10).cloned().collect(),
         pareto: front,
         recalibration,
+        candidates: distinct,
     };
-    let mut v = serde_json::to_value(&out).unwrap_or(Json::Null);
-    v["candidates"] = json!(distinct);
-    Ok(v)
+    Ok(out)
 }
 
 /// Trains a stand-alone network of `arch` from scratch for `epochs` of a `horizon`-epoch schedule
@@ -597,7 +611,7 @@ pub fn train_standalone(
 
 /// Random search with early stopping: successive halving of stand-alone networks trained from
 /// scratch, each rung continuing the survivors' training.
-pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
     let StageSpec::SuccessiveHalving(spec) = &stage.spec else {
         return Err(super::wrong_kind(stage));
     };
@@ -664,7 +678,7 @@ pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         Some((g, _)) => Some(Arch::from_indices(&space, g)?),
         None => None,
     };
-    finish_search(
+    let out = finish_search(
         ctx,
         stage,
         winner,
@@ -673,7 +687,11 @@ pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         &objective,
         t0,
         |_, _| Ok(None),
-    )
+    )?;
+    Ok(StageResult::Search(Searched {
+        out,
+        method: Method::Halving {},
+    }))
 }
 
 /// One successive-halving candidate of `stage` (a piece, see `pool`): `arch` trained from scratch to

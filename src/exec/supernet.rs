@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value as Json, json};
 use tch::Tensor;
 
 use super::error::ExecError;
+use super::result::StageResult;
 use super::train::{Fit, StepOut, TrainSummary, copy_into, loss_and_correct};
 use super::{Ctx, space_of, stage_input};
 use crate::compile::{Mix, Supernet, drop_paths};
@@ -23,7 +23,7 @@ use crate::sema::spec::{Sampler, StageSpec};
 
 /// A trained supernet: one weight file, or one per few-shot part (the option indices its first
 /// decisions are fixed to).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SupernetOut {
     pub space: String,
     pub parts: Vec<Part>,
@@ -35,13 +35,25 @@ pub struct SupernetOut {
     /// shift); whoever loads its weights builds the space alike.
     #[serde(default = "yes")]
     pub affine: bool,
+    /// A trained supernet's headline figures (absent for few-shot parts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supernet_params: Option<i64>,
+    /// `few_shot`: how many sub-supernets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_supernets: Option<usize>,
 }
 
 fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Part {
     pub prefix: Vec<usize>,
     /// Relative to the run directory.
@@ -80,7 +92,7 @@ pub fn supernet_named(
     stage: &Stage,
     input: &str,
 ) -> Result<(SupernetOut, SearchSpace), ExecError> {
-    let supernet: SupernetOut = ctx.result(input, &stage.name)?;
+    let supernet = ctx.supernet_of(input, &stage.name)?.clone();
     let space = SearchSpace::new(with_affine(&space_of(ctx, stage)?.spec, supernet.affine))?;
     Ok((supernet, space))
 }
@@ -317,7 +329,7 @@ pub fn load_supernet(
 }
 
 /// `train` on a space with decisions: a supernet.
-pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
     let space_name = stage.space.clone().unwrap_or_default();
     // `affine false`: batch norms without scale and shift in the cell edges (DARTS' search-time
     // norms); `nasl check` admits it on cell supernets only.
@@ -343,19 +355,19 @@ pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
         train: Some(summary.clone()),
         finetune: vec![],
         affine,
+        final_loss: Some(summary.final_loss),
+        final_accuracy: Some(summary.final_accuracy),
+        train_seconds: Some(summary.seconds),
+        supernet_params: Some(net.num_params()),
+        sub_supernets: None,
     };
-    let mut v = serde_json::to_value(&out).unwrap_or(Json::Null);
-    v["final_loss"] = json!(summary.final_loss);
-    v["final_accuracy"] = json!(summary.final_accuracy);
-    v["train_seconds"] = json!(summary.seconds);
-    v["supernet_params"] = json!(net.num_params());
-    Ok(v)
+    Ok(StageResult::Supernet(out))
 }
 
 /// `few_shot`: splits the trained supernet on its first `split_on` decisions into one sub-supernet
 /// per combination of their options (Zhao et al. 2021), each initialised from the supernet and
 /// fine-tuned with the stage's sampler restricted to its part.
-pub fn few_shot(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
+pub fn few_shot(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
     let (parent, space) = supernet_input(ctx, stage, "few_shot(supernet)")?;
     let ch = choices(&space);
     let StageSpec::FewShot(spec) = &stage.spec else {
@@ -401,15 +413,15 @@ pub fn few_shot(ctx: &mut Ctx, stage: &Stage) -> Result<Json, ExecError> {
     }
     let out = SupernetOut {
         space: parent.space,
+        sub_supernets: Some(parts.len()),
         parts,
         sampler: sampler.name().into(),
         train: None,
         finetune,
         affine: parent.affine,
+        ..SupernetOut::default()
     };
-    let mut v = serde_json::to_value(&out).unwrap_or(Json::Null);
-    v["sub_supernets"] = json!(out.parts.len());
-    Ok(v)
+    Ok(StageResult::Supernet(out))
 }
 
 /// A uniformly random option index per decision (used where no sampler is configured).

@@ -187,6 +187,7 @@ fn smoke(dir: &Path, name: &str, text: &str) -> serde_json::Value {
         "{name}: nasl run failed:\n{}\n{text}",
         String::from_utf8_lossy(&o.stderr)
     );
+    results_read_back(&out, text);
     let summary = read_json(&out.join("summary.json"));
     summary["stages"]
         .as_array()
@@ -195,6 +196,33 @@ fn smoke(dir: &Path, name: &str, text: &str) -> serde_json::Value {
         .find(|s| s["stage"] == "s")
         .unwrap_or_else(|| panic!("{name}: no stage `s` in {summary}"))
         .clone()
+}
+
+/// Every stage result a run kept in `state.json` reads back (by its stage's kind) to the typed value
+/// that wrote it: what a resumed run hands to later stages is what the clean run handed them.
+fn results_read_back(out: &Path, text: &str) {
+    let mut loader = MemLoader::default();
+    loader.files.insert("p.nas".into(), text.to_string());
+    let front = nasl::driver::check_file(Path::new("p.nas"), &loader);
+    let program = front.checked.program.expect("the pipeline checked");
+    let state = read_json(&out.join("state.json"));
+    let done = state["done"].as_array().unwrap();
+    assert_eq!(done.len(), program.stages.len(), "{text}");
+    for d in done {
+        let stage = program.stages.iter().find(|s| s.name == d["name"]).unwrap();
+        let mut written = d["result"].clone();
+        let m = written.as_object_mut().unwrap();
+        assert!(m.remove("seconds").is_some() && m.remove("settings").is_some());
+        let typed = nasl::exec::StageResult::decode(stage, &d["result"])
+            .unwrap_or_else(|e| panic!("stage {}: {e}\n{text}", stage.name));
+        assert_eq!(
+            typed.to_json(),
+            written,
+            "stage {} ({:?}) does not read back to what it wrote",
+            stage.name,
+            stage.kind
+        );
+    }
 }
 
 #[test]
