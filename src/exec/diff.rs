@@ -18,11 +18,12 @@ use tch::{Kind, Tensor};
 use super::error::ExecError;
 use super::optim::Optimizer;
 use super::relax::{ArchParams, For, Relax, Sched, log_prob, relaxed, rescale_drawn};
+use super::result::{Candidate, Part, SupernetOut};
 use super::result::{
     Differentiable, Method, PenaltyRow, Searched, StageResult, Trained, Trajectory,
 };
-use super::search::{Candidate, Scorer, finish_search};
-use super::supernet::{Part, SupernetOut, op_paths, save_weights, smoke_epochs};
+use super::search::{Scorer, finish_search};
+use super::supernet::{op_paths, save_weights, smoke_epochs};
 use super::train::{Fit, ParamGroup, StepOut, loss_and_correct, named_trainable};
 use super::{Ctx, space_of};
 use crate::compile::{Mix, Supernet};

@@ -20,8 +20,9 @@ use serde_json::json;
 use tch::Tensor;
 
 use super::error::ExecError;
+use super::result::Candidate;
 use super::result::{Hypernet, Method, Searched, StageResult, Trained};
-use super::search::{Candidate, finish_search};
+use super::search::finish_search;
 use super::supernet::{choices, save_weights, smoke_epochs, supernet_step};
 use super::train::{Fit, StepOut};
 use super::{Ctx, evaluate_set, hash_str, mix, require_val, space_of};

@@ -2,10 +2,7 @@
 //! synced before it counts) and of finished stages' results, which is what makes a killed run resume
 //! where it stopped.
 
-use super::model::ModelsOut;
-use super::result::StageResult;
-use super::search::SearchOut;
-use super::supernet::SupernetOut;
+use super::result::{ModelsOut, SearchOut, StageResult, SupernetOut};
 use super::*;
 
 impl Ctx {

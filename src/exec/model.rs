@@ -10,10 +10,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::error::ExecError;
-use super::result::{EvaluatedMember, EvaluatedPath, Evaluation, StageResult};
+use super::result::{
+    EvaluatedMember, EvaluatedPath, Evaluation, Member, ModelRun, ModelsOut, StageResult,
+};
 use super::search::{standalone_net, train_standalone};
 use super::supernet::smoke_epochs;
-use super::train::TrainSummary;
 use super::{Ctx, StageData, evaluate_set, space_of, stage_input};
 use crate::compile::{Subnet, export, model as saved};
 use crate::cost::arch_cost;
@@ -21,61 +22,6 @@ use crate::data::loader::Normalize;
 use crate::ir::{Arch, SearchSpace};
 use crate::sema::hir::{Input, Stage, StageKind};
 use crate::sema::spec::StageSpec;
-
-/// One trained model of a stage (one per seed).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ModelRun {
-    pub seed: i64,
-    /// Which member of a `.top` or `.pareto` retrain (absent for a single architecture).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub member: Option<usize>,
-    /// The model folder, relative to the run directory.
-    pub dir: String,
-    pub train: TrainSummary,
-    pub val_accuracy: Option<f64>,
-    pub params: i64,
-    pub macs: u64,
-    /// Parameters of the training-only auxiliary head (not part of the model).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub auxiliary_params: i64,
-}
-
-fn is_zero(n: &i64) -> bool {
-    *n == 0
-}
-
-/// What a retrain or fixed-network train stage produces: every trained model and, over the seeds of
-/// member 0, the headline figures.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ModelsOut {
-    pub space: String,
-    pub arch: Arch,
-    pub models: Vec<ModelRun>,
-    pub final_loss: f64,
-    pub final_accuracy: f64,
-    /// Summed over every model.
-    pub train_seconds: f64,
-    pub params: Option<i64>,
-    pub macs: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auxiliary_params: Option<i64>,
-    /// One row per member of a `.top`/`.pareto` retrain.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub members: Option<Vec<Member>>,
-}
-
-/// One member of a `.top`/`.pareto` retrain.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Member {
-    pub member: usize,
-    pub arch: Arch,
-    pub params: Option<i64>,
-    pub macs: Option<u64>,
-    /// Mean over its seeds.
-    pub val_accuracy: Option<f64>,
-    /// Its model folders.
-    pub dirs: Vec<String>,
-}
 
 /// How inputs must be prepared for a saved model (`preprocess.json` in its folder).
 #[derive(Debug, Clone, Serialize, Deserialize)]

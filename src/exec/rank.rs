@@ -10,34 +10,19 @@ use std::collections::BTreeSet;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::error::ExecError;
-use super::result::{Correlation, Measured, RankOut, StageResult, SupernetRank};
+use super::result::SupernetOut;
+use super::result::{Correlation, Measured, RankOut, RankSample, StageResult, SupernetRank};
 use super::search::{Scorer, recal_images, train_standalone};
-use super::supernet::{SupernetOut, choices, smoke_epochs, supernet_named};
+use super::supernet::{choices, smoke_epochs, supernet_named};
 use super::{Ctx, evaluate_set, require_val};
 use crate::ir::{Arch, SearchSpace};
 use crate::search::rank::{self, Interval, Measure};
 use crate::search::sample;
 use crate::sema::hir::{Input, Stage};
 use crate::sema::spec::StageSpec;
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RankSample {
-    pub arch: Arch,
-    /// The first supernet's accuracy.
-    pub supernet_accuracy: f64,
-    /// The mean stand-alone accuracy over seeds.
-    pub standalone_accuracy: f64,
-    /// Every input supernet's accuracy, in input order.
-    #[serde(default)]
-    pub supernet_accuracies: Vec<f64>,
-    /// The stand-alone accuracy per seed, in the order of `seeds`.
-    #[serde(default)]
-    pub standalone_accuracies: Vec<f64>,
-}
 
 /// The stand-alone seeds (`seeds [...]`, at most two in smoke runs); `None` without the setting,
 /// which trains each architecture once with a seed derived from the stage's.

@@ -10,10 +10,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use super::model::ModelsOut;
-use super::rank::RankSample;
-use super::search::SearchOut;
-use super::supernet::SupernetOut;
 use super::train::TrainSummary;
 use crate::ir::Arch;
 use crate::sema::hir::{Stage, StageKind, Value};
@@ -454,6 +450,193 @@ impl StageResult {
             _ => None,
         }
     }
+}
+
+/// A trained supernet: one weight file, or one per few-shot part (the option indices its first
+/// decisions are fixed to).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SupernetOut {
+    pub space: String,
+    pub parts: Vec<Part>,
+    pub sampler: String,
+    pub train: Option<TrainSummary>,
+    #[serde(default)]
+    pub finetune: Vec<TrainSummary>,
+    /// Whether the supernet's cell edges have affine batch norms (`affine false`: without scale and
+    /// shift); whoever loads its weights builds the space alike.
+    #[serde(default = "yes")]
+    pub affine: bool,
+    /// A trained supernet's headline figures (absent for few-shot parts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supernet_params: Option<i64>,
+    /// `few_shot`: how many sub-supernets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_supernets: Option<usize>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Part {
+    pub prefix: Vec<usize>,
+    /// Relative to the run directory.
+    pub weights: String,
+}
+
+impl SupernetOut {
+    /// The part whose prefix an architecture (as option indices) matches.
+    pub fn part_for(&self, genome: &[usize]) -> Option<&Part> {
+        self.parts
+            .iter()
+            .find(|p| genome.len() >= p.prefix.len() && genome[..p.prefix.len()] == p.prefix[..])
+    }
+}
+
+/// One evaluated architecture.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Candidate {
+    pub arch: Arch,
+    pub accuracy: f64,
+    pub loss: f64,
+    pub params: u64,
+    pub macs: u64,
+    /// The objective (maximised) or, for NSGA-II, the first objective.
+    pub score: f64,
+    /// Predicted latency (ms) from the stage's table, when the stage uses latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    /// Loss and accuracy on (a slice of) the training split, when an objective or Pareto axis is
+    /// `train.loss` / `train.accuracy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_accuracy: Option<f64>,
+}
+
+impl Candidate {
+    /// An architecture with its exact cost and its validation loss and accuracy, scored by accuracy.
+    pub fn new(arch: Arch, cost: &crate::cost::Cost, loss: f64, accuracy: f64) -> Candidate {
+        Candidate {
+            arch,
+            accuracy,
+            loss,
+            params: cost.params,
+            macs: cost.macs,
+            score: accuracy,
+            latency_ms: None,
+            train_loss: None,
+            train_accuracy: None,
+        }
+    }
+}
+
+/// What every search stage produces (a method's additions are in `result::Method`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SearchOut {
+    pub space: String,
+    pub best: Arch,
+    pub objective: String,
+    pub score: f64,
+    pub accuracy: f64,
+    pub params: u64,
+    pub macs: u64,
+    pub evaluated: usize,
+    pub top: Vec<Candidate>,
+    #[serde(default)]
+    pub pareto: Vec<Candidate>,
+    /// The best architecture's validation accuracy with the supernet's own BN statistics and after
+    /// recalibration (when recalibration is on).
+    #[serde(default)]
+    pub recalibration: Option<Recalibration>,
+    /// Every distinct architecture evaluated, best first.
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
+}
+
+/// What BN recalibration changed on a search's best architecture.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Recalibration {
+    pub images: usize,
+    pub best_accuracy_without: f64,
+    pub best_accuracy_with: f64,
+}
+
+/// One trained model of a stage (one per seed).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelRun {
+    pub seed: i64,
+    /// Which member of a `.top` or `.pareto` retrain (absent for a single architecture).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<usize>,
+    /// The model folder, relative to the run directory.
+    pub dir: String,
+    pub train: TrainSummary,
+    pub val_accuracy: Option<f64>,
+    pub params: i64,
+    pub macs: u64,
+    /// Parameters of the training-only auxiliary head (not part of the model).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub auxiliary_params: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// What a retrain or fixed-network train stage produces: every trained model and, over the seeds of
+/// member 0, the headline figures.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelsOut {
+    pub space: String,
+    pub arch: Arch,
+    pub models: Vec<ModelRun>,
+    pub final_loss: f64,
+    pub final_accuracy: f64,
+    /// Summed over every model.
+    pub train_seconds: f64,
+    pub params: Option<i64>,
+    pub macs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auxiliary_params: Option<i64>,
+    /// One row per member of a `.top`/`.pareto` retrain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<Member>>,
+}
+
+/// One member of a `.top`/`.pareto` retrain.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Member {
+    pub member: usize,
+    pub arch: Arch,
+    pub params: Option<i64>,
+    pub macs: Option<u64>,
+    /// Mean over its seeds.
+    pub val_accuracy: Option<f64>,
+    /// Its model folders.
+    pub dirs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RankSample {
+    pub arch: Arch,
+    /// The first supernet's accuracy.
+    pub supernet_accuracy: f64,
+    /// The mean stand-alone accuracy over seeds.
+    pub standalone_accuracy: f64,
+    /// Every input supernet's accuracy, in input order.
+    #[serde(default)]
+    pub supernet_accuracies: Vec<f64>,
+    /// The stand-alone accuracy per seed, in the order of `seeds`.
+    #[serde(default)]
+    pub standalone_accuracies: Vec<f64>,
 }
 
 /// Reads the `<split>_accuracy` entry among a record's other fields (a flattened map sees every

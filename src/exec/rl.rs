@@ -24,9 +24,10 @@ use tch::Tensor;
 
 use super::controller::{Controller, ControllerConfig, UpdateStats};
 use super::error::ExecError;
+use super::result::{Candidate, Part, SupernetOut};
 use super::result::{ChildRow, Enas, Method, Mnas, Round, Searched, StageResult, Trained};
-use super::search::{Candidate, Scorer, finish_search, train_standalone};
-use super::supernet::{Part, SupernetOut, choices, save_weights, smoke_epochs, supernet_step};
+use super::search::{Scorer, finish_search, train_standalone};
+use super::supernet::{choices, save_weights, smoke_epochs, supernet_step};
 use super::train::{Fit, StepOut, named_trainable};
 use super::{Ctx, evaluate_set, hash_str, mix, require_val, space_of};
 use crate::compile::latency::{MeasureOpts, measure_op};

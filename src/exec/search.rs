@@ -8,12 +8,14 @@ use std::collections::HashMap;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::error::ExecError;
-use super::result::{Generation, Method, Sampling, Searched, StageResult};
-use super::supernet::{SupernetOut, choices, load_supernet, smoke_epochs, supernet_input};
+use super::result::{
+    Candidate, Generation, Method, Recalibration, Sampling, SearchOut, Searched, StageResult,
+    SupernetOut,
+};
+use super::supernet::{choices, load_supernet, smoke_epochs, supernet_input};
 use super::train::{Fit, StepOut, loss_and_correct};
 use super::{Ctx, StageData, evaluate_set, require_val, space_of};
 use crate::compile::latency::LatencyTable;
@@ -24,75 +26,6 @@ use crate::ir::{Arch, SearchSpace};
 use crate::search;
 use crate::sema::hir::{Stage, StageKind};
 use crate::sema::spec::{Constraint, StageSpec};
-
-/// One evaluated architecture.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Candidate {
-    pub arch: Arch,
-    pub accuracy: f64,
-    pub loss: f64,
-    pub params: u64,
-    pub macs: u64,
-    /// The objective (maximised) or, for NSGA-II, the first objective.
-    pub score: f64,
-    /// Predicted latency (ms) from the stage's table, when the stage uses latency.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency_ms: Option<f64>,
-    /// Loss and accuracy on (a slice of) the training split, when an objective or Pareto axis is
-    /// `train.loss` / `train.accuracy`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub train_loss: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub train_accuracy: Option<f64>,
-}
-
-impl Candidate {
-    /// An architecture with its exact cost and its validation loss and accuracy, scored by accuracy.
-    pub fn new(arch: Arch, cost: &crate::cost::Cost, loss: f64, accuracy: f64) -> Candidate {
-        Candidate {
-            arch,
-            accuracy,
-            loss,
-            params: cost.params,
-            macs: cost.macs,
-            score: accuracy,
-            latency_ms: None,
-            train_loss: None,
-            train_accuracy: None,
-        }
-    }
-}
-
-/// What every search stage produces (a method's additions are in `result::Method`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SearchOut {
-    pub space: String,
-    pub best: Arch,
-    pub objective: String,
-    pub score: f64,
-    pub accuracy: f64,
-    pub params: u64,
-    pub macs: u64,
-    pub evaluated: usize,
-    pub top: Vec<Candidate>,
-    #[serde(default)]
-    pub pareto: Vec<Candidate>,
-    /// The best architecture's validation accuracy with the supernet's own BN statistics and after
-    /// recalibration (when recalibration is on).
-    #[serde(default)]
-    pub recalibration: Option<Recalibration>,
-    /// Every distinct architecture evaluated, best first.
-    #[serde(default)]
-    pub candidates: Vec<Candidate>,
-}
-
-/// What BN recalibration changed on a search's best architecture.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Recalibration {
-    pub images: usize,
-    pub best_accuracy_without: f64,
-    pub best_accuracy_with: f64,
-}
 
 /// Whether an architecture meets every constraint (latency ones from `table`, which the stage loads
 /// whenever it has one).

@@ -7,11 +7,10 @@ use std::collections::HashMap;
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use super::error::ExecError;
-use super::result::StageResult;
+use super::result::{Part, StageResult, SupernetOut};
 use super::train::{Fit, StepOut, TrainSummary, copy_into, loss_and_correct};
 use super::{Ctx, space_of, stage_input};
 use crate::compile::{Mix, Supernet, drop_paths};
@@ -20,54 +19,6 @@ use crate::ir::{Arch, SearchSpace, SpaceSpec};
 use crate::search::sample;
 use crate::sema::hir::Stage;
 use crate::sema::spec::{Sampler, StageSpec};
-
-/// A trained supernet: one weight file, or one per few-shot part (the option indices its first
-/// decisions are fixed to).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SupernetOut {
-    pub space: String,
-    pub parts: Vec<Part>,
-    pub sampler: String,
-    pub train: Option<TrainSummary>,
-    #[serde(default)]
-    pub finetune: Vec<TrainSummary>,
-    /// Whether the supernet's cell edges have affine batch norms (`affine false`: without scale and
-    /// shift); whoever loads its weights builds the space alike.
-    #[serde(default = "yes")]
-    pub affine: bool,
-    /// A trained supernet's headline figures (absent for few-shot parts).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub final_loss: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub final_accuracy: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub train_seconds: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub supernet_params: Option<i64>,
-    /// `few_shot`: how many sub-supernets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sub_supernets: Option<usize>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Part {
-    pub prefix: Vec<usize>,
-    /// Relative to the run directory.
-    pub weights: String,
-}
-
-impl SupernetOut {
-    /// The part whose prefix an architecture (as option indices) matches.
-    pub fn part_for(&self, genome: &[usize]) -> Option<&Part> {
-        self.parts
-            .iter()
-            .find(|p| genome.len() >= p.prefix.len() && genome[..p.prefix.len()] == p.prefix[..])
-    }
-}
 
 /// The trained supernet a stage reads (its only stage input) and the stage's space; `usage` shows
 /// how to write the stage when the input is missing.

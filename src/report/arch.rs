@@ -4,8 +4,8 @@
 
 use std::fmt::Write;
 
+use super::html::short_label;
 use super::html::{esc, group, si};
-use super::render::short_label;
 use crate::catalog::signature;
 use crate::cost::op_cost;
 use crate::ir::spec::seq_label;

@@ -1,5 +1,5 @@
 //! Small HTML builders for the report: escaping, tables, number formats, the page frame and its CSS
-//! (screen and print). Every text that comes from a file goes through [`esc`].
+//! (screen and print), short op labels. Every text that comes from a file goes through [`esc`].
 
 use std::fmt::Write;
 
@@ -230,6 +230,61 @@ footer { color: var(--muted); font-size: 12px; padding: 12px 28px; border-top: 1
   a { color: inherit; text-decoration: none; }
 }
 "#;
+
+/// Splits at `sep` outside brackets and parentheses.
+fn split_top(s: &str, sep: char) -> Vec<&str> {
+    let (mut depth, mut start, mut out) = (0i32, 0usize, Vec::new());
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            c if c == sep && depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+/// An option label without the arguments every op has at its default
+/// (`conv(bias: false, dilation: 1, groups: 1, kernel: 3) bn(affine: true, ...)` → `conv(3) bn`).
+pub fn short_label(label: &str) -> String {
+    const NOISE: &[&str] = &[
+        "bias: false",
+        "dilation: 1",
+        "groups: 1",
+        "affine: true",
+        "eps: 0.00001",
+        "eps: 1e-5",
+        "momentum: 0.1",
+    ];
+    split_top(label, ' ')
+        .into_iter()
+        .filter(|t| !t.is_empty())
+        .map(|tok| {
+            let Some((name, rest)) = tok.split_once('(') else {
+                return tok.to_string();
+            };
+            let Some(args) = rest.strip_suffix(')') else {
+                return tok.to_string();
+            };
+            let kept: Vec<&str> = split_top(args, ',')
+                .into_iter()
+                .map(str::trim)
+                .filter(|a| !a.is_empty() && !NOISE.contains(a))
+                .collect();
+            match kept.as_slice() {
+                [] => name.to_string(),
+                [k] if k.starts_with("kernel: ") => format!("{name}({})", &k[8..]),
+                _ => format!("{name}({})", kept.join(", ")),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,9 @@ use std::fs;
 use serde_json::Value as Json;
 
 use super::arch::{cell_edges, cell_svg, chain_layers, chain_svg};
-use super::html::{base64, esc, figure, group, kv, note, num, page, pct, secs, section, si, table};
+use super::html::{
+    base64, esc, figure, group, kv, note, num, page, pct, secs, section, short_label, si, table,
+};
 use super::load::Run;
 use super::plot::{Axes, Series, lines, pareto_front, scatter};
 use crate::cost::{inspect::inspect, net_cost};
@@ -580,61 +582,6 @@ fn candidates(run: &Run, s: &Json) -> Vec<(f64, f64, f64, Option<f64>)> {
         by_arch.insert(e["arch"].to_string(), e);
     }
     by_arch.values().filter_map(|c| row(c)).collect()
-}
-
-/// Splits at `sep` outside brackets and parentheses.
-fn split_top(s: &str, sep: char) -> Vec<&str> {
-    let (mut depth, mut start, mut out) = (0i32, 0usize, Vec::new());
-    for (i, c) in s.char_indices() {
-        match c {
-            '(' | '[' | '{' => depth += 1,
-            ')' | ']' | '}' => depth -= 1,
-            c if c == sep && depth == 0 => {
-                out.push(&s[start..i]);
-                start = i + c.len_utf8();
-            }
-            _ => {}
-        }
-    }
-    out.push(&s[start..]);
-    out
-}
-
-/// An option label without the arguments every op has at its default
-/// (`conv(bias: false, dilation: 1, groups: 1, kernel: 3) bn(affine: true, ...)` → `conv(3) bn`).
-pub fn short_label(label: &str) -> String {
-    const NOISE: &[&str] = &[
-        "bias: false",
-        "dilation: 1",
-        "groups: 1",
-        "affine: true",
-        "eps: 0.00001",
-        "eps: 1e-5",
-        "momentum: 0.1",
-    ];
-    split_top(label, ' ')
-        .into_iter()
-        .filter(|t| !t.is_empty())
-        .map(|tok| {
-            let Some((name, rest)) = tok.split_once('(') else {
-                return tok.to_string();
-            };
-            let Some(args) = rest.strip_suffix(')') else {
-                return tok.to_string();
-            };
-            let kept: Vec<&str> = split_top(args, ',')
-                .into_iter()
-                .map(str::trim)
-                .filter(|a| !a.is_empty() && !NOISE.contains(a))
-                .collect();
-            match kept.as_slice() {
-                [] => name.to_string(),
-                [k] if k.starts_with("kernel: ") => format!("{name}({})", &k[8..]),
-                _ => format!("{name}({})", kept.join(", ")),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn arch_html(a: &Json) -> String {

@@ -332,7 +332,7 @@ fn no_damage_makes_the_report_panic() {
 
 #[test]
 fn option_labels_drop_default_arguments() {
-    use super::render::short_label;
+    use super::html::short_label;
     assert_eq!(
         short_label(
             "conv(bias: false, dilation: 1, groups: 1, kernel: 5) bn(affine: true, eps: 0.00001, momentum: 0.1) relu"

@@ -16,7 +16,7 @@ use std::rc::Rc;
 
 use serde::{Serialize, Serializer};
 
-use super::hir::{Call, Schedule, Settings, StageKind, Value};
+use super::hir::value::{Call, Schedule, Settings, StageKind, Value};
 use super::tables::{self, Dv, Ty};
 
 /// The settings of one stage the executor has read (shared by the stage's tracked fields).

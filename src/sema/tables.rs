@@ -2,7 +2,7 @@
 //! optimizers, schedules, levels, derivations, controllers, rewards, penalties, and every stage kind
 //! with its settings. Each entry is a signature with typed, defaulted parameters.
 
-use super::hir::StageKind;
+use super::hir::value::StageKind;
 
 /// The type of a setting or call parameter.
 #[derive(Debug, Clone, Copy)]
