@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{fake_cifar, nasl, read_json, root, smoke_run, wait_for};
+use common::{fake_cifar, nasl, read_json, root, smoke_run, smoke_text, wait_for};
 use serde_json::Value as Json;
 
 /// The result a finished stage left in a run's `state.json`.
@@ -910,18 +910,7 @@ fn a_folder_dataset_that_does_not_fit_or_has_no_test_split_is_an_error() {
             images.display()
         )
     };
-    let run = |name: &str, input: &str| {
-        let file = tmp.path().join(format!("{name}.nas"));
-        std::fs::write(&file, pipeline(input)).unwrap();
-        let out = tmp.path().join(name);
-        let o = nasl()
-            .args(["run", file.to_str().unwrap(), "--smoke", "--device", "cpu"])
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
-        (out, o)
-    };
+    let run = |name: &str, input: &str| smoke_text(tmp.path(), name, &pipeline(input));
     let (out, o) = run("misfit", "[1, 28, 28]");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");

@@ -84,6 +84,21 @@ pub fn smoke_run(tmp: &Path, name: &str, cifar: &Path) -> (PathBuf, std::process
     (out, o)
 }
 
+/// Writes `text` to `dir/<name>.nas` and runs it with `--smoke` on the CPU into `dir/<name>`; returns
+/// the run folder and the process output, whatever the exit status.
+pub fn smoke_text(dir: &Path, name: &str, text: &str) -> (PathBuf, std::process::Output) {
+    let file = dir.join(format!("{name}.nas"));
+    std::fs::write(&file, text).unwrap();
+    let out = dir.join(name);
+    let o = nasl()
+        .args(["run", file.to_str().unwrap(), "--smoke", "--device", "cpu"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    (out, o)
+}
+
 /// Waits until `path` exists, failing if the child ends first or `limit` passes.
 pub fn wait_for(path: &Path, child: &mut std::process::Child, limit: Duration) {
     let t0 = Instant::now();

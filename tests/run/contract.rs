@@ -11,7 +11,7 @@ use nasl::sema::hir::StageKind;
 use nasl::sema::tables::{STAGES, settings_for};
 use nasl::source::MemLoader;
 
-use super::common::{nasl, read_json};
+use super::common::{read_json, smoke_text};
 
 /// A value for every stage setting, as a user would write it. A setting missing here fails the test.
 const SAMPLES: &[(&str, &str)] = &[
@@ -173,15 +173,7 @@ fn check(text: &str) -> Vec<(Code, String)> {
 }
 
 fn smoke(dir: &Path, name: &str, text: &str) -> serde_json::Value {
-    let file = dir.join(format!("{name}.nas"));
-    std::fs::write(&file, text).unwrap();
-    let out = dir.join(name);
-    let o = nasl()
-        .args(["run", file.to_str().unwrap(), "--smoke", "--device", "cpu"])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let (out, o) = smoke_text(dir, name, text);
     assert!(
         o.status.success(),
         "{name}: nasl run failed:\n{}\n{text}",
