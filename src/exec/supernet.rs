@@ -155,12 +155,27 @@ impl Drawer<'_> {
     }
 }
 
-/// The op paths (weight prefixes) a network uses.
+/// The op paths (weight prefixes) a network trains: its ops whose value reaches the output. An op
+/// nothing reads (the preprocessing of a cell input that no chosen edge reads) gets no gradient, so
+/// it is not updated, as PyTorch skips a parameter without a gradient; counting it would let weight
+/// decay and momentum move it in one process and not in a resumed one (whose gradient is undefined).
 pub fn op_paths(net: &crate::ir::Net) -> Vec<String> {
+    let mut live = vec![false; net.nodes.len()];
+    if let Some(last) = live.last_mut() {
+        *last = true;
+    }
+    for i in (0..net.nodes.len()).rev() {
+        if live[i] {
+            for &j in &net.nodes[i].inputs {
+                live[j] = true;
+            }
+        }
+    }
     net.nodes
         .iter()
-        .filter(|n| matches!(n.kind, crate::ir::NetKind::Op(_)))
-        .map(|n| n.path.clone())
+        .zip(live)
+        .filter(|(n, live)| *live && matches!(n.kind, crate::ir::NetKind::Op(_)))
+        .map(|(n, _)| n.path.clone())
         .collect()
 }
 
