@@ -756,6 +756,10 @@ fn check_space(
         if let Some(Value::Call(c)) = stage.settings.peek("derive")
             && c.name == "top_k_edges"
             && space.cell_edges().is_empty()
+            && !space
+                .decisions
+                .iter()
+                .any(|d| d.kind == DecisionKind::Input)
         {
             out.push(refuse(
                 span_of("derive"),
