@@ -393,3 +393,36 @@ fn an_input_choice_subnet_equals_the_supernet_single_path() {
             .any(|n| n.path.starts_with("cell0.out.node1"))
     );
 }
+
+/// Drop-path leaves an input-choice cell's output alone: it drops the summands of cell nodes, and
+/// the output's sum of loose-end projections is ENAS's 1x1 convolution over their concatenation, not
+/// a node. With every slot an identity `skip` (no reduction cell), nothing is dropped.
+#[test]
+fn drop_path_keeps_the_loose_end_projections_of_input_choice_cells() {
+    let yaml = "kind: cell\ninput: [1, 8, 8]\nclasses: 3\ncells: 2\nchannels: 4\nstem_multiplier: 1\n\
+                nodes: 3\nreduce_at: []\nnode_inputs: 2\ncandidates:\n\
+                - {kind: sep_conv, args: {kernel: 3}}\n- {kind: skip}\n";
+    let space = SearchSpace::new(nasl::ir::SpaceSpec::from_yaml(yaml).unwrap()).unwrap();
+    // Every node reads cell input 0 twice through `skip`: nodes 0, 1, 2 are all loose ends.
+    let mut text = String::new();
+    for n in 0..3 {
+        text += &format!(
+            "normal.node{n}.input0: 0\nnormal.node{n}.input1: 0\nnormal.node{n}.op0: skip\nnormal.node{n}.op1: skip\n"
+        );
+    }
+    let arch = Arch::from_yaml(&text).unwrap();
+    tch::manual_seed(0);
+    let net = Subnet::new(&space, &arch, Device::Cpu).unwrap();
+    let x = Tensor::randn([8, 1, 8, 8], (Kind::Float, Device::Cpu));
+    let plain = net.forward_train(&x, 0.0).0;
+    let dropped = net.forward_train(&x, 0.9).0;
+    let diff = (&dropped - &plain).abs().max().double_value(&[]);
+    assert!(diff < 1e-6, "drop-path dropped a loose end ({diff})");
+    // A `sep_conv` slot is dropped as in any cell.
+    let conv = Arch::from_yaml(&text.replacen("op0: skip", "op0: 0", 1)).unwrap();
+    let net = Subnet::new(&space, &conv, Device::Cpu).unwrap();
+    let plain = net.forward_train(&x, 0.0).0;
+    let dropped = net.forward_train(&x, 0.9).0;
+    let diff = (&dropped - &plain).abs().max().double_value(&[]);
+    assert!(diff > 1e-4, "drop-path changed nothing ({diff})");
+}
