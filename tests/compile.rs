@@ -380,6 +380,9 @@ fn an_input_choice_subnet_equals_the_supernet_single_path() {
             "cell0.node2.in1.from3.cand2",
         ]
     );
+    // DARTS's auxiliary head reads the output of cell 2 of 3: after the loose ends' BN.
+    let (at, _) = nasl::compile::auxiliary::tap(&net).unwrap();
+    assert_eq!(net.nodes[at].path, "cell2.out.bn");
     // Loose ends: node 0 (index 2) and node 1 (index 3) are read, node 2 alone is projected.
     assert!(net.nodes.iter().any(|n| n.path == "cell0.out.node2.1"));
     assert!(
