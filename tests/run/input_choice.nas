@@ -1,6 +1,7 @@
 // ENAS's input choice (`node_inputs 2`) under single-path one-shot NAS: a uniform supernet (SPOS),
 // few-shot sub-supernets split on the first input decision, an evolutionary search over them, a
-// seeded `rank`, and the best architecture retrained stand-alone with drop-path.
+// seeded `rank`, and the best architecture retrained stand-alone with drop-path and an auxiliary
+// head; MnasNet-mode `rl` children and SMASH's generated weights on the same space.
 
 dataset d = synthetic {
   classes 10
@@ -41,9 +42,22 @@ stage ranking = rank(sup) {
   seeds [0]
 }
 
+stage mnas = rl(cells) {
+  shared false
+  samples 4
+  proxy_epochs 1
+  optimizer sgd(lr: 0.05, momentum: 0.9)
+}
+
+stage smash = hypernet(cells) {
+  epochs 1
+  samples 4
+}
+
 stage final = retrain(search.best) {
   epochs 1
   drop_path 0.2
+  auxiliary 0.4
   optimizer sgd(lr: 0.05, momentum: 0.9)
 }
 

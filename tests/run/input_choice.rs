@@ -1,6 +1,7 @@
 //! ENAS's input choice (`node_inputs`) under single-path one-shot NAS (`tests/run/input_choice.nas`):
-//! a uniform supernet, few-shot sub-supernets split on an input decision, evolution, `rank`, and the
-//! best architecture retrained stand-alone with drop-path, end to end in a smoke run.
+//! a uniform supernet, few-shot sub-supernets split on an input decision, evolution, `rank`, the
+//! best architecture retrained stand-alone with drop-path and an auxiliary head, MnasNet-mode `rl`
+//! children and SMASH's generated weights, end to end in a smoke run.
 
 use nasl::cost::arch_cost;
 use nasl::ir::Arch;
@@ -46,7 +47,7 @@ fn input_choice_cells_run_through_spos_few_shot_and_retrain() {
     assert_eq!(stage("split")["sub_supernets"], 2);
     // The best architecture chose every node's inputs, and the retrained network is that
     // architecture's: its exact parameter count.
-    let text = std::fs::read_to_string(out.join("best.arch.yaml")).unwrap();
+    let text = std::fs::read_to_string(out.join("stages/search/best.arch.yaml")).unwrap();
     let arch = Arch::from_yaml(&text).unwrap();
     for cell in ["normal", "reduce"] {
         for n in 0..3 {
@@ -61,4 +62,8 @@ fn input_choice_cells_run_through_spos_few_shot_and_retrain() {
     let cost = arch_cost(space, &arch).unwrap();
     assert_eq!(stage("final")["params"], cost.params, "{text}");
     assert_eq!(stage("search")["params"], cost.params);
+    assert!(stage("final")["auxiliary_params"].as_u64().unwrap() > 0);
+    // Stand-alone children and generated weights of input-choice architectures.
+    assert!(stage("mnas")["params"].as_u64().unwrap() > 0);
+    assert_eq!(stage("smash")["evaluated"], 4);
 }
