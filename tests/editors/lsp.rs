@@ -292,4 +292,15 @@ fn hover_on_a_cell_setting_shows_its_table_doc() {
     let h = c.request("textDocument/hover", at(&uri, (line, col + 2)));
     let shown = h["contents"]["value"].as_str().unwrap_or("");
     assert!(shown.contains(doc), "{shown}");
+    // Completion at the start of a statement of the cell space: its settings.
+    let items = c.request("textDocument/completion", at(&uri, (line, col)));
+    let labels: Vec<&str> = items
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|i| i["label"].as_str())
+        .collect();
+    for s in tables::CELL_SETTINGS {
+        assert!(labels.contains(&s.key), "{} missing in {labels:?}", s.key);
+    }
 }
