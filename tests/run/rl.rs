@@ -343,3 +343,52 @@ fn the_controller_emits_the_input_decisions_of_enas_cells() {
     let seen: std::collections::BTreeSet<usize> = genomes.iter().map(|g| g[last]).collect();
     assert!(seen.len() > 1, "{seen:?}");
 }
+
+/// ENAS on its input-choice cells (`node_inputs 2`), killed after the first epoch's weight checkpoint
+/// and resumed: the first epoch is not trained again, the run ends as a clean one, and the derived
+/// architecture chose the nodes' inputs.
+///
+/// Known failure: the resumed run matches the clean one until a few batches into epoch 2, then its
+/// losses drift (2.380850 vs 2.380982 at batch 9 in a manual run) and the supernet, controller and
+/// derived architecture differ. It happens with `sep_conv` among the ops only (pools, `skip` and
+/// the loose-end projections alone resume exactly), and not in the same space without `node_inputs`,
+/// where every `sep_conv` block is used in epoch 1; the likely cause is a `sep_conv` block whose state
+/// differs between a process that used it before the checkpoint and one that did not. Not fixed yet.
+#[test]
+#[ignore = "a resumed ENAS search over input-choice cells with sep_conv drifts from the clean run (see the doc comment)"]
+fn a_killed_enas_search_over_input_choice_cells_resumes_to_the_same_artifacts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = format!(
+        "dataset d = fashion_mnist {{
+  split train: 600, val: 300
+  batch 50
+}}
+
+space cells = cell(nodes: 3, inputs: 2) {{
+  ops [sep_conv(3), avg_pool(3), max_pool(3), skip]
+  node_inputs 2
+  network cells: 3, channels: 8, reduce_at: [1/3, 2/3], input: [1, 28, 28], classes: 10
+}}
+
+stage search = rl(cells) {{
+  shared true
+  epochs 3
+  steps 10
+  weights sgd(lr: 0.05, momentum: 0.9)
+  controller lstm(hidden: 16, lr: 0.01)
+  derive sample(4)
+}}
+{RETRAIN}"
+    );
+    let (killed, err, _) = kill_and_resume(
+        tmp.path(),
+        &text,
+        "stages/search/search.e1b0.safetensors",
+        "stages/search/controller.safetensors",
+    );
+    assert!(!err.contains("search epoch 1/3"), "{err}");
+    let record = read_json(&killed.join("stages/search/controller.ckpt.json"));
+    assert_eq!(record["done"], 3);
+    let best = std::fs::read_to_string(killed.join("best.arch.yaml")).unwrap();
+    assert!(best.contains("normal.node2.input1"), "{best}");
+}
