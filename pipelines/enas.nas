@@ -11,8 +11,11 @@ dataset cifar = cifar10 {
   augment [random_crop(pad: 4), hflip]
 }
 
+// Each of the 5 nodes reads 2 earlier nodes the controller picks (either cell input or an earlier
+// node; both may be the same, as in ENAS), each through its own op; the cell outputs its loose ends.
 space micro = cell(nodes: 5, inputs: 2) {
   ops [sep_conv(3), sep_conv(5), avg_pool(3), max_pool(3), skip]
+  node_inputs 2
   network cells: 8, channels: 20, reduce_at: [1/3, 2/3], input: [3, 32, 32], classes: 10
 }
 

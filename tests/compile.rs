@@ -305,3 +305,127 @@ fn folding_batch_norms_keeps_evaluation_outputs() {
         }
     }
 }
+
+/// An ENAS input-choice cell space: 3 cells (a reduction at 1), 3 nodes reading 2 chosen nodes each.
+fn input_choice_cells() -> SearchSpace {
+    let yaml = "kind: cell\ninput: [3, 8, 8]\nclasses: 10\ncells: 3\nchannels: 4\nstem_multiplier: 2\n\
+                nodes: 3\nreduce_at: [1]\nnode_inputs: 2\ncandidates:\n\
+                - {kind: sep_conv, args: {kernel: 3}}\n- {kind: avg_pool, args: {kernel: 3}}\n\
+                - {kind: max_pool, args: {kernel: 3}}\n- {kind: skip}\n";
+    SearchSpace::new(nasl::ir::SpaceSpec::from_yaml(yaml).unwrap()).unwrap()
+}
+
+/// An architecture of `input_choice_cells` with the given first input of the normal cell's last node.
+fn input_choice_arch(last_reads: usize) -> Arch {
+    let mut text = String::new();
+    // (input0, input1, op0, op1) per node; a node may read the same node twice (ENAS).
+    let normal = [(1, 1, 0, 3), (0, 2, 1, 0), (last_reads, 3, 0, 2)];
+    let reduce = [(0, 1, 2, 0), (2, 2, 0, 3), (1, 3, 3, 1)];
+    for (cell, nodes) in [("normal", normal), ("reduce", reduce)] {
+        for (n, (a, b, p, q)) in nodes.iter().enumerate() {
+            text += &format!(
+                "{cell}.node{n}.input0: {a}\n{cell}.node{n}.input1: {b}\n{cell}.node{n}.op0: {p}\n{cell}.node{n}.op1: {q}\n"
+            );
+        }
+    }
+    Arch::from_yaml(&text).unwrap()
+}
+
+/// The supernet of an input-choice space runs only the chosen edges of an architecture: a subnet
+/// built with that architecture's inputs computes the supernet's single path to 1e-6 and holds its
+/// analytic parameter count; another input choice computes something else.
+#[test]
+fn an_input_choice_subnet_equals_the_supernet_single_path() {
+    tch::manual_seed(0);
+    let space = input_choice_cells();
+    let sup = Supernet::new(&space, Device::Cpu).unwrap();
+    assert_eq!(
+        sup.num_params() as u64,
+        space_cost(&space).unwrap().supernet_params
+    );
+    let x = Tensor::randn([4, 3, 8, 8], (Kind::Float, Device::Cpu));
+    let arch = input_choice_arch(0);
+    // A training pass moves the running statistics of the path's batch norms.
+    let _ = tch::no_grad(|| sup.forward_t(&x, &arch, true).unwrap());
+    let sub = sup.extract(&arch).unwrap();
+    assert_eq!(
+        sub.num_params() as u64,
+        arch_cost(&space, &arch).unwrap().params
+    );
+    let a = tch::no_grad(|| sup.forward_t(&x, &arch, false).unwrap());
+    let b = tch::no_grad(|| sub.forward_t(&x, false));
+    let diff = (&a - &b).abs().max().double_value(&[]);
+    assert!(diff < 1e-6, "outputs differ by {diff}");
+    // Node 2 of the normal cells reading node 1 instead of cell input 0 changes the output.
+    let other = input_choice_arch(3);
+    let c = tch::no_grad(|| sup.forward_t(&x, &other, false).unwrap());
+    let moved = (&a - &c).abs().max().double_value(&[]);
+    assert!(moved > 1e-4, "the input choice changed nothing ({moved})");
+    // In each normal cell the edges are the chosen ones: 2 per node, from the chosen nodes.
+    let net = space.net(&arch).unwrap();
+    let edges: Vec<&str> = net
+        .nodes
+        .iter()
+        .map(|n| n.path.as_str())
+        .filter(|p| p.starts_with("cell0.node") && p.contains(".in"))
+        .collect();
+    assert_eq!(
+        edges,
+        [
+            "cell0.node0.in0.from1.cand0",
+            "cell0.node0.in1.from1.cand3",
+            "cell0.node1.in0.from0.cand1",
+            "cell0.node1.in1.from2.cand0",
+            "cell0.node2.in0.from0.cand0",
+            "cell0.node2.in1.from3.cand2",
+        ]
+    );
+    // DARTS's auxiliary head reads the output of cell 2 of 3: after the loose ends' BN.
+    let (at, _) = nasl::compile::auxiliary::tap(&net).unwrap();
+    assert_eq!(net.nodes[at].path, "cell2.out.bn");
+    // Loose ends: node 0 (index 2) and node 1 (index 3) are read, node 2 alone is projected.
+    assert!(net.nodes.iter().any(|n| n.path == "cell0.out.node2.1"));
+    assert!(
+        !net.nodes
+            .iter()
+            .any(|n| n.path.starts_with("cell0.out.node0"))
+    );
+    assert!(
+        !net.nodes
+            .iter()
+            .any(|n| n.path.starts_with("cell0.out.node1"))
+    );
+}
+
+/// Drop-path leaves an input-choice cell's output alone: it drops the summands of cell nodes, and
+/// the output's sum of loose-end projections is ENAS's 1x1 convolution over their concatenation, not
+/// a node. With every slot an identity `skip` (no reduction cell), nothing is dropped.
+#[test]
+fn drop_path_keeps_the_loose_end_projections_of_input_choice_cells() {
+    let yaml = "kind: cell\ninput: [1, 8, 8]\nclasses: 3\ncells: 2\nchannels: 4\nstem_multiplier: 1\n\
+                nodes: 3\nreduce_at: []\nnode_inputs: 2\ncandidates:\n\
+                - {kind: sep_conv, args: {kernel: 3}}\n- {kind: skip}\n";
+    let space = SearchSpace::new(nasl::ir::SpaceSpec::from_yaml(yaml).unwrap()).unwrap();
+    // Every node reads cell input 0 twice through `skip`: nodes 0, 1, 2 are all loose ends.
+    let mut text = String::new();
+    for n in 0..3 {
+        text += &format!(
+            "normal.node{n}.input0: 0\nnormal.node{n}.input1: 0\nnormal.node{n}.op0: skip\nnormal.node{n}.op1: skip\n"
+        );
+    }
+    let arch = Arch::from_yaml(&text).unwrap();
+    tch::manual_seed(0);
+    let net = Subnet::new(&space, &arch, Device::Cpu).unwrap();
+    let x = Tensor::randn([8, 1, 8, 8], (Kind::Float, Device::Cpu));
+    let plain = net.forward_train(&x, 0.0).0;
+    let dropped = net.forward_train(&x, 0.9).0;
+    let diff = (&dropped - &plain).abs().max().double_value(&[]);
+    assert!(diff < 1e-6, "drop-path dropped a loose end ({diff})");
+    // A `sep_conv` slot is dropped as in any cell.
+    let conv = Arch::from_yaml(&text.replacen("op0: skip", "op0: 0", 1)).unwrap();
+    let net = Subnet::new(&space, &conv, Device::Cpu).unwrap();
+    let plain = net.forward_train(&x, 0.0).0;
+    let dropped = net.forward_train(&x, 0.9).0;
+    let diff = (&dropped - &plain).abs().max().double_value(&[]);
+    assert!(diff > 1e-4, "drop-path changed nothing ({diff})");
+}

@@ -263,3 +263,101 @@ fn nas_bench_201_cells_have_the_benchmark_cardinality_and_parameter_counts() {
         assert_eq!(cost.params, params, "{cell}");
     }
 }
+
+/// ENAS's micro space (`pipelines/enas.nas`, `node_inputs 2`): per cell type, node n (0..5) has two
+/// input decisions of 2+n options and two op decisions of 5 ops, so (2·3·4·5·6)^2 · 5^10 =
+/// 5,062,500,000,000 cells; normal and reduction cells: its square.
+#[test]
+fn input_choice_decisions_are_counted_in_the_cardinality() {
+    let v = inspect_json(&["pipelines/enas.nas"]);
+    assert_eq!(v[0]["decisions"], 40);
+    assert_eq!(v[0]["cardinality"], "25628906250000000000000000");
+}
+
+/// A one-cell input-choice space small enough to count by hand: a 1x8x8 input, 2 channels, two
+/// nodes reading two chosen nodes each, ops `relu_conv_bn(1)` and `skip`.
+fn tiny_input_choice(reduce_at: &str, cells: usize, k: usize, ops: &str) -> nasl::ir::SearchSpace {
+    let yaml = format!(
+        "kind: cell\ninput: [1, 8, 8]\nclasses: 2\ncells: {cells}\nchannels: 2\nstem_multiplier: 1\n\
+         nodes: 2\nreduce_at: {reduce_at}\ncandidates: {ops}\nnode_inputs: {k}\n"
+    );
+    nasl::ir::SearchSpace::new(nasl::ir::SpaceSpec::from_yaml(&yaml).unwrap()).unwrap()
+}
+
+/// The cost of an architecture counts its chosen edges and its loose ends only, as counted by hand.
+#[test]
+fn an_input_choice_architecture_costs_its_chosen_edges_and_loose_ends() {
+    let ops = "[{kind: relu_conv_bn, args: {kernel: 1}}, {kind: skip}]";
+    let space = tiny_input_choice("[]", 1, 2, ops);
+    // node 0 (index 2) reads cell input 1 twice (relu_conv_bn, skip); node 1 reads cell input 0
+    // (skip) and node 0 (relu_conv_bn): node 0 is read, so node 1 is the only loose end.
+    let arch = Arch::from_yaml(
+        "normal.node0.input0: '1'\nnormal.node0.input1: '1'\nnormal.node0.op0: 0\nnormal.node0.op1: skip\n\
+         normal.node1.input0: '0'\nnormal.node1.input1: '2'\nnormal.node1.op0: skip\nnormal.node1.op1: 0\n",
+    )
+    .unwrap();
+    // Params: stem conv 3x3 1->2 (18) + BN (4); pre0, pre1: relu_conv_bn(1) 2->2 (4 + 4 each);
+    // the two chosen relu_conv_bn edges (8 each); the loose end's 1x1 projection (4) and the
+    // output BN (4); the classifier 2->2 with bias (6). MACs: the stem 9·1·2·64, six 1x1 2->2
+    // convolutions on 8x8 (pre0, pre1, two edges, the projection: 5 x 256) and the classifier (4).
+    let c = arch_cost(&space, &arch).unwrap();
+    assert_eq!(c.params, 22 + 16 + 16 + 4 + 4 + 6);
+    assert_eq!(c.macs, 1152 + 5 * 256 + 4);
+    // Node 1 reading cell input 1 instead of node 0 (same ops, same shapes) leaves node 0 loose
+    // too: one more 1x1 projection (4 params, 256 MACs).
+    let arch2 = Arch::from_yaml(
+        "normal.node0.input0: '1'\nnormal.node0.input1: '1'\nnormal.node0.op0: 0\nnormal.node0.op1: skip\n\
+         normal.node1.input0: '0'\nnormal.node1.input1: '1'\nnormal.node1.op0: skip\nnormal.node1.op1: 0\n",
+    )
+    .unwrap();
+    let c2 = arch_cost(&space, &arch2).unwrap();
+    assert_eq!((c2.params, c2.macs), (c.params + 4, c.macs + 256));
+    // The network holds exactly the chosen edges: two per node, none of the others.
+    let net = space.net(&arch).unwrap();
+    let mut edges: Vec<&str> = net
+        .nodes
+        .iter()
+        .map(|n| n.path.as_str())
+        .filter(|p| p.contains(".in"))
+        .collect();
+    edges.sort();
+    assert_eq!(
+        edges,
+        [
+            "cell0.node0.in0.from1.cand0",
+            "cell0.node0.in1.from1.cand1",
+            "cell0.node1.in0.from0.cand1",
+            "cell0.node1.in1.from2.cand0",
+        ]
+    );
+}
+
+/// `nasl inspect`'s min/max over an input-choice space are the exact extremes: every architecture of
+/// a small space with a reduction cell (where a skip from a cell input is a factorized reduce with
+/// weights, and from a node an identity) is enumerated.
+#[test]
+fn input_choice_cost_bounds_are_the_exact_extremes() {
+    let ops = "[{kind: relu_conv_bn, args: {kernel: 3}}, {kind: skip}, {kind: max_pool, args: {kernel: 3}}]";
+    let space = tiny_input_choice("[1]", 2, 1, ops);
+    let lists: Vec<Vec<usize>> = space
+        .decisions
+        .iter()
+        .map(|d| (0..d.labels.len()).collect())
+        .collect();
+    let all = nasl::ir::graph::combos(&lists);
+    assert_eq!(all.len(), 54 * 54);
+    assert_eq!(space.cardinality().to_string(), "2916");
+    let (mut lo, mut hi) = ([u64::MAX; 2], [0u64; 2]);
+    for g in &all {
+        let choices: Vec<Option<usize>> = g.iter().map(|&o| Some(o)).collect();
+        let c = nasl::cost::net_cost(&space.net_from_choices(&choices).unwrap().0);
+        for (k, v) in [c.params, c.macs].into_iter().enumerate() {
+            lo[k] = lo[k].min(v);
+            hi[k] = hi[k].max(v);
+        }
+    }
+    let b = nasl::cost::space_cost(&space).unwrap();
+    assert_eq!([b.params.min, b.macs.min], lo);
+    assert_eq!([b.params.max, b.macs.max], hi);
+    assert!(lo[0] < hi[0] && lo[1] < hi[1]);
+}

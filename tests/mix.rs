@@ -477,6 +477,7 @@ fn every_edge_op_cells() -> SearchSpace {
             op(OpKind::Zero),
             op(OpKind::ReluConvBn).arg("kernel", 1),
         ],
+        node_inputs: None,
         normal: None,
         reduce: None,
         affine: false,

@@ -8,6 +8,8 @@
 mod common;
 #[path = "run/contract.rs"]
 mod contract;
+#[path = "run/input_choice.rs"]
+mod input_choice;
 #[path = "run/rl.rs"]
 mod rl;
 #[path = "run/workers.rs"]

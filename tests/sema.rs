@@ -559,3 +559,139 @@ fn a_chain_group_written_stage_is_told_to_say_layers() {
     );
     assert!(c.program.is_none());
 }
+
+/// A small ENAS cell space with `node_inputs` replaced by `ni` (a line of the space's body), and a
+/// stage reading it.
+fn input_choice(cell: &str, ni: &str, stage: &str) -> String {
+    format!(
+        "dataset d = cifar10 {{ split train: 25000, val: 25000 }}
+space c = {cell} {{
+  ops [sep_conv(3), sep_conv(5), avg_pool(3), max_pool(3), skip]
+  {ni}
+  network cells: 3, channels: 8, input: [3, 32, 32], classes: 10
+}}
+{stage}
+stage r = retrain(search.best) {{ epochs 1; optimizer sgd(lr: 0.1) }}
+stage ev = evaluate(r, d.test)
+"
+    )
+}
+
+const ENAS_STAGE: &str = "stage search = rl(c) { shared true; epochs 1; weights sgd(lr: 0.05) }";
+const CELL2: &str = "cell(nodes: 3, inputs: 2)";
+
+/// `node_inputs k` needs a whole number between 1 and the cell's inputs, in a two-input cell; each
+/// error has its code, the value's span and a help line saying what to write.
+#[test]
+fn node_inputs_is_checked_with_codes_spans_and_help() {
+    for stage in [
+        ENAS_STAGE,
+        "stage t = train(c) { sampler uniform; epochs 1 }\nstage search = evolution(t) { population 4 }",
+        "stage search = rl(c) { shared false; samples 4; proxy_epochs 1 }",
+    ] {
+        let ok = input_choice(CELL2, "node_inputs 2", stage);
+        assert!(
+            front_codes(&ok).is_empty(),
+            "{stage}: {:?}",
+            front_codes(&ok)
+        );
+    }
+    let ok1 = input_choice(CELL2, "node_inputs 1", ENAS_STAGE);
+    assert!(front_codes(&ok1).is_empty(), "{:?}", front_codes(&ok1));
+    for (ni, cell, code, span, help) in [
+        (
+            "node_inputs 3",
+            CELL2,
+            "nasl::sema::out_of_range",
+            "3",
+            "between 1 and 2",
+        ),
+        (
+            "node_inputs 0",
+            CELL2,
+            "nasl::sema::out_of_range",
+            "0",
+            "at least 1",
+        ),
+        (
+            "node_inputs 2",
+            "cell(nodes: 3, inputs: 1)",
+            "nasl::sema::out_of_range",
+            "node_inputs 2",
+            "inputs: 2",
+        ),
+        (
+            "node_inputs two",
+            CELL2,
+            "nasl::sema::wrong_type",
+            "two",
+            "whole number",
+        ),
+        (
+            "node_inputs 1.5",
+            CELL2,
+            "nasl::sema::wrong_type",
+            "1.5",
+            "whole number",
+        ),
+        (
+            "node_input 2",
+            CELL2,
+            "nasl::sema::unknown_setting",
+            "node_input",
+            "node_inputs",
+        ),
+    ] {
+        let text = input_choice(cell, ni, ENAS_STAGE);
+        let c = check_text("t.nas", &text);
+        assert_eq!(
+            c.diags.iter().map(|d| d.code.as_str()).collect::<Vec<_>>(),
+            [code],
+            "{ni} in {cell}: {:?}",
+            c.diags
+        );
+        let d = &c.diags[0];
+        let at = text.find(ni).unwrap() + ni.find(span).unwrap();
+        assert_eq!(
+            (d.span.start, d.span.end),
+            (at, at + span.len()),
+            "{ni}: {:?}",
+            d
+        );
+        let text_of = format!("{} {}", d.message, d.help.as_deref().unwrap_or(""));
+        assert!(text_of.contains(help), "{ni}: {text_of}");
+    }
+}
+
+/// What the executor cannot do with an input choice is refused by `nasl check`: a differentiable
+/// relaxation (`not_run`, on `relax`) and strict fairness (`sampler_mismatch`); few-shot splitting on
+/// an input decision and path dropout run.
+#[test]
+fn input_choice_refusals_are_check_errors() {
+    let darts =
+        "stage search = differentiable(c) { relax softmax; epochs 1; weights sgd(lr: 0.025) }";
+    let text = input_choice(CELL2, "node_inputs 2", darts);
+    assert_eq!(front_codes(&text), ["nasl::sema::not_run"]);
+    let d = nasl::driver::check_text("t.nas", &text).checked.diags[0].clone();
+    assert!(d.message.contains("normal.node0.input0"), "{}", d.message);
+    assert!(d.help.as_deref().unwrap_or("").contains("rl(space)"));
+    // The same space without the input choice is DARTS's, which runs.
+    assert!(front_codes(&input_choice(CELL2, "", darts)).is_empty());
+    let fair = "stage search = train(c) { sampler fair; epochs 1 }";
+    assert_eq!(
+        front_codes(&input_choice(CELL2, "node_inputs 2", fair)).first(),
+        Some(&"nasl::sema::sampler_mismatch")
+    );
+    assert!(!front_codes(&input_choice(CELL2, "", fair)).contains(&"nasl::sema::sampler_mismatch"));
+    for runs in [
+        "stage t = train(c) { sampler uniform; epochs 1 }\nstage f = few_shot(t) { split_on 1; finetune 1 }\nstage search = evolution(f) { population 4 }",
+        "stage t = train(c) { sampler path_dropout(rate: 0.2); epochs 1 }\nstage search = random_search(t) { samples 4 }",
+    ] {
+        let text = input_choice(CELL2, "node_inputs 2", runs);
+        assert!(
+            front_codes(&text).is_empty(),
+            "{runs}: {:?}",
+            front_codes(&text)
+        );
+    }
+}

@@ -20,16 +20,22 @@ pub fn is_auxiliary(name: &str) -> bool {
 /// classes (the out width of the network's last linear layer). Errors: a network without cells or
 /// without a linear classifier.
 pub fn tap(net: &Net) -> Result<(usize, usize), String> {
-    // A cell's output: its concat (`cell<i>.out`, DARTS), or its last node (NAS-Bench-201).
+    // A cell's output: the BN after its loose ends (`cell<i>.out.bn`, an input choice), its concat
+    // (`cell<i>.out`, DARTS), or its last node (NAS-Bench-201).
     let outs: Vec<usize> = (0..)
         .map_while(|i| {
+            let bn = format!("cell{i}.out.bn");
             let out = format!("cell{i}.out");
             let node = format!("cell{i}.node");
-            net.nodes.iter().position(|n| n.path == out).or_else(|| {
-                net.nodes
-                    .iter()
-                    .rposition(|n| n.path.starts_with(&node) && matches!(n.kind, NetKind::Sum))
-            })
+            net.nodes
+                .iter()
+                .position(|n| n.path == bn)
+                .or_else(|| net.nodes.iter().position(|n| n.path == out))
+                .or_else(|| {
+                    net.nodes
+                        .iter()
+                        .rposition(|n| n.path.starts_with(&node) && matches!(n.kind, NetKind::Sum))
+                })
         })
         .collect();
     if outs.is_empty() {

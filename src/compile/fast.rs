@@ -16,7 +16,9 @@
 //! - each value is released after its last reader, not at the end of the forward (autograd keeps
 //!   what the backward needs).
 
-use super::{Block, RunOpts, branch_exits, classifier, drop_samples, is_identity, resize_to};
+use super::{
+    Block, RunOpts, branch_exits, classifier, drop_samples, drops_summands, is_identity, resize_to,
+};
 use crate::catalog::OpKind;
 use crate::ir::graph::{Net, NetKind};
 use std::collections::HashMap;
@@ -194,7 +196,7 @@ pub(super) fn run(
                     _ => block.forward(input(i0), op, train),
                 }
             }
-            NetKind::Sum if dropping => {
+            NetKind::Sum if dropping && drops_summands(node) => {
                 let term = |i: usize| {
                     let v = input(i);
                     if !is_identity(net, i) {

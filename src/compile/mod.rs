@@ -601,6 +601,12 @@ fn is_identity(net: &Net, i: usize) -> bool {
             .is_some_and(|&j| net.nodes[j].shape == n.shape)
 }
 
+/// Whether drop-path applies to the summands of sum node `n`: those of a cell node do, not those of
+/// an input-choice cell's output (`cell{i}.out`: ENAS's 1x1 convolution over the loose ends, per node).
+fn drops_summands(n: &crate::ir::graph::NetNode) -> bool {
+    !n.path.ends_with(".out")
+}
+
 /// `v` with each sample zeroed with probability `p`, the rest scaled by 1/(1-p).
 fn drop_samples(v: &Tensor, p: f64) -> Tensor {
     let keep = 1.0 - p;
@@ -709,6 +715,7 @@ fn run_reference(
                 }
             }
             NetKind::Sum => {
+                let dropping = dropping && drops_summands(n);
                 let term = |i: usize| {
                     let v = vals[i].as_ref().expect("input");
                     if dropping && !is_identity(net, i) {

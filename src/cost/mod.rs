@@ -14,7 +14,7 @@ pub mod latency;
 pub use inspect::{Report, inspect};
 
 use crate::catalog::OpKind;
-use crate::ir::graph::{ChainWalk, Net, SearchSpace};
+use crate::ir::graph::{ChainWalk, Net, PickCell, SearchSpace, pick_edge_path, pick_out_path};
 use crate::ir::ops::{Op, Shape, SkipImpl, se_channels, skip_impl};
 use crate::ir::{Arch, IrError};
 use serde::Serialize;
@@ -327,14 +327,33 @@ fn chain_bounds(walk: &ChainWalk) -> Result<Bounds, IrError> {
 fn cell_bounds(space: &SearchSpace, all: &Net) -> Bounds {
     let mut base = Cost::default();
     let mut per: BTreeMap<usize, BTreeMap<usize, Cost>> = BTreeMap::new();
+    let picks = space.pick_cells();
+    let mut by_path: BTreeMap<&str, Cost> = BTreeMap::new();
     for (n, op, input) in all.ops() {
         let c = op_cost(op, input, n.shape);
+        if !picks.is_empty() {
+            // Input-choice cells: their slots and loose ends are bounded by `pick_bounds`.
+            by_path.insert(n.path.as_str(), c);
+            continue;
+        }
         match n.choice {
             None => base += c,
             Some((d, j)) => *per.entry(d).or_default().entry(j).or_default() += c,
         }
     }
-    let mut b = [base.params, base.params, base.macs, base.macs];
+    let mut b = [0; 4];
+    for pc in &picks {
+        for (k, v) in pick_bounds(pc, &mut by_path).into_iter().enumerate() {
+            b[k] += v;
+        }
+    }
+    for c in by_path.values() {
+        base += *c;
+    }
+    b[0] += base.params;
+    b[1] += base.params;
+    b[2] += base.macs;
+    b[3] += base.macs;
     for opts in per.values() {
         b[0] += opts.values().map(|c| c.params).min().unwrap_or(0);
         b[1] += opts.values().map(|c| c.params).max().unwrap_or(0);
@@ -343,6 +362,148 @@ fn cell_bounds(space: &SearchSpace, all: &Net) -> Bounds {
     }
     let _ = space;
     b
+}
+
+/// The most intermediate nodes an input-choice cell may have for exact bounds (the search keeps a
+/// set of read nodes as its state); larger cells get a looser bound.
+const PICK_EXACT_NODES: usize = 16;
+
+/// Min/max params and MACs of the input-choice cells of one type (`pc`), summed over the network's
+/// cells of that type; takes their ops out of `by_path` (op path -> cost). Exact by dynamic
+/// programming over the nodes in order, the state being the set of intermediate nodes read so far
+/// (a node's edges cost the same whatever reads it; its projection counts if it stays unread).
+fn pick_bounds(pc: &PickCell, by_path: &mut BTreeMap<&str, Cost>) -> Bounds {
+    let n_nodes = pc.nodes.len();
+    // edge[n][s][f][j]: slot s of node n reading node f with op j, over every cell of the type.
+    let mut edge: Vec<Vec<Vec<Vec<Cost>>>> = vec![];
+    for (n, (ins, ops)) in pc.nodes.iter().enumerate() {
+        let mut slots = vec![];
+        for s in 0..ins.len() {
+            let mut froms = vec![];
+            for f in 0..pc.inputs + n {
+                let mut cands = vec![];
+                for j in 0.. {
+                    let paths: Vec<String> = pc
+                        .cells
+                        .iter()
+                        .map(|&i| pick_edge_path(i, n, s, f, j))
+                        .collect();
+                    if !paths.is_empty() && !by_path.contains_key(paths[0].as_str()) {
+                        break;
+                    }
+                    let c: Cost = paths
+                        .iter()
+                        .map(|p| by_path.remove(p.as_str()).unwrap_or_default())
+                        .sum();
+                    cands.push(c);
+                    if paths.is_empty() {
+                        break;
+                    }
+                }
+                froms.push(cands);
+            }
+            slots.push(froms);
+        }
+        debug_assert_eq!(ins.len(), ops.len());
+        edge.push(slots);
+    }
+    let mut proj = vec![Cost::default(); n_nodes];
+    for (m, p) in proj.iter_mut().enumerate() {
+        for &i in &pc.cells {
+            let prefix = format!("{}.", pick_out_path(i, m));
+            let keys: Vec<&str> = by_path
+                .keys()
+                .copied()
+                .filter(|k| k.starts_with(&prefix))
+                .collect();
+            for k in keys {
+                *p += by_path.remove(k).unwrap_or_default();
+            }
+        }
+    }
+    let metric = |c: &Cost, macs: bool| if macs { c.macs } else { c.params };
+    let mut out = [0u64; 4];
+    for (k, (macs, max)) in [(false, false), (false, true), (true, false), (true, true)]
+        .into_iter()
+        .enumerate()
+    {
+        let best = |a: u64, b: u64| if max { a.max(b) } else { a.min(b) };
+        // slot[n][s][f]: the best op of the slot reading f.
+        let slot: Vec<Vec<Vec<u64>>> = edge
+            .iter()
+            .map(|ss| {
+                ss.iter()
+                    .map(|fs| {
+                        fs.iter()
+                            .map(|js| js.iter().map(|c| metric(c, macs)).reduce(best).unwrap_or(0))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let projs: Vec<u64> = proj.iter().map(|c| metric(c, macs)).collect();
+        out[k] = if n_nodes <= PICK_EXACT_NODES {
+            pick_dp(pc.inputs, &slot, &projs, best)
+        } else {
+            // Every slot at its best source, and every projection counted (max) or only the last
+            // node's (min): a bound, not the exact extreme.
+            let edges: u64 = slot
+                .iter()
+                .flatten()
+                .map(|fs| fs.iter().copied().reduce(best).unwrap_or(0))
+                .sum();
+            let ends = if max {
+                projs.iter().sum()
+            } else {
+                projs.last().copied().unwrap_or(0)
+            };
+            edges + ends
+        };
+    }
+    out
+}
+
+/// The best (per `best`) total over every choice of sources: `slot[n][s][f]` is slot `s` of node `n`
+/// reading node `f` at its best op, `projs[m]` the projection of node `m` if no slot reads it.
+fn pick_dp(
+    inputs: usize,
+    slot: &[Vec<Vec<u64>>],
+    projs: &[u64],
+    best: impl Fn(u64, u64) -> u64,
+) -> u64 {
+    // State: the set of intermediate nodes read so far -> the best cost of the nodes so far.
+    let mut states: BTreeMap<u32, u64> = BTreeMap::from([(0, 0)]);
+    for ss in slot {
+        let mut next: BTreeMap<u32, u64> = BTreeMap::new();
+        for (&mask, &cost) in &states {
+            // Every tuple of sources, one per slot.
+            let lists: Vec<Vec<usize>> = ss.iter().map(|fs| (0..fs.len()).collect()).collect();
+            for froms in crate::ir::graph::combos(&lists) {
+                let mut m = mask;
+                let mut c = cost;
+                for (s, &f) in froms.iter().enumerate() {
+                    c += ss[s][f];
+                    if f >= inputs {
+                        m |= 1 << (f - inputs);
+                    }
+                }
+                next.entry(m).and_modify(|v| *v = best(*v, c)).or_insert(c);
+            }
+        }
+        states = next;
+    }
+    states
+        .into_iter()
+        .map(|(mask, c)| {
+            c + projs
+                .iter()
+                .enumerate()
+                .filter(|(m, _)| mask & (1 << m) == 0)
+                .map(|(_, p)| *p)
+                .sum::<u64>()
+        })
+        .reduce(best)
+        .unwrap_or(0)
 }
 
 /// Exact min/max params and MACs over every architecture of `space`, and the supernet's parameters.

@@ -58,6 +58,7 @@ pub fn space_spec(space: &hir::Space) -> Result<SpaceSpec, IrError> {
             spec.nodes = c.nodes as usize;
             spec.inputs = c.inputs as usize;
             spec.candidates = ops(&c.ops).map_err(unsupported)?;
+            spec.node_inputs = c.node_inputs.map(|k| k as usize);
             Ok(SpaceSpec::Cell(spec))
         }
         hir::SpaceBody::Genotype(g) => {
@@ -106,6 +107,7 @@ fn cell_network(n: &hir::CellNetwork) -> CellSpec {
                 .collect(),
         ),
         candidates: Vec::new(),
+        node_inputs: None,
         normal: None,
         reduce: None,
         affine: true,

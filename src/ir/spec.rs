@@ -311,6 +311,13 @@ pub struct CellSpec {
     /// Candidate ops of every searchable edge.
     #[serde(default)]
     pub candidates: Vec<OpCall>,
+    /// ENAS's input choice (two-input cells): each intermediate node reads this many earlier nodes,
+    /// each picked by an `input` decision (repeats allowed, as in ENAS) with its own op decision, and
+    /// the cell's output is its loose ends (the intermediate nodes no node reads), each through ReLU
+    /// and a 1x1 convolution, summed, then BN. `None`: every node sums an edge from every earlier node
+    /// and the output concatenates the intermediate nodes (DARTS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_inputs: Option<usize>,
     /// A fixed normal cell (no decisions for normal cells).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub normal: Option<Genotype>,

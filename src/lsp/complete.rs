@@ -180,6 +180,15 @@ pub fn complete<'a>(
                 }
             }
         }
+        DeclKind::Space
+            if value == "cell"
+                && at_stmt_start
+                && (stmt_start > 0 || line.starts_with([' ', '\t'])) =>
+        {
+            for s in tables::CELL_SETTINGS {
+                out.push(item(s.key, CompletionItemKind::PROPERTY, s.doc));
+            }
+        }
         DeclKind::Space | DeclKind::Block => {
             for op in catalog::OPS {
                 out.push(item(op.name, CompletionItemKind::FUNCTION, op.doc));

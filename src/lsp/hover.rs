@@ -56,6 +56,18 @@ pub fn hover(a: &Analysis, file: FileId, offset: usize) -> Option<(String, Range
     }
     if let Some(k) = ix.key_at(offset)
         && let Some(owner) = ix.decls.get(k.decl)
+        && owner.kind == DeclKind::Space
+        && owner.value.as_deref() == Some("cell")
+        && k.top
+        && let Some(setting) = tables::CELL_SETTINGS.iter().find(|s| s.key == k.name)
+    {
+        return Some((
+            format!("cell space setting `{}`: {}", setting.key, setting.doc),
+            k.span,
+        ));
+    }
+    if let Some(k) = ix.key_at(offset)
+        && let Some(owner) = ix.decls.get(k.decl)
         && owner.kind == DeclKind::Stage
         && k.top
     {

@@ -201,13 +201,47 @@ pub struct CellEdgeView {
     pub op: String,
 }
 
-/// The edges of each cell type of an architecture (`normal`, `reduce`), zero/none edges left out.
-pub fn cell_edges(space: &SearchSpace, arch: &Arch) -> Vec<(String, usize, Vec<CellEdgeView>)> {
+/// The edges of each cell type of an architecture (`normal`, `reduce`), zero/none edges left out,
+/// and the intermediate nodes (0-based) its output reads: every one, or with an input choice
+/// (`node_inputs`) the loose ends, those no node reads.
+pub type CellView = (String, usize, Vec<CellEdgeView>, Vec<usize>);
+
+/// The drawing of each cell type of an architecture (see `CellView`).
+pub fn cell_edges(space: &SearchSpace, arch: &Arch) -> Vec<CellView> {
     let SpaceSpec::Cell(spec) = &space.spec else {
         return vec![];
     };
     let picks = space.arch_indices(arch).unwrap_or_default();
-    let mut out: Vec<(String, usize, Vec<CellEdgeView>)> = Vec::new();
+    let mut out: Vec<CellView> = Vec::new();
+    let chosen = |d: usize| picks.get(d).copied().flatten();
+    for pc in space.pick_cells() {
+        let mut edges = Vec::new();
+        let mut read = vec![false; pc.nodes.len()];
+        for (to, (ins, ops)) in pc.nodes.iter().enumerate() {
+            for (&din, &dop) in ins.iter().zip(ops) {
+                let (Some(from), Some(o)) = (chosen(din), chosen(dop)) else {
+                    continue;
+                };
+                if from >= pc.inputs {
+                    read[from - pc.inputs] = true;
+                }
+                let label = &space.decisions[dop].labels[o];
+                if matches!(label.as_str(), "none" | "zero" | "none()" | "zero()") {
+                    continue;
+                }
+                edges.push(CellEdgeView {
+                    from,
+                    to,
+                    op: short_label(label),
+                });
+            }
+        }
+        let loose = (0..pc.nodes.len()).filter(|&m| !read[m]).collect();
+        out.push((pc.cell.to_string(), pc.nodes.len(), edges, loose));
+    }
+    if !out.is_empty() {
+        return out;
+    }
     for cell in ["normal", "reduce"] {
         let fixed = if cell == "normal" {
             &spec.normal
@@ -241,14 +275,19 @@ pub fn cell_edges(space: &SearchSpace, arch: &Arch) -> Vec<(String, usize, Vec<C
                 });
             }
         }
-        out.push((cell.to_string(), spec.nodes, edges));
+        out.push((
+            cell.to_string(),
+            spec.nodes,
+            edges,
+            (0..spec.nodes).collect(),
+        ));
     }
     out
 }
 
 /// A cell as a DAG: the two inputs on the left, the intermediate nodes left to right, the output
-/// (their concatenation) on the right; each edge labelled with its op.
-pub fn cell_svg(title: &str, nodes: usize, edges: &[CellEdgeView]) -> String {
+/// (of the intermediate nodes in `outputs`) on the right; each edge labelled with its op.
+pub fn cell_svg(title: &str, nodes: usize, edges: &[CellEdgeView], outputs: &[usize]) -> String {
     let col = 150.0;
     let w = (170.0 + col * (nodes as f64 + 1.0)) as usize;
     let h = 300usize;
@@ -296,7 +335,7 @@ pub fn cell_svg(title: &str, nodes: usize, edges: &[CellEdgeView]) -> String {
     for e in edges {
         arrow(&mut s, pos(e.from), pos(e.to + 2), false);
     }
-    for n in 0..nodes {
+    for &n in outputs.iter().filter(|&&n| n < nodes) {
         arrow(&mut s, pos(n + 2), out_pos, true);
     }
     // Labels after the lines so that they sit on top.
@@ -425,7 +464,7 @@ space net = chain(input: [1, 28, 28], classes: 10) {
                 op: "max_pool".into(),
             },
         ];
-        let svg = cell_svg("normal cell", 2, &edges);
+        let svg = cell_svg("normal cell", 2, &edges, &[0, 1]);
         assert!(svg.contains(">sep_conv_3x3</text>"));
         assert!(svg.contains("skip&lt;&amp;&gt;"));
         // 3 op edges + 2 dashed edges into the output.
@@ -433,5 +472,8 @@ space net = chain(input: [1, 28, 28], classes: 10) {
         assert_eq!(svg.matches("stroke-dasharray").count(), 2);
         // c[k-2], c[k-1], 2 nodes, the output.
         assert_eq!(svg.matches("<circle").count(), 5);
+        // An input-choice cell draws its loose ends alone into the output.
+        let loose = cell_svg("normal cell", 2, &edges, &[1]);
+        assert_eq!(loose.matches("stroke-dasharray").count(), 1);
     }
 }

@@ -1102,10 +1102,15 @@ fn architecture(run: &Run) -> Option<String> {
         }
         SpaceSpec::Cell(c) => {
             b.push_str("<div>");
-            for (cell, nodes, edges) in cell_edges(&sp, &arch) {
+            for (cell, nodes, edges, outputs) in cell_edges(&sp, &arch) {
+                let output = if c.node_inputs.is_some() {
+                    "the output sums a ReLU and 1x1 convolution of each loose end (the nodes no node reads), then BN"
+                } else {
+                    "the output concatenates the intermediate nodes"
+                };
                 b.push_str(&figure(
-                    &cell_svg(&format!("{cell} cell"), nodes, &edges),
-                    &format!("The {cell} cell: each intermediate node sums its incoming edges' ops; the output concatenates the intermediate nodes. {} cells, {} initial channels.", c.cells, c.channels),
+                    &cell_svg(&format!("{cell} cell"), nodes, &edges, &outputs),
+                    &format!("The {cell} cell: each intermediate node sums its incoming edges' ops; {output}. {} cells, {} initial channels.", c.cells, c.channels),
                 ));
             }
             b.push_str("</div>");

@@ -687,6 +687,20 @@ fn check_space(
         if let Some(d) = space
             .decisions
             .iter()
+            .find(|d| d.kind == DecisionKind::Input)
+        {
+            out.push(refuse(
+                span_of("relax"),
+                format!(
+                    "differentiable search over `{}`, which earlier node a cell node reads, is not defined",
+                    d.path
+                ),
+                "an input choice (`node_inputs`)",
+                "a relaxation weights the ops of fixed edges; sample input choices with `rl(space)` (ENAS) or train the space as a supernet (`train`, then `evolution`), or drop `node_inputs` to search every edge DARTS-style",
+            ));
+        } else if let Some(d) = space
+            .decisions
+            .iter()
             .find(|d| !matches!(d.kind, DecisionKind::Layer | DecisionKind::Edge))
         {
             out.push(refuse(
@@ -742,6 +756,10 @@ fn check_space(
         if let Some(Value::Call(c)) = stage.settings.peek("derive")
             && c.name == "top_k_edges"
             && space.cell_edges().is_empty()
+            && !space
+                .decisions
+                .iter()
+                .any(|d| d.kind == DecisionKind::Input)
         {
             out.push(refuse(
                 span_of("derive"),

@@ -1189,6 +1189,7 @@ impl Cx<'_> {
         let inputs = self.u32_of(env.get("inputs"), 1, d.name.span, "inputs", Some(2));
         let mut ops = None;
         let mut network = None;
+        let mut node_inputs = None;
         let mut ok = true;
         for s in body {
             match s.key.name.as_str() {
@@ -1235,12 +1236,18 @@ impl Cx<'_> {
                         ok = false;
                     }
                 },
+                "node_inputs" => {
+                    node_inputs = self.node_inputs(s, inputs);
+                    ok &= node_inputs.is_some();
+                }
                 "network" => {
                     network = self.network(s, if inputs == Some(1) { 1 } else { 3 });
                     ok &= network.is_some();
                 }
                 _ => {
-                    self.unknown_setting(s, &["ops", "network"], "a cell space");
+                    let keys: Vec<&str> =
+                        super::tables::CELL_SETTINGS.iter().map(|s| s.key).collect();
+                    self.unknown_setting(s, &keys, "a cell space");
                     ok = false;
                 }
             }
@@ -1276,8 +1283,56 @@ impl Cx<'_> {
             nodes: nodes?,
             inputs: inputs?,
             ops: ops?,
+            node_inputs,
             network: network?,
         })
+    }
+
+    /// `node_inputs k` of a cell space (see `tables::CELL_SETTINGS`): `1 <= k <= inputs`, the
+    /// earlier nodes node 0 can read, in a two-input cell.
+    fn node_inputs(&mut self, s: &Stmt, inputs: Option<u32>) -> Option<u32> {
+        let e = match s.terms.as_slice() {
+            [Term::Pos(e)] => e,
+            _ => {
+                self.err(
+                    Diagnostic::new(
+                        Code::SemaWrongType,
+                        s.span,
+                        "`node_inputs` needs one whole number",
+                    )
+                    .label("not one number")
+                    .help("write `node_inputs 2`: each node reads two chosen earlier nodes (ENAS)"),
+                );
+                return None;
+            }
+        };
+        let k = u32::try_from(self.int(e, 1, "`node_inputs`")?).unwrap_or(u32::MAX);
+        let inputs = inputs?;
+        if inputs != 2 {
+            self.err(
+                Diagnostic::new(
+                    Code::SemaOutOfRange,
+                    s.span,
+                    format!("`node_inputs` in a cell with {inputs} input"),
+                )
+                .label("input choice needs two cell inputs")
+                .help("write `cell(nodes: N, inputs: 2)`: the ENAS/DARTS skeleton, whose output is the loose ends"),
+            );
+            return None;
+        }
+        if k > inputs {
+            self.err(
+                Diagnostic::new(
+                    Code::SemaOutOfRange,
+                    e.span,
+                    format!("`node_inputs {k}` but the first node has only {inputs} earlier nodes to read"),
+                )
+                .label(format!("more than {inputs}"))
+                .help(format!("write `node_inputs` between 1 and {inputs} (ENAS: 2)")),
+            );
+            return None;
+        }
+        Some(k)
     }
 
     fn genotype(&mut self, d: &Decl, args: &[Term], env: &Env, body: &[Stmt]) -> Option<Genotype> {

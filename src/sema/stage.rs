@@ -1203,6 +1203,12 @@ impl Cx<'_> {
                 );
                 ok = false;
             } else if s.name == "fair"
+                && let SpaceBody::Cell(c) = &space.body
+                && c.node_inputs.is_some()
+            {
+                self.err(Diagnostic::new(Code::SemaSamplerMismatch, span_of("sampler"), format!("fair sampling needs the same number of choices in every decision, but `{}` chooses node inputs among 2 to {} earlier nodes and ops among {}", space.name, c.inputs + c.nodes - 1, c.ops.len())).label("strict fairness impossible").help("use `sampler uniform` (SPOS), or drop `node_inputs` so that every edge chooses among the same ops"));
+                ok = false;
+            } else if s.name == "fair"
                 // Every edge of a cell chooses among the same `ops`: strict fairness per edge
                 // holds there; a chain's `choose` lists must have equal lengths.
                 && let SpaceBody::Chain(c) = &space.body

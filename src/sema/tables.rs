@@ -916,6 +916,38 @@ pub const SETTINGS: &[Setting] = &[
     ),
 ];
 
+/// A setting of a `cell(...)` space's body: its key, type, meaning and the value the space has
+/// without it (`Dv::Absent`: the behaviour the doc names).
+#[derive(Debug, Clone, Copy)]
+pub struct SpaceSetting {
+    pub key: &'static str,
+    pub ty: Ty,
+    pub doc: &'static str,
+    pub default: Dv,
+}
+
+/// Every setting of a `cell(...)` space's body.
+pub const CELL_SETTINGS: &[SpaceSetting] = &[
+    SpaceSetting {
+        key: "ops",
+        ty: Ty::Str,
+        doc: "the candidate ops of every edge: `ops [sep_conv(3), skip, none]`",
+        default: Dv::Required,
+    },
+    SpaceSetting {
+        key: "node_inputs",
+        ty: Ty::Nat,
+        doc: "ENAS's input choice: each node reads this many chosen earlier nodes (repeats allowed), each with its chosen op, and the cell outputs its loose ends; without it every node sums an edge from every earlier node (DARTS)",
+        default: Dv::Absent,
+    },
+    SpaceSetting {
+        key: "network",
+        ty: Ty::Str,
+        doc: "the network the cells are stacked in: `network cells: 8, channels: 16, reduce_at: [1/3, 2/3], input: [3, 32, 32], classes: 10`",
+        default: Dv::Required,
+    },
+];
+
 /// Settings a stage kind accepts.
 pub fn settings_for(kind: K) -> impl Iterator<Item = &'static Setting> {
     SETTINGS.iter().filter(move |s| s.kinds.contains(&kind))

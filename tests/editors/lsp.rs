@@ -265,3 +265,42 @@ fn a_session_with_the_real_server() {
     let status = c.child.wait().expect("the server exits");
     assert!(status.success(), "{status:?}");
 }
+
+/// Hover on a cell space's `node_inputs` shows the setting's documentation from `sema::tables`.
+#[test]
+fn hover_on_a_cell_setting_shows_its_table_doc() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().canonicalize().expect("canonical");
+    let file = root.join("enas.nas");
+    let uri = Url::from_file_path(&file).expect("uri");
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/enas.nas"),
+    )
+    .expect("enas.nas");
+    let mut c = Client::start(&root);
+    c.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "nasl", "version": 1, "text": text } }),
+    );
+    let _ = c.diagnostics(&uri);
+    let doc = tables::CELL_SETTINGS
+        .iter()
+        .find(|s| s.key == "node_inputs")
+        .expect("node_inputs is in the table")
+        .doc;
+    let (line, col) = pos(&text, "node_inputs 2", 0);
+    let h = c.request("textDocument/hover", at(&uri, (line, col + 2)));
+    let shown = h["contents"]["value"].as_str().unwrap_or("");
+    assert!(shown.contains(doc), "{shown}");
+    // Completion at the start of a statement of the cell space: its settings.
+    let items = c.request("textDocument/completion", at(&uri, (line, col)));
+    let labels: Vec<&str> = items
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|i| i["label"].as_str())
+        .collect();
+    for s in tables::CELL_SETTINGS {
+        assert!(labels.contains(&s.key), "{} missing in {labels:?}", s.key);
+    }
+}

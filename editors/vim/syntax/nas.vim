@@ -19,7 +19,7 @@ let s:keywords = [
       \ ]
 let s:setting_kw = [
       \ 'split', 'batch', 'augment', 'normalize', 'path', 'classes', 'size', 'seed', 'stem',
-      \ 'layers', 'head', 'resolution', 'ops', 'network', 'normal', 'reduce', 'node', 'concat',
+      \ 'layers', 'head', 'resolution', 'ops', 'network', 'normal', 'reduce', 'node_inputs', 'node', 'concat',
       \ 'data', 'sampler', 'epochs', 'optimizer', 'schedule', 'level', 'relax', 'weights',
       \ 'arch', 'derive', 'population', 'generations', 'keep', 'mutate', 'crossover',
       \ 'constraint', 'penalty', 'objective', 'pareto', 'recalibrate', 'samples', 'seeds',

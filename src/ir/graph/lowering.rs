@@ -277,6 +277,15 @@ impl SearchSpace {
                 "2 (DARTS) or 1 (NAS-Bench-201)",
             ));
         }
+        if let Some(k) = c.node_inputs
+            && (c.inputs != 2 || k == 0 || k > c.inputs)
+        {
+            return Err(spec_err(
+                "node_inputs",
+                format!("{k} inputs per node in cells with {} inputs", c.inputs),
+                "input choice runs in two-input cells, with 1 or 2 inputs per node",
+            ));
+        }
         if c.inputs == 1 && (c.normal.is_some() || c.reduce.is_some()) {
             return Err(spec_err(
                 "inputs",
@@ -331,6 +340,17 @@ impl SearchSpace {
                         check_not_elastic(call, "candidates")?;
                     }
                     let labels: Vec<String> = c.candidates.iter().map(|x| x.to_string()).collect();
+                    if c.nodes == 0 {
+                        return Err(spec_err(
+                            tname,
+                            "a cell needs at least one intermediate node",
+                            "e.g. nodes: 4",
+                        ));
+                    }
+                    if let Some(k) = c.node_inputs {
+                        types.push(CellType::Pick(self.pick_decisions(c, tname, k, &labels)?));
+                        continue;
+                    }
                     let mut nodes = vec![];
                     for n in 0..c.nodes {
                         let mut edges = vec![];
@@ -342,13 +362,6 @@ impl SearchSpace {
                             )?);
                         }
                         nodes.push(edges);
-                    }
-                    if c.nodes == 0 {
-                        return Err(spec_err(
-                            tname,
-                            "a cell needs at least one intermediate node",
-                            "e.g. nodes: 4",
-                        ));
                     }
                     CellType::Search(nodes)
                 }
@@ -424,6 +437,13 @@ impl SearchSpace {
                             .collect()
                     })
                     .collect(),
+                CellType::Pick(nodes) => {
+                    Self::pick_graph(g, &self.decisions, i, nodes, &mut states);
+                    p0 = p1;
+                    p1 = *states.last().unwrap_or(&p1);
+                    red_prev = red;
+                    continue;
+                }
             };
             let concat = g.add_node(SpaceNode::Concat {
                 path: format!("cell{i}.out"),
@@ -467,6 +487,74 @@ impl SearchSpace {
         let out = g.add_node(SpaceNode::Output { classes: c.classes });
         g.add_edge(lin, out, String::new());
         Ok(info)
+    }
+
+    /// The decisions of an input-choice cell, in ENAS's order: per node, the earlier node each of its
+    /// `k` slots reads (options: the node indices `0..inputs+n`, cell inputs first), then each slot's
+    /// op.
+    fn pick_decisions(
+        &mut self,
+        c: &CellSpec,
+        tname: &str,
+        k: usize,
+        labels: &[String],
+    ) -> Result<Vec<NodePick>, IrError> {
+        let mut nodes = vec![];
+        for n in 0..c.nodes {
+            let froms: Vec<String> = (0..c.inputs + n).map(|f| f.to_string()).collect();
+            let mut inputs = vec![];
+            for s in 0..k {
+                inputs.push(self.add_decision(
+                    format!("{tname}.node{n}.input{s}"),
+                    DecisionKind::Input,
+                    froms.clone(),
+                )?);
+            }
+            let mut ops = vec![];
+            for s in 0..k {
+                ops.push(self.add_decision(
+                    format!("{tname}.node{n}.op{s}"),
+                    DecisionKind::Edge,
+                    labels.to_vec(),
+                )?);
+            }
+            nodes.push(NodePick { inputs, ops });
+        }
+        Ok(nodes)
+    }
+
+    /// Cell `i`'s nodes in the space graph when it chooses its inputs: one edge per slot, read from
+    /// every node it may choose (the graph edge names the input option), into the node's sum; the
+    /// output sums the loose ends' projections (`cell{i}.out`), here drawn from every node.
+    fn pick_graph(
+        g: &mut DiGraph<SpaceNode, String>,
+        decisions: &[Decision],
+        i: usize,
+        nodes: &[NodePick],
+        states: &mut Vec<NodeIndex>,
+    ) {
+        let out = g.add_node(SpaceNode::Sum {
+            path: format!("cell{i}.out"),
+        });
+        for (n, np) in nodes.iter().enumerate() {
+            let sum = g.add_node(SpaceNode::Sum {
+                path: format!("cell{i}.node{n}"),
+            });
+            for (s, (&din, &dop)) in np.inputs.iter().zip(&np.ops).enumerate() {
+                let e = g.add_node(SpaceNode::Edge {
+                    path: format!("cell{i}.node{n}.in{s}"),
+                    decision: dop,
+                    labels: decisions[dop].labels.clone(),
+                });
+                for (from, &st) in states.iter().enumerate() {
+                    g.add_edge(st, e, format!("{} = {from}", decisions[din].path));
+                }
+                g.add_edge(e, sum, String::new());
+            }
+            g.add_edge(sum, out, String::new());
+            states.push(sum);
+        }
+        states.push(out);
     }
 
     /// The space graph of a single-input (NAS-Bench-201) cell network: stem, cells (a residual block

@@ -35,6 +35,8 @@ pub enum DecisionKind {
     Layer,
     Elastic,
     Edge,
+    /// Which earlier node a cell node reads (ENAS's input choice, `node_inputs`).
+    Input,
 }
 
 /// How a decision kind reads in messages.
@@ -46,6 +48,7 @@ pub fn kind_name(kind: DecisionKind) -> &'static str {
         DecisionKind::Layer => "layer",
         DecisionKind::Elastic => "elastic",
         DecisionKind::Edge => "edge",
+        DecisionKind::Input => "input",
     }
 }
 
@@ -146,6 +149,15 @@ enum CellType {
     /// Per intermediate node, per source node: the edge's decision.
     Search(Vec<Vec<usize>>),
     Fixed(Genotype),
+    /// ENAS's input choice: per intermediate node, its slots (see `NodePick`).
+    Pick(Vec<NodePick>),
+}
+
+/// One intermediate node of an input-choice cell: per slot, the decision of the earlier node it reads
+/// and the decision of the op applied to it.
+pub(super) struct NodePick {
+    pub(super) inputs: Vec<usize>,
+    pub(super) ops: Vec<usize>,
 }
 
 struct CellInfo {
@@ -166,6 +178,30 @@ pub struct CellEdge {
     pub node: usize,
     pub from: usize,
     pub decision: usize,
+}
+
+/// One input-choice cell type of a cell space (see `SearchSpace::pick_cells`). In cell `i`'s network,
+/// slot `s` of node `n` reading node `f` with op `j` is the op `pick_edge_path(i, n, s, f, j)`, and the
+/// loose end `m`'s projection the ops under `pick_out_path(i, m)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PickCell {
+    pub cell: &'static str,
+    /// The indices of the network's cells of this type.
+    pub cells: Vec<usize>,
+    /// The cell inputs (node indices `0..inputs`).
+    pub inputs: usize,
+    /// Per intermediate node: its slots' input decisions and op decisions.
+    pub nodes: Vec<(Vec<usize>, Vec<usize>)>,
+}
+
+/// The path of the op of a slot of an input-choice cell (see `PickCell`).
+pub fn pick_edge_path(cell: usize, node: usize, slot: usize, from: usize, cand: usize) -> String {
+    format!("cell{cell}.node{node}.in{slot}.from{from}.cand{cand}")
+}
+
+/// The path prefix of the ops projecting loose end `m` of an input-choice cell (see `PickCell`).
+pub fn pick_out_path(cell: usize, m: usize) -> String {
+    format!("cell{cell}.out.node{m}")
 }
 
 /// A lowered search space.
@@ -339,6 +375,34 @@ impl SearchSpace {
             }
         }
         out.sort_by_key(|e| e.decision);
+        out
+    }
+
+    /// The input-choice cell types of a cell space (`node_inputs`; empty otherwise), for cost bounds:
+    /// which cells of the network are of the type and, per intermediate node, its slots' decisions.
+    pub fn pick_cells(&self) -> Vec<PickCell> {
+        let Some((spec, info)) = self.cell() else {
+            return vec![];
+        };
+        let mut out = vec![];
+        for (cell, red, t) in [
+            ("normal", false, &info.normal),
+            ("reduce", true, &info.reduce),
+        ] {
+            if let CellType::Pick(nodes) = t {
+                out.push(PickCell {
+                    cell,
+                    cells: (0..spec.cells)
+                        .filter(|i| info.reductions.contains(i) == red)
+                        .collect(),
+                    inputs: spec.inputs,
+                    nodes: nodes
+                        .iter()
+                        .map(|n| (n.inputs.clone(), n.ops.clone()))
+                        .collect(),
+                });
+            }
+        }
         out
     }
 

@@ -273,9 +273,17 @@ impl SearchSpace {
             )?;
             let mut states = vec![pre0, pre1];
             let ct = if red { &info.reduce } else { &info.normal };
+            if let CellType::Pick(nodes) = ct {
+                let out = Self::pick_cell(&mut net, spec, i, red, cur, nodes, states, &mut pick)?;
+                s0 = s1;
+                s1 = out;
+                red_prev = red;
+                continue;
+            }
             let n_nodes = match ct {
                 CellType::Search(n) => n.len(),
                 CellType::Fixed(g) => g.nodes.len(),
+                CellType::Pick(n) => n.len(),
             };
             for n in 0..n_nodes {
                 let mut ins = vec![];
@@ -301,6 +309,7 @@ impl SearchSpace {
                             }
                         }
                     }
+                    CellType::Pick(_) => {}
                     CellType::Fixed(g) => {
                         for (e, edge) in g.nodes[n].iter().enumerate() {
                             let stride = if red && edge.from < 2 { 2 } else { 1 };
@@ -323,6 +332,84 @@ impl SearchSpace {
         let out = net.push_output(end);
         Self::check_output(&net, out, spec.classes)?;
         Ok(net)
+    }
+
+    /// Cell `i` of an input-choice space on its preprocessed inputs `states`: each node sums, per
+    /// slot, the chosen op (`cell{i}.node{n}.in{s}.from{f}.cand{j}`, weights per slot, source and op
+    /// as in ENAS) of the chosen earlier node (stride 2 from a reduction cell's inputs). The output
+    /// sums ReLU and a 1x1 convolution (`cell{i}.out.node{m}`) of each loose end, the intermediate
+    /// nodes that no slot reads, then BN (`cell{i}.out.bn`): ENAS's concatenation and 1x1
+    /// convolution, written per node so that the weights do not depend on which nodes are loose.
+    /// Without `pick` (the supernet) every option of every slot runs and every node is a loose end.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn pick_cell(
+        net: &mut Net,
+        spec: &CellSpec,
+        i: usize,
+        red: bool,
+        cur: usize,
+        nodes: &[NodePick],
+        mut states: Vec<usize>,
+        pick: &mut Option<&mut Picker>,
+    ) -> Result<usize, IrError> {
+        let ctx = |out: usize, stride: usize| Ctx {
+            out,
+            stride,
+            affine: Some(spec.affine),
+        };
+        let none = BTreeMap::new();
+        let mut read = vec![false; spec.inputs + nodes.len()];
+        for (n, np) in nodes.iter().enumerate() {
+            let mut ins = vec![];
+            for (s, (&din, &dop)) in np.inputs.iter().zip(&np.ops).enumerate() {
+                let (froms, opts): (Vec<usize>, Vec<usize>) = match pick.as_mut() {
+                    Some(pk) => (pk(din)?, pk(dop)?),
+                    None => (
+                        (0..spec.inputs + n).collect(),
+                        (0..spec.candidates.len()).collect(),
+                    ),
+                };
+                for from in froms {
+                    read[from] = true;
+                    let stride = if red && from < spec.inputs { 2 } else { 1 };
+                    for &j in &opts {
+                        let path = pick_edge_path(i, n, s, from, j);
+                        let op = Op::resolve(&spec.candidates[j], ctx(cur, stride), &none, &path)?;
+                        ins.push(net.push_op(path, op, states[from], Some((dop, j)))?);
+                    }
+                }
+            }
+            states.push(net.push_sum(format!("cell{i}.node{n}"), ins)?);
+        }
+        let relu = OpCall::new(OpKind::Relu);
+        let conv = OpCall::new(OpKind::Conv).arg("kernel", 1);
+        let mut ends = vec![];
+        for m in 0..nodes.len() {
+            if pick.is_some() && read[spec.inputs + m] {
+                continue;
+            }
+            let base = pick_out_path(i, m);
+            let mut x = states[spec.inputs + m];
+            for (k, call) in [&relu, &conv].into_iter().enumerate() {
+                let p = format!("{base}.{k}");
+                x = net.push_op(
+                    p.clone(),
+                    Op::resolve(call, ctx(cur, 1), &none, &p)?,
+                    x,
+                    None,
+                )?;
+            }
+            ends.push(x);
+        }
+        let sum = net.push_sum(format!("cell{i}.out"), ends)?;
+        let p = format!("cell{i}.out.bn");
+        let bn = OpCall::new(OpKind::BatchNorm);
+        net.push_op(
+            p.clone(),
+            Op::resolve(&bn, ctx(cur, 1), &none, &p)?,
+            sum,
+            None,
+        )
     }
 
     /// The network of a single-input (NAS-Bench-201) cell space after its stem `s`: cells whose nodes

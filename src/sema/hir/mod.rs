@@ -122,7 +122,7 @@ impl Space {
     pub fn has_decisions(&self) -> bool {
         match &self.body {
             SpaceBody::Chain(c) => c.has_decisions(),
-            SpaceBody::Cell(c) => c.ops.len() > 1,
+            SpaceBody::Cell(c) => c.ops.len() > 1 || c.node_inputs.is_some(),
             SpaceBody::Genotype(_) => false,
         }
     }
@@ -199,6 +199,8 @@ pub struct CellSpace {
     pub inputs: u32,
     /// The candidate ops of every edge.
     pub ops: Vec<OpCall>,
+    /// `node_inputs k`: each node reads `k` chosen earlier nodes (ENAS); `None`: every earlier node.
+    pub node_inputs: Option<u32>,
     pub network: CellNetwork,
 }
 
