@@ -139,6 +139,48 @@ fn rank_samples_on_workers_match_one_process() {
     assert_same_run(&one, &two, &["stages/supernet/supernet.safetensors"]);
 }
 
+/// MnasNet children (two rounds: 4 then 2 children, one of them a repeat) and few-shot sub-supernets (3) on two workers give the
+/// best architecture, rewards, sub-supernet weights, summary and metrics lines of one process.
+#[test]
+fn mnasnet_children_and_few_shot_parts_on_workers_match_one_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    let file = root().join("tests/run/pieces.nas");
+    let err = ok(workers_run(&file, &one, &["--threads", "1"]));
+    assert!(!err.contains("local workers"), "{err}");
+    let err = ok(workers_run(
+        &file,
+        &two,
+        &["--threads", "1", "--workers", "2"],
+    ));
+    assert!(err.contains("search: 4 pieces on 2 local workers"), "{err}");
+    // The second round proposes one architecture of the first again (seed 5): only one new piece.
+    assert!(err.contains("search: 1 pieces on 1 local workers"), "{err}");
+    assert!(
+        err.contains("subnets: 3 pieces on 2 local workers"),
+        "{err}"
+    );
+    // One pool for the run: two workers started, whatever the number of batches.
+    assert_eq!(files_ending(&two.join("workers"), ".log").len(), 2);
+    assert_eq!(
+        files_ending(&two.join("stages/search/pieces"), ".result.json").len(),
+        5
+    );
+    assert_same_run(
+        &one,
+        &two,
+        &[
+            "best.arch.yaml",
+            "stages/search/controller.safetensors",
+            "stages/subnets/part0.safetensors",
+            "stages/subnets/part1.safetensors",
+            "stages/subnets/part2.safetensors",
+        ],
+    );
+    let summary = read_json(&two.join("summary.json"));
+    assert_eq!(summary["complete"], true);
+}
+
 /// A piece whose training diverges in its worker stops the run with the worker's diagnostic, its
 /// own error and the path of its log, which holds the worker's account.
 #[test]
