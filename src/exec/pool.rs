@@ -35,8 +35,11 @@ pub struct Scale {
     /// CPU threads of the whole run, split between local workers (default: the cores).
     pub threads: Option<i32>,
     pub executor: Executor,
-    /// Options added to every `sbatch` (`--sbatch=--partition=gpu`), Slurm executor only.
+    /// Options added to every `sbatch` (`--sbatch=--partition=gpu`), Slurm executor only; they
+    /// come after those of the file's `executor slurm` block, so they win.
     pub sbatch: Vec<String>,
+    /// The file's `executor slurm` block (its defaults when there is none).
+    pub slurm: crate::sema::spec::SlurmSpec,
 }
 
 impl Default for Scale {
@@ -47,6 +50,7 @@ impl Default for Scale {
             threads: None,
             executor: Executor::Local,
             sbatch: vec![],
+            slurm: Default::default(),
         }
     }
 }

@@ -916,6 +916,69 @@ pub const SETTINGS: &[Setting] = &[
     ),
 ];
 
+/// Executor kinds of an `executor KIND { ... }` block.
+pub const EXECUTORS: &[&str] = &["slurm"];
+
+/// A setting of the `executor slurm { ... }` block: what `nasl run` passes to every `sbatch`
+/// (`sema::spec::SlurmSpec` carries the checked values; `--sbatch=` options come after them, so the
+/// command line wins).
+#[derive(Debug, Clone, Copy)]
+pub struct ExecutorSetting {
+    pub key: &'static str,
+    pub ty: Ty,
+    pub doc: &'static str,
+    pub default: Dv,
+}
+
+const fn x(key: &'static str, ty: Ty, default: Dv, doc: &'static str) -> ExecutorSetting {
+    ExecutorSetting {
+        key,
+        ty,
+        doc,
+        default,
+    }
+}
+
+/// Every setting of `executor slurm { ... }`.
+pub const SLURM_SETTINGS: &[ExecutorSetting] = &[
+    x(
+        "partition",
+        Ty::Str,
+        Dv::Absent,
+        "the partition the tasks run in (`sbatch --partition`; default: the cluster's)",
+    ),
+    x(
+        "time",
+        Ty::Dur,
+        Dv::Absent,
+        "each task's time limit, a duration like `4h` or `90min` (`sbatch --time`; default: the partition's)",
+    ),
+    x(
+        "gpus_per_task",
+        Ty::Int,
+        Dv::Absent,
+        "GPUs of each task (`sbatch --gpus-per-task`); a task sees its GPU as `cuda:0`",
+    ),
+    x(
+        "cpus_per_task",
+        Ty::Nat,
+        Dv::Absent,
+        "CPU cores of each task (`sbatch --cpus-per-task`), also its libtorch threads (default: 1)",
+    ),
+    x(
+        "account",
+        Ty::Str,
+        Dv::Absent,
+        "the account the tasks are charged to (`sbatch --account`)",
+    ),
+    x(
+        "max_retries",
+        Ty::Int,
+        Dv::Int(3),
+        "resubmissions of a piece whose task ended without a result for a reason outside nasl (node failure, preemption, time limit, `scancel`), per `nasl run`",
+    ),
+];
+
 /// Settings a stage kind accepts.
 pub fn settings_for(kind: K) -> impl Iterator<Item = &'static Setting> {
     SETTINGS.iter().filter(move |s| s.kinds.contains(&kind))

@@ -341,6 +341,53 @@ fn a_resumed_slurm_run_follows_its_jobs_instead_of_resubmitting() {
     assert_eq!(read_json(&run.join("summary.json"))["complete"], true);
 }
 
+/// The file's `executor slurm { ... }` block chooses Slurm without `--executor` and its values reach
+/// `sbatch` (seen by `scontrol show job`), `--sbatch=` options override them, and `--executor local`
+/// overrides the block's choice.
+#[test]
+fn the_executor_block_reaches_sbatch_and_the_command_line_overrides_it() {
+    slurm_up();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("p.nas");
+    let block = "executor slurm {\n  partition \"nasl\"\n  time 10min\n  account \"from_file\"\n  max_retries 1\n}\n";
+    std::fs::write(
+        &file,
+        format!("{block}{}", std::fs::read_to_string(pipeline()).unwrap()),
+    )
+    .unwrap();
+    let out = tmp.path().join("slurm");
+    let mut c = workers_run(
+        &file,
+        &out,
+        &["--threads", "1", "--sbatch=--account=from_cli"],
+    );
+    c.env("NASL_SLURM_POLL_MS", "100");
+    let err = ok(c);
+    assert!(err.contains("search: 4 pieces on Slurm"), "{err}");
+    let jobs = slurm_jobs(&out, "search");
+    assert!(!jobs.is_empty(), "{err}");
+    for job in jobs.iter().chain(&slurm_jobs(&out, "final")) {
+        let id = job["id"].as_str().unwrap();
+        let show = Command::new("scontrol")
+            .args(["-o", "show", "job", id])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&show.stdout);
+        for want in ["Partition=nasl", "TimeLimit=00:10:00", "Account=from_cli"] {
+            assert!(text.contains(want), "job {id}: no {want} in {text}");
+        }
+    }
+    assert_eq!(read_json(&out.join("summary.json"))["complete"], true);
+    let local = tmp.path().join("local");
+    let err = ok(workers_run(
+        &file,
+        &local,
+        &["--threads", "1", "--workers", "2", "--executor", "local"],
+    ));
+    assert!(err.contains("search: 4 pieces on 2 local workers"), "{err}");
+    assert!(slurm_jobs(&local, "search").is_empty());
+}
+
 /// A Slurm task whose training diverges stops the run with its own error and its log.
 #[test]
 fn a_failing_slurm_task_names_its_log() {
