@@ -280,6 +280,7 @@ fn every_code_is_documented_and_every_key_is_a_grammar_keyword() {
         .map(|s| s.key)
         .chain(space_keys)
         .chain(dataset_keys)
+        .chain(nasl::sema::tables::SLURM_SETTINGS.iter().map(|s| s.key))
         .chain(["data"])
     {
         assert!(
@@ -297,6 +298,102 @@ fn front_codes(text: &str) -> Vec<&'static str> {
         .iter()
         .map(|d| d.code.as_str())
         .collect()
+}
+
+/// The `executor slurm { ... }` block: checked values lowered to the typed spec (defaults from the
+/// table), bad kinds, keys and values refused with their diagnostic, span and help line.
+#[test]
+fn the_executor_block_is_checked() {
+    let block = "executor slurm {\n  partition \"gpu\"\n  time 90min\n  gpus_per_task 1\n  cpus_per_task 4\n  account \"lab\"\n}\n";
+    let c = check_text("t.nas", &format!("{block}{BASE}"));
+    assert!(c.diags.is_empty(), "{:?}", c.diags);
+    let spec = c.program.expect("hir").executor.expect("the block");
+    assert_eq!(spec.partition.as_deref(), Some("gpu"));
+    assert_eq!(spec.time_s, Some(5400.0));
+    assert_eq!(spec.max_retries, 3, "the table's default");
+    assert_eq!(
+        spec.sbatch_options(),
+        [
+            "--partition=gpu",
+            "--time=90",
+            "--gpus-per-task=1",
+            "--cpus-per-task=4",
+            "--account=lab"
+        ]
+    );
+    assert!(
+        check_text("t.nas", BASE)
+            .program
+            .unwrap()
+            .executor
+            .is_none()
+    );
+    for (bad, code, help) in [
+        (
+            "executor slurm { time \"4 hours\" }",
+            "nasl::sema::wrong_type",
+            "duration",
+        ),
+        (
+            "executor slurm { time 0s }",
+            "nasl::sema::out_of_range",
+            "longer than zero",
+        ),
+        (
+            "executor slurm { cpus_per_task 0 }",
+            "nasl::sema::out_of_range",
+            "",
+        ),
+        (
+            "executor slurm { max_retries -1 }",
+            "nasl::sema::out_of_range",
+            "",
+        ),
+        (
+            "executor slurm { partiton \"gpu\" }",
+            "nasl::sema::unknown_setting",
+            "partition",
+        ),
+        (
+            "executor slurm { partition 3 }",
+            "nasl::sema::wrong_type",
+            "string",
+        ),
+        (
+            "executor slurm { partition \"a\"; partition \"b\" }",
+            "nasl::sema::bad_arguments",
+            "keep one",
+        ),
+        (
+            "executor kubernetes {}",
+            "nasl::sema::unknown_value",
+            "slurm",
+        ),
+        (
+            "executor slurm {}\nexecutor slurm {}",
+            "nasl::sema::duplicate_definition",
+            "",
+        ),
+    ] {
+        let text = format!("{bad}\n{BASE}");
+        let c = check_text("t.nas", &text);
+        let d = c
+            .diags
+            .iter()
+            .find(|d| d.code.as_str() == code)
+            .unwrap_or_else(|| panic!("{bad}: {:?}", c.diags));
+        assert!(
+            d.span.end > d.span.start && d.span.end <= bad.len(),
+            "{bad}: {:?}",
+            d.span
+        );
+        assert!(
+            d.help.as_deref().unwrap_or("").contains(help),
+            "{bad}: {:?}",
+            d.help
+        );
+        assert!(c.program.is_none(), "{bad}");
+    }
 }
 
 #[test]

@@ -52,9 +52,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub devices: Vec<String>,
     /// Where independent pieces run: `local` worker processes, or `slurm` job arrays over the run
-    /// directory (which must be on a filesystem the cluster's nodes share).
-    #[arg(long, default_value = "local", value_name = "KIND")]
-    pub executor: String,
+    /// directory (which must be on a filesystem the cluster's nodes share). Default: `slurm` when
+    /// the file has an `executor slurm { ... }` block, else `local`.
+    #[arg(long, value_name = "KIND")]
+    pub executor: Option<String>,
     /// An option for every `sbatch` of the Slurm executor (repeatable):
     /// `--sbatch=--partition=gpu --sbatch=--time=2:00:00 --sbatch=--gpus-per-task=1`.
     #[arg(long, value_name = "OPTION", allow_hyphen_values = true)]
@@ -97,8 +98,12 @@ pub fn set_threads(threads: Option<i32>) -> miette::Result<()> {
     Ok(())
 }
 
-/// `--workers`, `--devices`, `--threads` and `--executor`, checked.
-fn scale(args: &RunArgs) -> miette::Result<exec::pool::Scale> {
+/// `--workers`, `--devices`, `--threads` and `--executor`, checked, with the file's `executor slurm`
+/// block (`--executor` overrides its choice of Slurm, `--sbatch=` options its values).
+fn scale(
+    args: &RunArgs,
+    block: Option<&crate::sema::spec::SlurmSpec>,
+) -> miette::Result<exec::pool::Scale> {
     if args.workers < 1 {
         return Err(miette!(
             code = "nasl::cli::workers",
@@ -106,7 +111,12 @@ fn scale(args: &RunArgs) -> miette::Result<exec::pool::Scale> {
             "`--workers 0` runs nothing"
         ));
     }
-    let executor = match args.executor.as_str() {
+    let kind = match (&args.executor, block) {
+        (Some(k), _) => k.as_str(),
+        (None, Some(_)) => "slurm",
+        (None, None) => "local",
+    };
+    let executor = match kind {
         "local" => exec::pool::Executor::Local,
         "slurm" => exec::pool::Executor::Slurm,
         other => {
@@ -135,6 +145,7 @@ fn scale(args: &RunArgs) -> miette::Result<exec::pool::Scale> {
         threads: args.threads,
         executor,
         sbatch: args.sbatch.clone(),
+        slurm: block.cloned().unwrap_or_default(),
     })
 }
 
@@ -166,7 +177,6 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
         data_paths.insert(name.to_string(), PathBuf::from(path));
     }
     let device = device(&args.device)?;
-    let scale = scale(&args)?;
     set_threads(args.threads)?;
     let front = driver::check_file(&file, &FsLoader);
     let checked = front.checked;
@@ -180,6 +190,7 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
         eprintln!("{}: not run, the pipeline has errors", file.display());
         return Ok(ExitCode::FAILURE);
     };
+    let scale = scale(&args, program.executor.as_ref())?;
     if let Some(name) = data_paths
         .keys()
         .find(|n| !program.datasets.iter().any(|d| &d.name == *n))

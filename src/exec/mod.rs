@@ -107,6 +107,8 @@ pub struct Ctx {
     /// Each stage's `parts.jsonl`, read once per run and kept in step with the file.
     parts: HashMap<String, BTreeMap<String, Json>>,
     pub results: BTreeMap<String, StageResult>,
+    /// The run's local worker processes once a stage handed them pieces (kept for later stages).
+    pool: Option<pool::LocalPool>,
 }
 
 impl Ctx {
@@ -234,6 +236,7 @@ pub fn run(
         data: HashMap::new(),
         parts: HashMap::new(),
         results: BTreeMap::new(),
+        pool: None,
     };
     let mut state = state;
     ctx.results = decode_results(&ctx.dir.root, &ctx.program, &state)?;

@@ -29,6 +29,16 @@ pub enum Work {
     },
     /// Sample `index` of a `rank` stage: its accuracy on the input supernets and stand-alone.
     RankSample { index: usize },
+    /// A MnasNet child (`rl(space) { shared false }`): `arch` trained stand-alone for `epochs`, then
+    /// scored on the validation split.
+    MnasChild { arch: Arch, epochs: usize },
+    /// Sub-supernet `index` of a `few_shot` stage: the input supernet's weights trained for
+    /// `epochs` on the architectures whose first decisions are `prefix`.
+    FewShotPart {
+        index: usize,
+        prefix: Vec<usize>,
+        epochs: usize,
+    },
     /// One trained model of a `retrain` (or fixed-network `train`) stage: member `member` of
     /// `members` with seed `seed`.
     Model {

@@ -3,6 +3,7 @@
 //! default, as always), else on up to `--workers N` local `nasl worker` processes or, through `slurm`,
 //! as a job array; collects their results in the order given. Also the worker's side of a piece.
 
+use std::io::BufReader;
 use std::process::{Child, Command, Stdio};
 
 use std::time::Duration;
@@ -34,8 +35,11 @@ pub struct Scale {
     /// CPU threads of the whole run, split between local workers (default: the cores).
     pub threads: Option<i32>,
     pub executor: Executor,
-    /// Options added to every `sbatch` (`--sbatch=--partition=gpu`), Slurm executor only.
+    /// Options added to every `sbatch` (`--sbatch=--partition=gpu`), Slurm executor only; they
+    /// come after those of the file's `executor slurm` block, so they win.
     pub sbatch: Vec<String>,
+    /// The file's `executor slurm` block (its defaults when there is none).
+    pub slurm: crate::sema::spec::SlurmSpec,
 }
 
 impl Default for Scale {
@@ -46,6 +50,7 @@ impl Default for Scale {
             threads: None,
             executor: Executor::Local,
             sbatch: vec![],
+            slurm: Default::default(),
         }
     }
 }
@@ -86,7 +91,8 @@ impl Ctx {
                 .clone();
             let mut todo = Vec::new();
             for (tag, w) in &work {
-                if done.contains_key(tag) {
+                // Done earlier, or twice in the list (a search may propose an architecture twice).
+                if done.contains_key(tag) || todo.iter().any(|p: &Piece| &p.tag == tag) {
                     continue;
                 }
                 let files = PieceFiles::of(&self.dir.root, &stage.name, tag);
@@ -152,6 +158,14 @@ fn compute(ctx: &mut Ctx, stage: &Stage, work: &Work) -> Result<Json, ExecError>
             ctx, stage, arch, *member, *members, *seed
         )?),
         Work::RankSample { index } => json!(rank::rank_sample(ctx, stage, *index)?),
+        Work::MnasChild { arch, epochs } => json!(rl::mnas_child(ctx, stage, arch, *epochs)?),
+        Work::FewShotPart {
+            index,
+            prefix,
+            epochs,
+        } => json!(supernet::few_shot_part(
+            ctx, stage, *index, prefix, *epochs
+        )?),
     };
     Ok(v)
 }
@@ -192,122 +206,167 @@ fn redirect_stderr(log: &Path) -> Result<(), ExecError> {
 
 /// A local worker process (`nasl worker --serve`): piece files go to its stdin one a line, it
 /// answers each with a line on stdout once the piece's result (or error) is written.
-struct Local<'a> {
+struct Local {
     child: Child,
     stdin: Option<std::process::ChildStdin>,
-    busy: Option<&'a Piece>,
+    /// Still answering (its stdout has not closed).
+    alive: bool,
 }
 
-/// Runs pieces on up to `--workers` local worker processes, each with its share of the threads and
-/// the next device of `--devices`, handing each the next piece when it finishes one. Closing a
-/// worker's stdin (this process stops, or dies) stops it. After a failure no new
-/// piece starts; the running ones finish (their results are kept for a resume) and the first
-/// failure is returned.
-fn run_local(ctx: &mut Ctx, stage: &str, pieces: &[Piece]) -> Result<(), ExecError> {
-    use std::io::{BufReader, Write as _};
-    use std::sync::atomic::Ordering;
-    use std::sync::mpsc;
-    let scale = ctx.opts.scale.clone();
-    let threads = scale.threads_per_worker();
-    let exe = std::env::current_exe().map_err(|e| ExecError::io(Path::new("nasl"), e))?;
-    let root = ctx.dir.root.clone();
-    let n = scale.workers.min(pieces.len()).max(1);
-    eprintln!(
-        "{stage}: {} pieces on {n} local workers ({threads} threads each)",
-        pieces.len()
-    );
-    let logs = root.join("stages").join(stage).join("pieces");
-    let (tx, rx) = mpsc::channel::<(usize, Option<String>)>();
-    let mut workers: Vec<Local> = Vec::new();
-    for k in 0..n {
-        let device = scale
-            .devices
-            .get(k % scale.devices.len().max(1))
-            .copied()
-            .unwrap_or(ctx.opts.device);
-        let log_path = logs.join(format!("worker{k}.log"));
-        let log = fs::File::create(&log_path).map_err(|e| ExecError::io(&log_path, e))?;
-        let mut child = Command::new(&exe)
-            .arg("worker")
-            .arg(&root)
-            .arg("--serve")
-            .args(["--threads", &threads.to_string()])
-            .args(["--device", &device_text(device)])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| ExecError::io(&exe, e))?;
-        let out = child.stdout.take();
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            if let Some(out) = out {
-                for line in BufReader::new(out).lines() {
-                    match line {
-                        Ok(l) => {
-                            let _ = tx.send((k, Some(l)));
+/// The run's local worker processes, started at the first batch of pieces and kept until the run
+/// ends, so that each pays its start (libtorch, checking the pipeline, loading datasets) once per
+/// run, not once per batch. Each has its share of the threads and the next device of `--devices`;
+/// its start-up output goes to `workers/worker<k>.log`, each piece's to the piece's log. Dropping
+/// the pool closes the workers' stdin, which stops them (so does this process dying).
+pub struct LocalPool {
+    workers: Vec<Local>,
+    /// (worker, answer line or `None` once its stdout closed).
+    answers: std::sync::mpsc::Receiver<(usize, Option<String>)>,
+    threads: i32,
+}
+
+impl LocalPool {
+    fn start(ctx: &Ctx) -> Result<LocalPool, ExecError> {
+        use std::sync::mpsc;
+        let scale = &ctx.opts.scale;
+        let threads = scale.threads_per_worker();
+        let exe = std::env::current_exe().map_err(|e| ExecError::io(Path::new("nasl"), e))?;
+        let root = &ctx.dir.root;
+        let logs = root.join("workers");
+        fs::create_dir_all(&logs).map_err(|e| ExecError::io(&logs, e))?;
+        let (tx, answers) = mpsc::channel::<(usize, Option<String>)>();
+        let mut workers = Vec::new();
+        for k in 0..scale.workers.max(1) {
+            let device = scale
+                .devices
+                .get(k % scale.devices.len().max(1))
+                .copied()
+                .unwrap_or(ctx.opts.device);
+            let log_path = logs.join(format!("worker{k}.log"));
+            let log = fs::File::create(&log_path).map_err(|e| ExecError::io(&log_path, e))?;
+            let mut child = Command::new(&exe)
+                .arg("worker")
+                .arg(root)
+                .arg("--serve")
+                .args(["--threads", &threads.to_string()])
+                .args(["--device", &device_text(device)])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(log)
+                .spawn()
+                .map_err(|e| ExecError::io(&exe, e))?;
+            let out = child.stdout.take();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                if let Some(out) = out {
+                    for line in BufReader::new(out).lines() {
+                        match line {
+                            Ok(l) => {
+                                let _ = tx.send((k, Some(l)));
+                            }
+                            Err(_) => break,
                         }
-                        Err(_) => break,
                     }
                 }
-            }
-            let _ = tx.send((k, None));
-        });
-        workers.push(Local {
-            stdin: child.stdin.take(),
-            child,
-            busy: None,
-        });
+                let _ = tx.send((k, None));
+            });
+            workers.push(Local {
+                stdin: child.stdin.take(),
+                child,
+                alive: true,
+            });
+        }
+        Ok(LocalPool {
+            workers,
+            answers,
+            threads,
+        })
     }
-    drop(tx);
-    let mut queue = pieces.iter();
-    let mut failure: Option<ExecError> = None;
-    let mut stopping = false;
-    let mut alive = n;
-    let give = |w: &mut Local<'_>, piece: &Piece| -> bool {
-        let files = PieceFiles::of(&root, &piece.stage, &piece.tag);
+
+    /// Hands worker `k` the piece file of `piece`; false if the worker is gone.
+    fn give(&mut self, k: usize, root: &Path, piece: &Piece) -> bool {
+        use std::io::Write as _;
+        let files = PieceFiles::of(root, &piece.stage, &piece.tag);
         let line = format!("{}\n", files.spec.display());
         matches!(
-            w.stdin
+            self.workers[k]
+                .stdin
                 .as_mut()
                 .map(|s| s.write_all(line.as_bytes()).and_then(|_| s.flush())),
             Some(Ok(()))
         )
-    };
-    // Every worker starts with a piece.
-    for w in workers.iter_mut() {
-        match queue.next() {
-            Some(p) if give(w, p) => w.busy = Some(p),
-            Some(p) => {
-                failure.get_or_insert_with(|| piece_failure(&root, p, "did not start"));
-            }
-            None => drop(w.stdin.take()),
+    }
+}
+
+impl Drop for LocalPool {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            drop(w.stdin.take());
+        }
+        for w in &mut self.workers {
+            let _ = w.child.wait();
         }
     }
-    while alive > 0 {
+}
+
+/// Runs pieces on the run's local worker pool (started here the first time), handing each worker
+/// the next piece when it finishes one. After a failure no new piece starts; the running ones
+/// finish (their results are kept for a resume), the pool is stopped and the first failure is
+/// returned. A worker that dies fails the piece it had.
+fn run_local(ctx: &mut Ctx, stage: &str, pieces: &[Piece]) -> Result<(), ExecError> {
+    use std::sync::atomic::Ordering;
+    use std::sync::mpsc;
+    let mut pool = match ctx.pool.take() {
+        Some(p) => p,
+        None => LocalPool::start(ctx)?,
+    };
+    let root = ctx.dir.root.clone();
+    let n = pool.workers.len();
+    eprintln!(
+        "{stage}: {} pieces on {} local workers ({} threads each)",
+        pieces.len(),
+        n.min(pieces.len()),
+        pool.threads
+    );
+    let mut busy: Vec<Option<&Piece>> = vec![None; n];
+    let mut queue = pieces.iter();
+    let mut failure: Option<ExecError> = None;
+    let mut stopping = false;
+    // Every live worker starts with a piece.
+    let live: Vec<usize> = (0..n).filter(|&k| pool.workers[k].alive).collect();
+    for k in live {
+        let Some(p) = queue.next() else { break };
+        if pool.give(k, &root, p) {
+            busy[k] = Some(p);
+        } else {
+            failure.get_or_insert_with(|| piece_failure(&root, p, "did not start"));
+            break;
+        }
+    }
+    while busy.iter().any(Option::is_some) {
         if ctx.interrupted.load(Ordering::SeqCst) && !stopping {
             stopping = true;
             // Ctrl-C: each worker checkpoints its piece and stops, as this process would.
-            for w in workers.iter_mut() {
+            for w in pool.workers.iter() {
                 // SAFETY: signals a child process of ours by its id.
                 unsafe { libc::kill(w.child.id() as i32, libc::SIGINT) };
             }
         }
-        let (k, line) = match rx.recv_timeout(Duration::from_millis(50)) {
+        let (k, line) = match pool.answers.recv_timeout(Duration::from_millis(50)) {
             Ok(m) => m,
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
-        let w = &mut workers[k];
-        let finished = w.busy.take();
+        let finished = busy[k].take();
         if line.is_none() {
-            alive -= 1;
-            let status = w.child.wait().map_err(|e| ExecError::io(&exe, e))?;
+            pool.workers[k].alive = false;
+            let status = pool.workers[k].child.wait();
             if let Some(p) = finished
                 && !stopping
                 && failure.is_none()
             {
-                failure = Some(piece_failure(&root, p, &format!("ended ({status})")));
+                let how = status.map_or_else(|e| e.to_string(), |s| s.to_string());
+                failure = Some(piece_failure(&root, p, &format!("ended ({how})")));
             }
             continue;
         }
@@ -317,23 +376,27 @@ fn run_local(ctx: &mut Ctx, stage: &str, pieces: &[Piece]) -> Result<(), ExecErr
                 failure = Some(piece_failure(&root, p, "stopped"));
             }
         }
-        let next = if failure.is_none() && !stopping {
-            queue.next()
-        } else {
-            None
-        };
-        match next {
-            Some(p) if give(w, p) => w.busy = Some(p),
-            Some(p) => {
-                failure.get_or_insert_with(|| piece_failure(&root, p, "did not start"));
-                drop(w.stdin.take());
+        if failure.is_some() || stopping {
+            continue;
+        }
+        if let Some(p) = queue.next() {
+            if pool.give(k, &root, p) {
+                busy[k] = Some(p);
+            } else {
+                failure = Some(piece_failure(&root, p, "did not start"));
             }
-            None => drop(w.stdin.take()),
         }
     }
-    for w in workers.iter_mut() {
-        drop(w.stdin.take());
-        let _ = w.child.wait();
+    // A piece no live worker took (the others died) fails the batch.
+    if failure.is_none()
+        && !stopping
+        && let Some(p) = queue.next()
+    {
+        failure = Some(piece_failure(
+            &root,
+            p,
+            "did not start (no local worker left)",
+        ));
     }
     if let Some(e) = failure {
         return Err(e);
@@ -341,6 +404,7 @@ fn run_local(ctx: &mut Ctx, stage: &str, pieces: &[Piece]) -> Result<(), ExecErr
     if stopping {
         return Err(ctx.interrupted_error(stage));
     }
+    ctx.pool = Some(pool);
     Ok(())
 }
 
@@ -416,6 +480,11 @@ impl Worker {
         let ctx = match (self.ctx.take(), self.start.take()) {
             (Some(mut ctx), _) => {
                 ctx.dir = dir;
+                // A worker of the run's pool serves later stages too: the stages finished since.
+                if root.join("state.json").exists() {
+                    let state: RunState = RunDir::read_json(&root, "state.json")?;
+                    ctx.results = super::decode_results(&root, &ctx.program, &state)?;
+                }
                 if ctx.opts.data_paths != piece.data_paths {
                     ctx.data.clear();
                     ctx.opts.data_paths = piece.data_paths.clone();
@@ -448,6 +517,7 @@ impl Worker {
                     interrupted: self.interrupted.clone(),
                     data: HashMap::new(),
                     parts: HashMap::new(),
+                    pool: None,
                     results,
                 }
             }

@@ -24,6 +24,7 @@ use tch::Tensor;
 
 use super::controller::{Controller, ControllerConfig, UpdateStats};
 use super::error::ExecError;
+use super::piece::Work;
 use super::result::{Candidate, Part, SupernetOut};
 use super::result::{ChildRow, Enas, Method, Mnas, Round, Searched, StageResult, Trained};
 use super::search::{Scorer, finish_search, train_standalone};
@@ -269,48 +270,47 @@ fn mnas(ctx: &mut Ctx, stage: &Stage, spec: &RlSpec) -> Result<StageResult, Exec
         let round: Vec<Child> = ctx.part(&name, &format!("round{r}"), |ctx| {
             let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, 100 + r as u64));
             let genomes = controller.sample(n, &mut rng);
+            let mut archs = Vec::new();
+            let mut work = Vec::new();
+            for g in &genomes {
+                let arch = Arch::from_indices(&space, g)?;
+                let work_of = Work::MnasChild {
+                    arch: arch.clone(),
+                    epochs: proxy,
+                };
+                work.push((child_tag(&arch), work_of));
+                archs.push(arch);
+            }
+            // The round's children are independent pieces (local workers or Slurm tasks); the
+            // rewards, which read the latency table, are computed here, in the children's order.
+            let trained = ctx.pieces(stage, work)?;
             let mut out = Vec::new();
-            for g in genomes {
-                let arch = Arch::from_indices(&space, &g)?;
-                let key = serde_json::to_string(&arch).unwrap_or_default();
-                let tag = format!("child{:016x}", hash_str(&key));
-                let child = ctx.part(&name, &tag, |ctx| {
-                    let cseed = mix(seed, hash_str(&key));
-                    tch::manual_seed(cseed as i64 & i64::MAX);
-                    let net = super::search::standalone_net(ctx, stage, &space, &arch)?;
-                    let summary = train_standalone(
-                        ctx, stage, &space, &arch, &net, &tag, proxy, proxy, cseed,
-                    )?;
-                    let (loss, accuracy) = evaluate_set(
-                        &|x| net.forward_t(x, false),
-                        &data.splits.val,
-                        &ctx.eval_loader(&data),
-                        ctx.eval_batches(),
-                    );
-                    let (rw, latency_ms) = reward.of_arch(&space, &arch, accuracy)?;
-                    let cost = arch_cost(&space, &arch)?;
-                    ctx.dir.log(json!({
-                        "stage": name, "event": "candidate", "arch": arch, "accuracy": accuracy,
-                        "loss": loss, "reward": rw, "latency_ms": latency_ms,
-                        "train_loss": summary.final_loss, "epochs": proxy,
-                    }))?;
-                    Ok(Child {
-                        genome: g.clone(),
-                        candidate: Candidate {
-                            score: rw,
-                            latency_ms,
-                            ..Candidate::new(arch.clone(), &cost, loss, accuracy)
-                        },
-                        reward: rw,
-                        latency_ms,
-                        train_loss: summary.final_loss,
-                    })
+            for ((g, arch), t) in genomes.into_iter().zip(archs).zip(trained) {
+                let tag = child_tag(&arch);
+                let t: TrainedChild = serde_json::from_value(t).map_err(|e| ExecError::Resume {
+                    dir: dir.clone(),
+                    message: format!("the record of {tag} is not a trained child: {e}"),
+                    help: "delete the stage's folder under stages/ to redo the stage".into(),
                 })?;
                 remove_checkpoints(&dir, &tag);
-                if ctx.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
-                    return Err(ctx.interrupted_error(&name));
-                }
-                out.push(child);
+                let (rw, latency_ms) = reward.of_arch(&space, &arch, t.accuracy)?;
+                let cost = arch_cost(&space, &arch)?;
+                ctx.dir.log(json!({
+                    "stage": name, "event": "candidate", "arch": arch, "accuracy": t.accuracy,
+                    "loss": t.loss, "reward": rw, "latency_ms": latency_ms,
+                    "train_loss": t.train_loss, "epochs": proxy,
+                }))?;
+                out.push(Child {
+                    genome: g,
+                    candidate: Candidate {
+                        score: rw,
+                        latency_ms,
+                        ..Candidate::new(arch, &cost, t.loss, t.accuracy)
+                    },
+                    reward: rw,
+                    latency_ms,
+                    train_loss: t.train_loss,
+                });
             }
             Ok(out)
         })?;
@@ -369,6 +369,51 @@ fn mnas(ctx: &mut Ctx, stage: &Stage, spec: &RlSpec) -> Result<StageResult, Exec
         out,
         method: Method::Mnas(method),
     }))
+}
+
+/// The parts-journal tag of a MnasNet child (its piece's name), from its architecture alone.
+fn child_tag(arch: &Arch) -> String {
+    let key = serde_json::to_string(arch).unwrap_or_default();
+    format!("child{:016x}", hash_str(&key))
+}
+
+/// What training a MnasNet child leaves: a piece's result (its reward is the search's to compute,
+/// as the search holds the latency table).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainedChild {
+    loss: f64,
+    accuracy: f64,
+    train_loss: f64,
+}
+
+/// One MnasNet child as a piece: `arch` trained stand-alone for `epochs` with a seed of the stage
+/// and the architecture (never of the order children run in), then scored on the validation split.
+pub fn mnas_child(
+    ctx: &mut Ctx,
+    stage: &Stage,
+    arch: &Arch,
+    epochs: usize,
+) -> Result<TrainedChild, ExecError> {
+    let space = SearchSpace::new(space_of(ctx, stage)?.spec.clone())?;
+    let data = ctx.data(stage)?;
+    require_val(stage, &data)?;
+    let key = serde_json::to_string(arch).unwrap_or_default();
+    let tag = child_tag(arch);
+    let cseed = mix(ctx.stage_seed(&stage.name), hash_str(&key));
+    tch::manual_seed(cseed as i64 & i64::MAX);
+    let net = super::search::standalone_net(ctx, stage, &space, arch)?;
+    let summary = train_standalone(ctx, stage, &space, arch, &net, &tag, epochs, epochs, cseed)?;
+    let (loss, accuracy) = evaluate_set(
+        &|x| net.forward_t(x, false),
+        &data.splits.val,
+        &ctx.eval_loader(&data),
+        ctx.eval_batches(),
+    );
+    Ok(TrainedChild {
+        loss,
+        accuracy,
+        train_loss: summary.final_loss,
+    })
 }
 
 /// Removes a finished child's training checkpoints (its result is in the parts journal).

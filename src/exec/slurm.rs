@@ -3,7 +3,7 @@
 //! recorded in `stages/<stage>/pieces/slurm.json` before they are followed (a resumed coordinator
 //! follows them instead of submitting again); tasks are followed with `squeue`, a task that ended
 //! without a result and without an error of its own (node failure, preemption, time limit, `scancel`)
-//! is resubmitted up to [`RETRIES`] times, a task's own error is reported with its log, and Ctrl-C
+//! is resubmitted up to `max_retries` times (the `executor slurm` block's, default 3), a task's own error is reported with its log, and Ctrl-C
 //! cancels the stage's jobs.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,9 +17,6 @@ use serde::{Deserialize, Serialize};
 
 use super::piece::{Piece, PieceFiles, device_text, piece_failure};
 use super::{Ctx, ExecError, rundir};
-
-/// Resubmissions of one piece after failures outside nasl, per coordinating process.
-pub const RETRIES: usize = 3;
 
 /// One `sbatch` submission: array task `i` does the piece tagged `tags[i]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -160,6 +157,8 @@ fn submit(
             dir.join(format!("slurm-{seq}-%a.out")).display()
         ))
         .arg(format!("--chdir={}", cwd.display()))
+        // The file's `executor slurm` block, then `--sbatch=` options (sbatch keeps the last).
+        .args(ctx.opts.scale.slurm.sbatch_options())
         .args(&ctx.opts.scale.sbatch)
         .arg(&script);
     let out = slurm_cmd(stage, &mut cmd)?;
@@ -185,6 +184,7 @@ pub fn run_array(ctx: &mut Ctx, stage: &str, pieces: &[Piece]) -> Result<(), Exe
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
     let mut retries: BTreeMap<String, usize> = BTreeMap::new();
+    let limit = ctx.opts.scale.slurm.max_retries;
     let poll = std::env::var("NASL_SLURM_POLL_MS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -230,17 +230,20 @@ pub fn run_array(ctx: &mut Ctx, stage: &str, pieces: &[Piece]) -> Result<(), Exe
             }
             let state = ended_state(&task);
             let n = retries.entry(piece.tag.clone()).or_default();
-            if *n >= RETRIES {
+            if *n >= limit {
                 cancel(&running);
                 return Err(piece_failure(
                     &root,
                     piece,
-                    &format!("ran as Slurm task {task} and ended {state} {RETRIES} times over"),
+                    &format!(
+                        "ran as Slurm task {task} and ended {state} {} times over",
+                        limit + 1
+                    ),
                 ));
             }
             *n += 1;
             eprintln!(
-                "{stage}: Slurm task {task} (piece {}) ended {state} without a result; resubmitting ({}/{RETRIES})",
+                "{stage}: Slurm task {task} (piece {}) ended {state} without a result; resubmitting ({}/{limit})",
                 piece.tag, n
             );
             submit_now.push(piece.tag.clone());

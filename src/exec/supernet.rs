@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
 use super::error::ExecError;
+use super::piece::Work;
 use super::result::{Part, StageResult, SupernetOut};
 use super::train::{Fit, StepOut, TrainSummary, copy_into, loss_and_correct};
 use super::{Ctx, space_of, stage_input};
@@ -349,31 +350,29 @@ pub fn few_shot(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> 
     );
     let epochs = smoke_epochs(ctx, *spec.finetune);
     let sampler = spec.sampler.clone_value();
+    // Each sub-supernet inherits the parent's weights and trains on its own: a piece (local
+    // workers or Slurm tasks), seeded by its tag.
+    let work: Vec<(String, Work)> = prefixes
+        .iter()
+        .enumerate()
+        .map(|(index, prefix)| {
+            let work = Work::FewShotPart {
+                index,
+                prefix: prefix.clone(),
+                epochs,
+            };
+            (format!("part{index}"), work)
+        })
+        .collect();
     let mut parts = Vec::new();
     let mut finetune = Vec::new();
-    let base = parent.parts.first().cloned().ok_or_else(|| {
-        ExecError::setting(
-            &stage.name,
-            "the input supernet has no weights",
-            "train it first",
-        )
-    })?;
-    for (i, prefix) in prefixes.iter().enumerate() {
-        let tag = format!("part{i}");
-        let stage_name = stage.name.clone();
-        let (part, summary) = ctx.part(&stage.name, &tag, |ctx| {
-            let mut net = load_supernet(ctx, &space, &base, &stage_name)?;
-            net.dropout = *spec.training.dropout;
-            let summary = train_supernet(ctx, stage, &space, &net, prefix, &tag, epochs, &sampler)?;
-            let weights = save_weights(ctx, &stage_name, &format!("{tag}.safetensors"), &net)?;
-            Ok((
-                Part {
-                    prefix: prefix.clone(),
-                    weights,
-                },
-                summary,
-            ))
-        })?;
+    for (i, v) in ctx.pieces(stage, work)?.into_iter().enumerate() {
+        let (part, summary): (Part, TrainSummary) =
+            serde_json::from_value(v).map_err(|e| ExecError::Resume {
+                dir: ctx.dir.root.clone(),
+                message: format!("the record of part{i} is not a trained sub-supernet: {e}"),
+                help: "delete the stage's folder under stages/ to redo the stage".into(),
+            })?;
         parts.push(part);
         finetune.push(summary);
     }
@@ -388,6 +387,41 @@ pub fn few_shot(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> 
         ..SupernetOut::default()
     };
     Ok(StageResult::Supernet(out))
+}
+
+/// Sub-supernet `index` of a `few_shot` stage as a piece: the input supernet's weights, trained on
+/// the architectures that start with `prefix` for `epochs`, saved as `part<index>.safetensors`.
+pub fn few_shot_part(
+    ctx: &mut Ctx,
+    stage: &Stage,
+    index: usize,
+    prefix: &[usize],
+    epochs: usize,
+) -> Result<(Part, TrainSummary), ExecError> {
+    let (parent, space) = supernet_input(ctx, stage, "few_shot(supernet)")?;
+    let StageSpec::FewShot(spec) = &stage.spec else {
+        return Err(super::wrong_kind(stage));
+    };
+    let sampler = spec.sampler.clone_value();
+    let base = parent.parts.first().cloned().ok_or_else(|| {
+        ExecError::setting(
+            &stage.name,
+            "the input supernet has no weights",
+            "train it first",
+        )
+    })?;
+    let tag = format!("part{index}");
+    let mut net = load_supernet(ctx, &space, &base, &stage.name)?;
+    net.dropout = *spec.training.dropout;
+    let summary = train_supernet(ctx, stage, &space, &net, prefix, &tag, epochs, &sampler)?;
+    let weights = save_weights(ctx, &stage.name, &format!("{tag}.safetensors"), &net)?;
+    Ok((
+        Part {
+            prefix: prefix.to_vec(),
+            weights,
+        },
+        summary,
+    ))
 }
 
 /// A uniformly random option index per decision (used where no sampler is configured).

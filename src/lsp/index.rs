@@ -91,6 +91,7 @@ impl FileIndex {
                     target: dir.join(path),
                 }),
                 Item::Decl(d) => ix.decl(d),
+                Item::Executor(_) => {}
             }
         }
         ix

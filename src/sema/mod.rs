@@ -4,6 +4,7 @@
 //! never stops at the first.
 
 pub mod contract;
+mod executor;
 pub mod hir;
 mod space;
 pub mod spec;
@@ -13,7 +14,7 @@ mod values;
 
 use crate::diag::{Code, Diagnostic, did_you_mean};
 use crate::source::{FileId, IncludeRefusal, LoadError, Loader, SourceMap, Span, judge_include};
-use crate::syntax::ast::{Decl, DeclKind, Item};
+use crate::syntax::ast::{Decl, DeclKind, Executor, Item};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -51,6 +52,7 @@ pub fn check_file(path: &Path, loader: &dyn Loader) -> Checked {
     let mut sources = SourceMap::new();
     let mut diags = Vec::new();
     let mut decls = Vec::new();
+    let mut executors = Vec::new();
     let mut stack = Vec::new();
     let root = match loader.include_root() {
         Some(r) => r.to_path_buf(),
@@ -65,7 +67,7 @@ pub fn check_file(path: &Path, loader: &dyn Loader) -> Checked {
         (loader, &root),
         &mut sources,
         &mut diags,
-        &mut decls,
+        (&mut decls, &mut executors),
         &mut stack,
     );
     let had_syntax_errors = diags.iter().any(|d| d.is_error());
@@ -86,7 +88,8 @@ pub fn check_file(path: &Path, loader: &dyn Loader) -> Checked {
         None
     } else {
         let mut cx = Cx::new(loader);
-        let program = cx.check(&decls);
+        let mut program = cx.check(&decls);
+        program.executor = cx.executor(&executors);
         diags.extend(cx.diags);
         Some(program)
     };
@@ -119,7 +122,7 @@ fn load(
     (loader, root): (&dyn Loader, &Path),
     sources: &mut SourceMap,
     diags: &mut Vec<Diagnostic>,
-    decls: &mut Vec<Declared>,
+    (decls, executors): (&mut Vec<Declared>, &mut Vec<Executor>),
     stack: &mut Vec<PathBuf>,
 ) {
     let key = normalize(path);
@@ -203,7 +206,7 @@ fn load(
                         (loader, root),
                         sources,
                         diags,
-                        decls,
+                        (decls, executors),
                         stack,
                     ),
                     Err(refusal) => diags.push(include_refused(&rel, span, refusal)),
@@ -213,6 +216,7 @@ fn load(
                 decl,
                 dir: dir.clone(),
             }),
+            Item::Executor(e) => executors.push(e),
         }
     }
     stack.pop();

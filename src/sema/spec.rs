@@ -1324,3 +1324,61 @@ mod tests {
         assert!(matches!(d.arch.rule, Rule::Adam { b1, wd, .. } if b1 == 0.5 && wd == 1e-3));
     }
 }
+
+/// The checked `executor slurm { ... }` block: the `sbatch` options it gives and the retry limit,
+/// every default from `tables::SLURM_SETTINGS`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlurmSpec {
+    pub partition: Option<String>,
+    /// Each task's time limit in seconds.
+    pub time_s: Option<f64>,
+    pub gpus_per_task: Option<i64>,
+    pub cpus_per_task: Option<i64>,
+    pub account: Option<String>,
+    pub max_retries: usize,
+}
+
+impl Default for SlurmSpec {
+    fn default() -> SlurmSpec {
+        let retries = tables::SLURM_SETTINGS
+            .iter()
+            .find(|s| s.key == "max_retries")
+            .and_then(|s| match s.default {
+                Dv::Int(n) => usize::try_from(n).ok(),
+                _ => None,
+            })
+            .unwrap_or(0);
+        SlurmSpec {
+            partition: None,
+            time_s: None,
+            gpus_per_task: None,
+            cpus_per_task: None,
+            account: None,
+            max_retries: retries,
+        }
+    }
+}
+
+impl SlurmSpec {
+    /// The block's values as `sbatch` options (`--time` in whole minutes, rounded up).
+    pub fn sbatch_options(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(p) = &self.partition {
+            out.push(format!("--partition={p}"));
+        }
+        if let Some(t) = self.time_s {
+            let minutes = (t / 60.0).ceil().max(1.0) as u64;
+            out.push(format!("--time={minutes}"));
+        }
+        if let Some(n) = self.gpus_per_task {
+            out.push(format!("--gpus-per-task={n}"));
+        }
+        if let Some(n) = self.cpus_per_task {
+            out.push(format!("--cpus-per-task={n}"));
+        }
+        if let Some(a) = &self.account {
+            out.push(format!("--account={a}"));
+        }
+        out
+    }
+}

@@ -916,10 +916,15 @@ pub const SETTINGS: &[Setting] = &[
     ),
 ];
 
-/// A setting of a `cell(...)` space's body: its key, type, meaning and the value the space has
-/// without it (`Dv::Absent`: the behaviour the doc names).
+/// Executor kinds of an `executor KIND { ... }` block.
+pub const EXECUTORS: &[&str] = &["slurm"];
+
+/// A setting of a declaration's body (a `cell(...)` space's, the `executor slurm { ... }` block's):
+/// its key, type, meaning and the value it has when not given (`Dv::Absent`: the behaviour the doc
+/// names). `sema::spec::SlurmSpec` carries the executor's checked values; `--sbatch=` options come
+/// after them, so the command line wins.
 #[derive(Debug, Clone, Copy)]
-pub struct SpaceSetting {
+pub struct BlockSetting {
     pub key: &'static str,
     pub ty: Ty,
     pub doc: &'static str,
@@ -927,25 +932,74 @@ pub struct SpaceSetting {
 }
 
 /// Every setting of a `cell(...)` space's body.
-pub const CELL_SETTINGS: &[SpaceSetting] = &[
-    SpaceSetting {
+pub const CELL_SETTINGS: &[BlockSetting] = &[
+    BlockSetting {
         key: "ops",
         ty: Ty::Str,
         doc: "the candidate ops of every edge: `ops [sep_conv(3), skip, none]`",
         default: Dv::Required,
     },
-    SpaceSetting {
+    BlockSetting {
         key: "node_inputs",
         ty: Ty::Nat,
         doc: "ENAS's input choice: each node reads this many chosen earlier nodes (repeats allowed), each with its chosen op, and the cell outputs its loose ends; without it every node sums an edge from every earlier node (DARTS)",
         default: Dv::Absent,
     },
-    SpaceSetting {
+    BlockSetting {
         key: "network",
         ty: Ty::Str,
         doc: "the network the cells are stacked in: `network cells: 8, channels: 16, reduce_at: [1/3, 2/3], input: [3, 32, 32], classes: 10`",
         default: Dv::Required,
     },
+];
+
+const fn x(key: &'static str, ty: Ty, default: Dv, doc: &'static str) -> BlockSetting {
+    BlockSetting {
+        key,
+        ty,
+        doc,
+        default,
+    }
+}
+
+/// Every setting of `executor slurm { ... }`.
+pub const SLURM_SETTINGS: &[BlockSetting] = &[
+    x(
+        "partition",
+        Ty::Str,
+        Dv::Absent,
+        "the partition the tasks run in (`sbatch --partition`; default: the cluster's)",
+    ),
+    x(
+        "time",
+        Ty::Dur,
+        Dv::Absent,
+        "each task's time limit, a duration like `4h` or `90min` (`sbatch --time`; default: the partition's)",
+    ),
+    x(
+        "gpus_per_task",
+        Ty::Int,
+        Dv::Absent,
+        "GPUs of each task (`sbatch --gpus-per-task`); a task sees its GPU as `cuda:0`",
+    ),
+    x(
+        "cpus_per_task",
+        Ty::Nat,
+        Dv::Absent,
+        "CPU cores of each task (`sbatch --cpus-per-task`), also its libtorch threads (default: 1)",
+    ),
+    x(
+        "account",
+        Ty::Str,
+        Dv::Absent,
+        "the account the tasks are charged to (`sbatch --account`)",
+    ),
+    x(
+        "max_retries",
+        Ty::Int,
+        Dv::Int(3),
+        "resubmissions of a piece whose task ended without a result for a reason outside nasl (node failure, preemption, time limit, `scancel`), per `nasl run`",
+    ),
 ];
 
 /// Settings a stage kind accepts.

@@ -25,6 +25,8 @@ pub enum Item {
         span: Span,
     },
     Decl(Decl),
+    /// `executor KIND { BODY }`.
+    Executor(Executor),
 }
 
 impl Item {
@@ -32,8 +34,17 @@ impl Item {
         match self {
             Item::Include { span, .. } => *span,
             Item::Decl(d) => d.span,
+            Item::Executor(e) => e.span,
         }
     }
+}
+
+/// `executor KIND { BODY }`: where `nasl run` sends independent pieces (`slurm`), with its settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Executor {
+    pub kind: Ident,
+    pub body: Vec<Stmt>,
+    pub span: Span,
 }
 
 /// The kind of a declaration.

@@ -85,6 +85,11 @@ pub fn format_file(file: &File, text: &str) -> String {
                 p.finish_line(span.end);
             }
             Item::Decl(d) => p.decl(d),
+            Item::Executor(e) => {
+                p.leading(e.kind.span.end, 0);
+                p.out.push_str(&format!("executor {}", e.kind.name));
+                p.body(&e.body, e.kind.span.end, e.span.end, 0);
+            }
         }
     }
     p.leading(text.len(), 0);

@@ -45,6 +45,22 @@ impl Builder {
                     items.push(Item::Include { path, span });
                 }
                 Rule::decl => items.push(Item::Decl(self.decl(c))),
+                Rule::executor => {
+                    let span = self.span(&c);
+                    let mut kind = Ident {
+                        name: String::new(),
+                        span,
+                    };
+                    let mut body = Vec::new();
+                    for x in c.into_inner() {
+                        match x.as_rule() {
+                            Rule::ident => kind = self.ident(x),
+                            Rule::body => body = self.body(x),
+                            _ => {}
+                        }
+                    }
+                    items.push(Item::Executor(Executor { kind, body, span }));
+                }
                 _ => {}
             }
         }

@@ -134,3 +134,25 @@ fn format_is_canonical_and_keeps_comments() {
     let again = format::format_file(&file(&out), &out);
     assert_eq!(again, out);
 }
+
+#[test]
+fn the_executor_block_parses_and_formats() {
+    let src = "executor  slurm{ // cluster\n partition \"gpu\" ;time 4h\n}\nstage s = train(net)\n";
+    let f = file(src);
+    let Item::Executor(e) = &f.items[0] else {
+        panic!("{:?}", f.items[0])
+    };
+    assert_eq!(e.kind.name, "slurm");
+    assert_eq!(e.body.len(), 2);
+    assert_eq!(
+        &src[e.span.start..e.span.end],
+        &src[..src.find("}\n").unwrap() + 1]
+    );
+    let out = format::format_file(&f, src);
+    assert_eq!(
+        out,
+        "executor slurm { // cluster\n  partition \"gpu\"\n  time 4h\n}\nstage s = train(net)\n"
+    );
+    assert_eq!(format::format_file(&file(&out), &out), out);
+    assert!(parse(crate::source::FileId(0), "executorx slurm {}").is_err());
+}

@@ -139,6 +139,48 @@ fn rank_samples_on_workers_match_one_process() {
     assert_same_run(&one, &two, &["stages/supernet/supernet.safetensors"]);
 }
 
+/// MnasNet children (two rounds: 4 then 2 children, one of them a repeat) and few-shot sub-supernets (3) on two workers give the
+/// best architecture, rewards, sub-supernet weights, summary and metrics lines of one process.
+#[test]
+fn mnasnet_children_and_few_shot_parts_on_workers_match_one_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    let file = root().join("tests/run/pieces.nas");
+    let err = ok(workers_run(&file, &one, &["--threads", "1"]));
+    assert!(!err.contains("local workers"), "{err}");
+    let err = ok(workers_run(
+        &file,
+        &two,
+        &["--threads", "1", "--workers", "2"],
+    ));
+    assert!(err.contains("search: 4 pieces on 2 local workers"), "{err}");
+    // The second round proposes one architecture of the first again (seed 5): only one new piece.
+    assert!(err.contains("search: 1 pieces on 1 local workers"), "{err}");
+    assert!(
+        err.contains("subnets: 3 pieces on 2 local workers"),
+        "{err}"
+    );
+    // One pool for the run: two workers started, whatever the number of batches.
+    assert_eq!(files_ending(&two.join("workers"), ".log").len(), 2);
+    assert_eq!(
+        files_ending(&two.join("stages/search/pieces"), ".result.json").len(),
+        5
+    );
+    assert_same_run(
+        &one,
+        &two,
+        &[
+            "best.arch.yaml",
+            "stages/search/controller.safetensors",
+            "stages/subnets/part0.safetensors",
+            "stages/subnets/part1.safetensors",
+            "stages/subnets/part2.safetensors",
+        ],
+    );
+    let summary = read_json(&two.join("summary.json"));
+    assert_eq!(summary["complete"], true);
+}
+
 /// A piece whose training diverges in its worker stops the run with the worker's diagnostic, its
 /// own error and the path of its log, which holds the worker's account.
 #[test]
@@ -297,6 +339,53 @@ fn a_resumed_slurm_run_follows_its_jobs_instead_of_resubmitting() {
     assert_eq!(jobs.len(), 2, "{err}");
     assert_eq!(jobs[0]["id"], first);
     assert_eq!(read_json(&run.join("summary.json"))["complete"], true);
+}
+
+/// The file's `executor slurm { ... }` block chooses Slurm without `--executor` and its values reach
+/// `sbatch` (seen by `scontrol show job`), `--sbatch=` options override them, and `--executor local`
+/// overrides the block's choice.
+#[test]
+fn the_executor_block_reaches_sbatch_and_the_command_line_overrides_it() {
+    slurm_up();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("p.nas");
+    let block = "executor slurm {\n  partition \"nasl\"\n  time 10min\n  account \"from_file\"\n  max_retries 1\n}\n";
+    std::fs::write(
+        &file,
+        format!("{block}{}", std::fs::read_to_string(pipeline()).unwrap()),
+    )
+    .unwrap();
+    let out = tmp.path().join("slurm");
+    let mut c = workers_run(
+        &file,
+        &out,
+        &["--threads", "1", "--sbatch=--account=from_cli"],
+    );
+    c.env("NASL_SLURM_POLL_MS", "100");
+    let err = ok(c);
+    assert!(err.contains("search: 4 pieces on Slurm"), "{err}");
+    let jobs = slurm_jobs(&out, "search");
+    assert!(!jobs.is_empty(), "{err}");
+    for job in jobs.iter().chain(&slurm_jobs(&out, "final")) {
+        let id = job["id"].as_str().unwrap();
+        let show = Command::new("scontrol")
+            .args(["-o", "show", "job", id])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&show.stdout);
+        for want in ["Partition=nasl", "TimeLimit=00:10:00", "Account=from_cli"] {
+            assert!(text.contains(want), "job {id}: no {want} in {text}");
+        }
+    }
+    assert_eq!(read_json(&out.join("summary.json"))["complete"], true);
+    let local = tmp.path().join("local");
+    let err = ok(workers_run(
+        &file,
+        &local,
+        &["--threads", "1", "--workers", "2", "--executor", "local"],
+    ));
+    assert!(err.contains("search: 4 pieces on 2 local workers"), "{err}");
+    assert!(slurm_jobs(&local, "search").is_empty());
 }
 
 /// A Slurm task whose training diverges stops the run with its own error and its log.

@@ -15,7 +15,7 @@ let s:decl_kw = [
       \ 'dataset', 'block', 'space', 'stage'
       \ ]
 let s:keywords = [
-      \ 'include', 'choose'
+      \ 'include', 'choose', 'executor'
       \ ]
 let s:setting_kw = [
       \ 'split', 'batch', 'augment', 'normalize', 'path', 'classes', 'size', 'seed', 'stem',
@@ -26,7 +26,8 @@ let s:setting_kw = [
       \ 'controller', 'reward', 'phases', 'phase', 'split_on', 'finetune', 'candidates', 'eta',
       \ 'min_epochs', 'max_epochs', 'drop_path', 'auxiliary', 'cutout', 'latency', 'predictor',
       \ 'distill', 'steps', 'grad_clip', 'warmup', 'label_smoothing', 'proxy_epochs', 'shared',
-      \ 'entropy', 'baseline', 'target', 'sample', 'threshold', 'dropout', 'store', 'affine'
+      \ 'entropy', 'baseline', 'target', 'sample', 'threshold', 'dropout', 'store', 'affine',
+      \ 'partition', 'time', 'gpus_per_task', 'cpus_per_task', 'account', 'max_retries'
       \ ]
 let s:sched_kind = [
       \ 'constant', 'linear', 'exponential', 'cosine', 'step'

@@ -22,6 +22,10 @@ pub struct Program {
     pub datasets: Vec<Dataset>,
     pub spaces: Vec<Space>,
     pub stages: Vec<Stage>,
+    /// The `executor slurm { ... }` block, if any. Not part of the pipeline's fingerprint (left out
+    /// of `pipeline.yaml`): a run may resume on another partition or with another time limit.
+    #[serde(skip)]
+    pub executor: Option<super::spec::SlurmSpec>,
 }
 
 /// A dataset declaration.
