@@ -9,7 +9,7 @@ use crate::catalog;
 use crate::sema::tables::{self, Ty};
 use crate::syntax::ast::DeclKind;
 
-const DECL_KEYWORDS: &[&str] = &["dataset", "block", "space", "stage", "include"];
+const DECL_KEYWORDS: &[&str] = &["dataset", "block", "space", "stage", "include", "executor"];
 
 fn item(label: &str, kind: CompletionItemKind, detail: &str) -> CompletionItem {
     CompletionItem {
@@ -48,6 +48,21 @@ fn header(before: &str) -> Option<(DeclKind, String)> {
         return Some((kind, value));
     }
     None
+}
+
+/// Whether the cursor is inside an `executor` block: the nearest top-level header above it is one.
+fn in_executor(before: &str) -> bool {
+    for line in before.lines().rev() {
+        if line.starts_with([' ', '\t']) {
+            continue;
+        }
+        match line.split(|c: char| !is_word(c)).find(|w| !w.is_empty()) {
+            Some("executor") => return true,
+            Some("dataset" | "block" | "space" | "stage" | "include") => return false,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The callee of the innermost unclosed `(` before the cursor on its statement, if any.
@@ -109,6 +124,14 @@ pub fn complete<'a>(
     if at_stmt_start && !line.starts_with([' ', '\t']) && stmt_start == 0 {
         for k in DECL_KEYWORDS {
             out.push(item(k, CompletionItemKind::KEYWORD, "declaration"));
+        }
+        return out;
+    }
+    if in_executor(before) {
+        if at_stmt_start {
+            for st in tables::SLURM_SETTINGS {
+                out.push(item(st.key, CompletionItemKind::PROPERTY, st.doc));
+            }
         }
         return out;
     }

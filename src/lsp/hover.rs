@@ -54,6 +54,20 @@ pub fn hover(a: &Analysis, file: FileId, offset: usize) -> Option<(String, Range
             return Some((format!("metric `{}`", u.name), u.span));
         }
     }
+    if let Some((key, span)) = ix.executor_key_at(offset)
+        && let Some(setting) = tables::SLURM_SETTINGS.iter().find(|s| &s.key == key)
+    {
+        return Some((
+            format!(
+                "`executor slurm` setting `{}`: {}\n\naccepts {} (default: {})",
+                setting.key,
+                setting.doc,
+                setting.ty.describe(),
+                setting.default
+            ),
+            *span,
+        ));
+    }
     if let Some(k) = ix.key_at(offset)
         && let Some(owner) = ix.decls.get(k.decl)
         && owner.kind == DeclKind::Space

@@ -70,6 +70,8 @@ pub struct FileIndex {
     pub uses: Vec<Use>,
     pub keys: Vec<Key>,
     pub includes: Vec<Include>,
+    /// The statement keys of `executor` blocks, with their spans.
+    pub executor_keys: Vec<(String, Range)>,
 }
 
 impl FileIndex {
@@ -91,7 +93,11 @@ impl FileIndex {
                     target: dir.join(path),
                 }),
                 Item::Decl(d) => ix.decl(d),
-                Item::Executor(_) => {}
+                Item::Executor(e) => ix.executor_keys.extend(
+                    e.body
+                        .iter()
+                        .map(|s| (s.key.name.clone(), (s.key.span.start, s.key.span.end))),
+                ),
             }
         }
         ix
@@ -138,6 +144,10 @@ impl FileIndex {
     }
     pub fn use_at(&self, offset: usize) -> Option<&Use> {
         self.uses.iter().find(|u| covers(u.span, offset))
+    }
+    /// The `executor` block key at `offset`.
+    pub fn executor_key_at(&self, offset: usize) -> Option<&(String, Range)> {
+        self.executor_keys.iter().find(|(_, r)| covers(*r, offset))
     }
     pub fn key_at(&self, offset: usize) -> Option<&Key> {
         self.keys.iter().find(|k| covers(k.span, offset))

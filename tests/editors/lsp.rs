@@ -304,3 +304,58 @@ fn hover_on_a_cell_setting_shows_its_table_doc() {
         assert!(labels.contains(&s.key), "{} missing in {labels:?}", s.key);
     }
 }
+
+/// Hover on a key of an `executor slurm` block shows its table doc and default, and completion at the
+/// start of a statement inside the block offers the block's settings, not a stage's.
+#[test]
+fn executor_block_keys_have_hover_and_completion() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().canonicalize().expect("canonical");
+    let file = root.join("slurm.nas");
+    let uri = Url::from_file_path(&file).expect("uri");
+    let text = "executor slurm {\n  partition \"gpu\"\n  max_retries 2\n  \n}\n\n\
+                dataset d = synthetic {\n  split train: 100, val: 50\n}\n\n\
+                space net = chain(input: [1, 28, 28], classes: 10) {\n  stem conv(3, out: 4) bn relu\n  \
+                head global_avg_pool linear(out: classes)\n}\n\n\
+                stage s = train(net) {\n  epochs 1\n}\n";
+    let mut c = Client::start(&root);
+    c.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "nasl", "version": 1, "text": text } }),
+    );
+    let _ = c.diagnostics(&uri);
+    let setting = tables::SLURM_SETTINGS
+        .iter()
+        .find(|s| s.key == "max_retries")
+        .expect("max_retries is in the table");
+    let (line, col) = pos(text, "max_retries 2", 0);
+    let h = c.request("textDocument/hover", at(&uri, (line, col + 3)));
+    let shown = h["contents"]["value"].as_str().unwrap_or("");
+    assert!(
+        shown.contains(setting.doc) && shown.contains("default: 3"),
+        "{shown}"
+    );
+    // The empty line inside the block: the block's settings, and no stage setting.
+    let items = c.request("textDocument/completion", at(&uri, (line + 1, 2)));
+    let labels: Vec<&str> = items
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|i| i["label"].as_str())
+        .collect();
+    for s in tables::SLURM_SETTINGS {
+        assert!(labels.contains(&s.key), "{} missing in {labels:?}", s.key);
+    }
+    assert!(!labels.contains(&"epochs"), "{labels:?}");
+    // Inside the stage, stage settings again.
+    let (line, _) = pos(text, "epochs 1", 0);
+    let items = c.request("textDocument/completion", at(&uri, (line, 2)));
+    assert!(
+        items
+            .as_array()
+            .expect("a list")
+            .iter()
+            .any(|i| i["label"] == "epochs"),
+        "{items}"
+    );
+}
