@@ -55,7 +55,7 @@ pub fn hover(a: &Analysis, file: FileId, offset: usize) -> Option<(String, Range
         }
     }
     if let Some((key, span)) = ix.executor_key_at(offset)
-        && let Some(setting) = tables::SLURM_SETTINGS.iter().find(|s| &s.key == key)
+        && let Some(setting) = tables::SLURM_SETTINGS.iter().find(|s| s.key == key)
     {
         return Some((
             format!(
