@@ -50,18 +50,13 @@ impl Cx<'_> {
         for s in &first.body {
             let key = s.key.name.as_str();
             let Some(setting) = SLURM_SETTINGS.iter().find(|x| x.key == key) else {
-                let keys = SLURM_SETTINGS.iter().map(|x| x.key);
-                let help = did_you_mean(key, keys.clone())
-                    .unwrap_or_else(|| format!("an `executor slurm` block takes {}", one_of(keys)));
-                self.err(
-                    Diagnostic::new(
-                        Code::SemaUnknownSetting,
-                        s.key.span,
-                        format!("unknown setting `{key}`"),
-                    )
-                    .label("not a setting of `executor slurm`")
-                    .help(help),
-                );
+                self.err(super::unknown_setting(
+                    key,
+                    s.key.span,
+                    "not a setting of `executor slurm`",
+                    "an `executor slurm` block",
+                    SLURM_SETTINGS.iter().map(|x| x.key),
+                ));
                 ok = false;
                 continue;
             };

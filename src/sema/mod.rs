@@ -222,6 +222,26 @@ fn load(
     stack.pop();
 }
 
+/// `unknown setting KEY` at `span` (labelled `label`): the help names the closest of `allowed`, or
+/// says that `owner` takes them all. Stage bodies and the `executor` block share it.
+fn unknown_setting<'a>(
+    key: &str,
+    span: Span,
+    label: &str,
+    owner: &str,
+    allowed: impl Iterator<Item = &'a str> + Clone,
+) -> Diagnostic {
+    let help = did_you_mean(key, allowed.clone())
+        .unwrap_or_else(|| format!("{owner} takes {}", crate::diag::one_of(allowed)));
+    Diagnostic::new(
+        Code::SemaUnknownSetting,
+        span,
+        format!("unknown setting `{key}`"),
+    )
+    .label(label)
+    .help(help)
+}
+
 /// The diagnostic of an include refused before reading: it names the path as written, never the
 /// file's contents.
 fn include_refused(rel: &str, span: Span, refusal: IncludeRefusal) -> Diagnostic {

@@ -469,22 +469,13 @@ impl Cx<'_> {
                 let allowed: Vec<&str> = std::iter::once("data")
                     .chain(tables::settings_for(kind).map(|x| x.key))
                     .collect();
-                let help = did_you_mean(key, allowed.iter().copied()).unwrap_or_else(|| {
-                    format!(
-                        "a `{}` stage takes {}",
-                        kname.name,
-                        one_of(allowed.iter().copied())
-                    )
-                });
-                self.err(
-                    Diagnostic::new(
-                        Code::SemaUnknownSetting,
-                        s.key.span,
-                        format!("unknown setting `{key}`"),
-                    )
-                    .label("not a stage setting")
-                    .help(help),
-                );
+                self.err(super::unknown_setting(
+                    key,
+                    s.key.span,
+                    "not a stage setting",
+                    &format!("a `{}` stage", kname.name),
+                    allowed.iter().copied(),
+                ));
                 ok = false;
                 continue;
             };
