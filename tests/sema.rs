@@ -396,6 +396,32 @@ fn the_executor_block_is_checked() {
     }
 }
 
+/// A stage setting given twice is an error pointing at both places (a repeatable one, `constraint`,
+/// is not).
+#[test]
+fn a_stage_setting_given_twice_points_at_both() {
+    let text = with("population 10", "population 10; population 20");
+    let c = check_text("t.nas", &text);
+    assert_eq!(c.diags.len(), 1, "{:?}", c.diags);
+    let d = &c.diags[0];
+    assert_eq!(d.code.as_str(), "nasl::sema::bad_arguments");
+    assert_eq!(d.message, "`population` is set twice");
+    let again = text.find("population 20").unwrap();
+    assert_eq!(d.span.start, again);
+    assert_eq!(d.help.as_deref(), Some("keep one"));
+    let first = text.find("population 10").unwrap();
+    assert!(
+        d.notes.iter().any(|(span, _)| span.start == first),
+        "{:?}",
+        d.notes
+    );
+    let repeated = with(
+        "population 10",
+        "population 10; constraint params <= 1000000; constraint flops <= 100000000",
+    );
+    assert!(codes(&repeated).is_empty(), "{:?}", codes(&repeated));
+}
+
 #[test]
 fn datasets_that_do_not_fit_their_space_are_check_errors() {
     assert!(front_codes(BASE).is_empty());

@@ -61,17 +61,7 @@ impl Cx<'_> {
                 continue;
             };
             if let Some((_, span)) = seen.iter().find(|(k, _)| *k == key) {
-                let first_span = *span;
-                self.err(
-                    Diagnostic::new(
-                        Code::SemaBadArguments,
-                        s.key.span,
-                        format!("`{key}` is set twice"),
-                    )
-                    .label("set again here")
-                    .note(first_span, "first set here")
-                    .help("keep one"),
-                );
+                self.err(super::set_twice(key, s.key.span, *span));
                 ok = false;
                 continue;
             }

@@ -242,6 +242,18 @@ fn unknown_setting<'a>(
     .help(help)
 }
 
+/// `KEY is set twice` at `again`, pointing at where it was `first` set.
+fn set_twice(key: &str, again: Span, first: Span) -> Diagnostic {
+    Diagnostic::new(
+        Code::SemaBadArguments,
+        again,
+        format!("`{key}` is set twice"),
+    )
+    .label("set again here")
+    .note(first, "first set here")
+    .help("keep one")
+}
+
 /// The diagnostic of an include refused before reading: it names the path as written, never the
 /// file's contents.
 fn include_refused(rel: &str, span: Span, refusal: IncludeRefusal) -> Diagnostic {

@@ -511,16 +511,7 @@ impl Cx<'_> {
                 Some(Value::List(list)) if repeatable => list.push(v),
                 Some(_) => {
                     let first = spans.get(key).copied().unwrap_or(s.span);
-                    self.err(
-                        Diagnostic::new(
-                            Code::SemaBadArguments,
-                            s.key.span,
-                            format!("`{key}` is set twice"),
-                        )
-                        .label("set again here")
-                        .note(first, "first set here")
-                        .help("keep one"),
-                    );
+                    self.err(super::set_twice(key, s.key.span, first));
                     ok = false;
                 }
                 None => {
