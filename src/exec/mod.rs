@@ -109,6 +109,8 @@ pub struct Ctx {
     pub results: BTreeMap<String, StageResult>,
     /// The run's local worker processes once a stage handed them pieces (kept for later stages).
     pool: Option<pool::LocalPool>,
+    /// Supernets loaded to score one stage's candidates (`Ctx::scoring_net`).
+    scoring: std::cell::RefCell<search::ScoringNets>,
 }
 
 impl Ctx {
@@ -237,6 +239,7 @@ pub fn run(
         parts: HashMap::new(),
         results: BTreeMap::new(),
         pool: None,
+        scoring: Default::default(),
     };
     let mut state = state;
     ctx.results = decode_results(&ctx.dir.root, &ctx.program, &state)?;

@@ -27,6 +27,9 @@ pub enum Work {
         horizon: usize,
         rung: usize,
     },
+    /// A candidate of a supernet search (evolution, random search, NSGA-II): `arch` extracted from
+    /// the input supernet and scored on the validation split.
+    Candidate { arch: Arch },
     /// Sample `index` of a `rank` stage: its accuracy on the input supernets and stand-alone.
     RankSample { index: usize },
     /// A MnasNet child (`rl(space) { shared false }`): `arch` trained stand-alone for `epochs`, then

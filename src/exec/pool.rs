@@ -157,6 +157,7 @@ fn compute(ctx: &mut Ctx, stage: &Stage, work: &Work) -> Result<Json, ExecError>
         } => json!(model::model_piece(
             ctx, stage, arch, *member, *members, *seed
         )?),
+        Work::Candidate { arch } => json!(search::candidate_piece(ctx, stage, arch)?),
         Work::RankSample { index } => json!(rank::rank_sample(ctx, stage, *index)?),
         Work::MnasChild { arch, epochs } => json!(rl::mnas_child(ctx, stage, arch, *epochs)?),
         Work::FewShotPart {
@@ -518,6 +519,7 @@ impl Worker {
                     data: HashMap::new(),
                     parts: HashMap::new(),
                     pool: None,
+                    scoring: Default::default(),
                     results,
                 }
             }

@@ -5,6 +5,7 @@
 //! evaluation is recorded, so an interrupted search replays from its records.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -103,11 +104,11 @@ pub fn recal_images(ctx: &Ctx, stage: &Stage) -> Option<usize> {
 }
 
 /// Scores architectures with a supernet (or few-shot parts): extract the path, recalibrate BN on
-/// training images if asked, measure validation loss and accuracy.
+/// training images if asked, measure validation loss and accuracy. The parts' weights are loaded once
+/// per stage and process (`Ctx::scoring_net`), so that the pieces a worker scores share them.
 pub struct Scorer<'a> {
     pub space: &'a SearchSpace,
     pub supernet: &'a SupernetOut,
-    pub loaded: HashMap<usize, Supernet>,
     pub recal: Option<usize>,
     pub stage: String,
     /// Evaluation batch size (the stage's `batch`; default the evaluation loader's).
@@ -115,7 +116,7 @@ pub struct Scorer<'a> {
 }
 
 impl<'a> Scorer<'a> {
-    /// A scorer over `supernet`'s parts, loading each part when first needed.
+    /// A scorer over `supernet`'s parts.
     pub fn new(
         space: &'a SearchSpace,
         supernet: &'a SupernetOut,
@@ -125,7 +126,6 @@ impl<'a> Scorer<'a> {
         Scorer {
             space,
             supernet,
-            loaded: HashMap::new(),
             recal,
             stage: stage.to_string(),
             batch: None,
@@ -153,25 +153,14 @@ impl<'a> Scorer<'a> {
         set: &crate::data::loader::TensorSet,
     ) -> Result<Candidate, ExecError> {
         let arch = Arch::from_indices(self.space, genome)?;
-        let idx = self
-            .supernet
-            .parts
-            .iter()
-            .position(|p| {
-                genome.len() >= p.prefix.len() && genome[..p.prefix.len()] == p.prefix[..]
-            })
-            .ok_or_else(|| {
-                ExecError::setting(
-                    &self.stage,
-                    "no sub-supernet covers this architecture",
-                    "this is a bug in few-shot splitting; please report it",
-                )
-            })?;
-        if !self.loaded.contains_key(&idx) {
-            let net = load_supernet(ctx, self.space, &self.supernet.parts[idx], &self.stage)?;
-            self.loaded.insert(idx, net);
-        }
-        let net = &self.loaded[&idx];
+        let part = self.supernet.part_for(genome).ok_or_else(|| {
+            ExecError::setting(
+                &self.stage,
+                "no sub-supernet covers this architecture",
+                "this is a bug in few-shot splitting; please report it",
+            )
+        })?;
+        let net = ctx.scoring_net(self.space, part, &self.stage)?;
         let mut sub = net.extract(&arch)?;
         let mut eval = ctx.eval_loader(data);
         if let Some(b) = self.batch {
@@ -192,6 +181,40 @@ impl<'a> Scorer<'a> {
             evaluate_set(&|x| sub.forward_t(x, false), set, &eval, ctx.eval_batches());
         let cost = arch_cost(self.space, &arch)?;
         Ok(Candidate::new(arch, &cost, loss, accuracy))
+    }
+}
+
+/// Supernets loaded for scoring, kept while one stage's candidates are scored (in the coordinating
+/// process, or a worker serving that stage's pieces) and dropped when another stage asks.
+#[derive(Default)]
+pub struct ScoringNets {
+    stage: String,
+    nets: HashMap<std::path::PathBuf, Rc<Supernet>>,
+}
+
+impl Ctx {
+    /// The supernet of `part` (weights read once per stage and process), for scoring only: callers
+    /// extract sub-networks from it and never train it.
+    pub fn scoring_net(
+        &self,
+        space: &SearchSpace,
+        part: &super::result::Part,
+        stage: &str,
+    ) -> Result<Rc<Supernet>, ExecError> {
+        let mut cache = self.scoring.borrow_mut();
+        if cache.stage != stage {
+            *cache = ScoringNets {
+                stage: stage.to_string(),
+                nets: HashMap::new(),
+            };
+        }
+        let path = self.dir.root.join(&part.weights);
+        if let Some(net) = cache.nets.get(&path) {
+            return Ok(net.clone());
+        }
+        let net = Rc::new(load_supernet(self, space, part, stage)?);
+        cache.nets.insert(path, net.clone());
+        Ok(net)
     }
 }
 
@@ -216,37 +239,24 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, Exec
     let pareto = spec.objectives.pareto.clone_value();
     let recal = recal_images(ctx, stage);
     let mut rng = ChaCha8Rng::seed_from_u64(ctx.stage_seed(&stage.name));
-    let mut scorer = Scorer::new(&space, &supernet, recal, &stage.name);
-    scorer.batch = *spec.common.batch;
     let mut evaluated: Vec<Candidate> = Vec::new();
     let name = stage.name.clone();
-    let metrics: Vec<&str> = std::iter::once(objective.as_str())
-        .chain(pareto.iter().map(String::as_str))
-        .collect();
-    let probe = wants_train(&metrics).then(|| train_probe(&data));
-    let mut eval = |ctx: &mut Ctx, genome: &Vec<usize>| -> Result<Candidate, ExecError> {
-        let arch = Arch::from_indices(&space, genome)?;
-        let key = serde_json::to_string(&arch).unwrap_or_default();
-        let c = ctx.part(&name, &key, |ctx| {
-            let mut c = scorer.score(ctx, &data, genome, recal)?;
-            if let Some(probe) = &probe {
-                let t = scorer.score_on(ctx, &data, genome, recal, probe)?;
-                (c.train_loss, c.train_accuracy) = (Some(t.loss), Some(t.accuracy));
-            }
-            ctx.dir.log(json!({
-                "stage": name, "event": "candidate", "arch": c.arch, "accuracy": c.accuracy,
-                "loss": c.loss, "params": c.params, "macs": c.macs,
-                "train_loss": c.train_loss, "train_accuracy": c.train_accuracy,
-            }))?;
-            Ok(c)
-        })?;
-        if ctx.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(ctx.interrupted_error(&name));
+    // A generation's new candidates are independent pieces (scored side by side with `--workers`).
+    let mut eval = |ctx: &mut Ctx, genomes: &[Vec<usize>]| -> Result<Vec<Candidate>, ExecError> {
+        let mut work = Vec::with_capacity(genomes.len());
+        for g in genomes {
+            let arch = Arch::from_indices(&space, g)?;
+            work.push((candidate_tag(&arch), super::pool::Work::Candidate { arch }));
         }
-        let mut c = c;
-        c.latency_ms = predicted(table.as_ref(), &space, genome)?;
-        evaluated.push(c.clone());
-        Ok(c)
+        let done = ctx.pieces(stage, work)?;
+        let mut out = Vec::with_capacity(genomes.len());
+        for (g, v) in genomes.iter().zip(done) {
+            let mut c = candidate_of(&name, v)?;
+            c.latency_ms = predicted(table.as_ref(), &space, g)?;
+            evaluated.push(c.clone());
+            out.push(c);
+        }
+        Ok(out)
     };
     let valid = |g: &Vec<usize>| meets(&space, g, &cs, table.as_ref());
     let mut front: Vec<Candidate> = Vec::new();
@@ -265,16 +275,18 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, Exec
                 crossover: cap(ctx, *spec.crossover, 2),
                 max_tries: 100 * population.max(1),
             };
-            let result = search::evolution::evolve(&cfg, &ch, &mut rng, valid, |g| {
-                eval(ctx, g).map(|c| metric_value(&c, &objective))
+            let result = search::evolution::evolve(&cfg, &ch, &mut rng, valid, |gs| {
+                let cs = eval(ctx, gs)?;
+                Ok(cs.iter().map(|c| metric_value(c, &objective)).collect())
             })
             .map_err(search_err(&stage.name))?;
             generations = Some(generation_stats(&result.history));
         }
         StageKind::RandomSearch => {
             let n = cap(ctx, *spec.samples, 4);
-            search::random::random_search(n, &ch, &mut rng, valid, |g| {
-                eval(ctx, g).map(|c| metric_value(&c, &objective))
+            search::random::random_search(n, &ch, &mut rng, valid, |gs| {
+                let cs = eval(ctx, gs)?;
+                Ok(cs.iter().map(|c| metric_value(c, &objective)).collect())
             })
             .map_err(search_err(&stage.name))?;
         }
@@ -294,8 +306,12 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, Exec
                 crossover: cap(ctx, *spec.crossover, 2),
                 max_tries: 100 * population.max(1),
             };
-            let result = search::nsga2::nsga2(&cfg, &ch, &mut rng, valid, |g| {
-                eval(ctx, g).map(|c| objectives.iter().map(|m| metric_value(&c, m)).collect())
+            let result = search::nsga2::nsga2(&cfg, &ch, &mut rng, valid, |gs| {
+                let cs = eval(ctx, gs)?;
+                Ok(cs
+                    .iter()
+                    .map(|c| objectives.iter().map(|m| metric_value(c, m)).collect())
+                    .collect())
             })
             .map_err(search_err(&stage.name))?;
             for (g, _) in &result.front {
@@ -320,6 +336,8 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, Exec
                 return Ok(None);
             };
             let genome = arch_genome(&space, &best.arch)?;
+            let mut scorer = Scorer::new(&space, &supernet, None, &stage.name);
+            scorer.batch = *spec.common.batch;
             let without = scorer.score(ctx, &data, &genome, None)?;
             Ok(Some(Recalibration {
                 images,
@@ -332,6 +350,59 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, Exec
         out,
         method: Method::Sampling(Sampling { generations }),
     }))
+}
+
+/// The piece tag of a candidate architecture (halving adds the rung's epochs).
+fn candidate_tag(arch: &Arch) -> String {
+    let key = serde_json::to_string(arch).unwrap_or_default();
+    format!("cand{:016x}", super::hash_str(&key))
+}
+
+/// A candidate read back from its piece's record.
+fn candidate_of(stage: &str, v: serde_json::Value) -> Result<Candidate, ExecError> {
+    serde_json::from_value(v).map_err(|e| {
+        ExecError::setting(
+            stage,
+            format!("a candidate's record is damaged: {e}"),
+            "delete the stage's folder under stages/ to redo the stage",
+        )
+    })
+}
+
+/// One candidate of a supernet search (a piece, see `pool`): `arch` extracted from the input
+/// supernet, BN recalibrated if asked, scored on the validation split (and on the training probe for
+/// `train.*` objectives).
+pub(super) fn candidate_piece(
+    ctx: &mut Ctx,
+    stage: &Stage,
+    arch: &Arch,
+) -> Result<Candidate, ExecError> {
+    let (StageSpec::Evolution(spec) | StageSpec::RandomSearch(spec) | StageSpec::Nsga2(spec)) =
+        &stage.spec
+    else {
+        return Err(super::wrong_kind(stage));
+    };
+    let (supernet, space) = supernet_input(ctx, stage, "evolution(supernet)")?;
+    let data = ctx.data(stage)?;
+    let recal = recal_images(ctx, stage);
+    let mut scorer = Scorer::new(&space, &supernet, recal, &stage.name);
+    scorer.batch = *spec.common.batch;
+    let genome = arch_genome(&space, arch)?;
+    let mut c = scorer.score(ctx, &data, &genome, recal)?;
+    let objective = spec.objectives.objective.as_str();
+    let metrics: Vec<&str> = std::iter::once(objective)
+        .chain(spec.objectives.pareto.iter().map(String::as_str))
+        .collect();
+    if wants_train(&metrics) {
+        let t = scorer.score_on(ctx, &data, &genome, recal, &train_probe(&data))?;
+        (c.train_loss, c.train_accuracy) = (Some(t.loss), Some(t.accuracy));
+    }
+    ctx.dir.log(json!({
+        "stage": stage.name, "event": "candidate", "arch": c.arch, "accuracy": c.accuracy,
+        "loss": c.loss, "params": c.params, "macs": c.macs,
+        "train_loss": c.train_loss, "train_accuracy": c.train_accuracy,
+    }))?;
+    Ok(c)
 }
 
 /// Per generation of an evolution: new candidates evaluated, the best score among them and the
@@ -577,8 +648,7 @@ pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
             let mut work = Vec::with_capacity(genomes.len());
             for g in genomes {
                 let arch = Arch::from_indices(&space, g)?;
-                let key = serde_json::to_string(&arch).unwrap_or_default();
-                let tag = format!("cand{:016x}", super::hash_str(&key));
+                let tag = candidate_tag(&arch);
                 let piece = super::pool::Work::Halving {
                     arch,
                     epochs,
@@ -590,13 +660,7 @@ pub fn halving(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
             let done = ctx.pieces(stage, work)?;
             let mut scores = Vec::with_capacity(genomes.len());
             for (g, v) in genomes.iter().zip(done) {
-                let mut c: Candidate = serde_json::from_value(v).map_err(|e| {
-                    ExecError::setting(
-                        &name,
-                        format!("a candidate's record is damaged: {e}"),
-                        "delete the stage's folder under stages/ to redo the stage",
-                    )
-                })?;
+                let mut c = candidate_of(&name, v)?;
                 c.latency_ms = predicted(table.as_ref(), &space, g)?;
                 evaluated.retain(|e| e.arch != c.arch);
                 evaluated.push(c.clone());
@@ -642,7 +706,7 @@ pub(super) fn halving_piece(
     let data = ctx.data(stage)?;
     let name = stage.name.clone();
     let key = serde_json::to_string(arch).unwrap_or_default();
-    let tag = format!("cand{:016x}", super::hash_str(&key));
+    let tag = candidate_tag(arch);
     let seed = super::mix(ctx.stage_seed(&name), super::hash_str(&key));
     tch::manual_seed(seed as i64 & i64::MAX);
     let net = standalone_net(ctx, stage, &space, arch)?;

@@ -86,22 +86,34 @@ pub(crate) fn two_indices<R: Rng + ?Sized>(len: usize, rng: &mut R) -> (usize, u
     (i, j)
 }
 
-/// Evaluates `members` in order, looking up genomes already scored in `memo`.
+/// Evaluates the genomes of `members` not scored in `memo`, in order, as one batch.
 pub(crate) fn evaluate_generation<S: Clone, E>(
     members: &[Genome],
     index: usize,
     memo: &mut BTreeMap<Genome, S>,
     history: &mut Vec<Evaluated<S>>,
-    eval: &mut impl FnMut(&Genome) -> Result<S, SearchError<E>>,
+    eval: &mut impl FnMut(&[Genome]) -> Result<Vec<S>, SearchError<E>>,
 ) -> Result<(), SearchError<E>> {
+    let mut fresh: Vec<Genome> = Vec::new();
     for g in members {
-        if memo.contains_key(g) {
-            continue;
+        if !memo.contains_key(g) && !fresh.contains(g) {
+            fresh.push(g.clone());
         }
-        let score = eval(g)?;
-        memo.insert(g.clone(), score.clone());
+    }
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let scores = eval(&fresh)?;
+    if scores.len() != fresh.len() {
+        return Err(SearchError::Batch {
+            expected: fresh.len(),
+            got: scores.len(),
+        });
+    }
+    for (genome, score) in fresh.into_iter().zip(scores) {
+        memo.insert(genome.clone(), score.clone());
         history.push(Evaluated {
-            genome: g.clone(),
+            genome,
             score,
             generation: index,
         });
@@ -113,7 +125,8 @@ pub(crate) fn evaluate_generation<S: Clone, E>(
 /// before any evaluation. Each generation after the first holds up to `mutate` mutants (of a random
 /// top-k parent, different from it) and `crossover` children (of two random top-k parents,
 /// different from both), none repeated within the generation, then random valid genomes up to
-/// `population`. A genome evaluated in an earlier generation is scored from the memo.
+/// `population`. A genome evaluated in an earlier generation is scored from the memo; `eval` gets
+/// each generation's new genomes as one batch.
 ///
 /// If no valid genome is found (or `population` or `generations` is 0) the result is empty.
 pub fn evolve<E, R: Rng + ?Sized>(
@@ -121,14 +134,14 @@ pub fn evolve<E, R: Rng + ?Sized>(
     choices: &[usize],
     rng: &mut R,
     mut valid: impl FnMut(&Genome) -> bool,
-    mut eval: impl FnMut(&Genome) -> Result<f64, E>,
+    mut eval: impl FnMut(&[Genome]) -> Result<Vec<f64>, E>,
 ) -> Result<SearchResult, SearchError<E>> {
     check_choices(choices)?;
     cfg.validate()?;
     let mut memo: BTreeMap<Genome, f64> = BTreeMap::new();
     let mut history: Vec<Evaluated> = Vec::new();
     let mut top: Vec<(Genome, f64)> = Vec::new();
-    let mut eval = |g: &Genome| eval(g).map_err(SearchError::Eval);
+    let mut eval = |gs: &[Genome]| eval(gs).map_err(SearchError::Eval);
 
     for index in 0..cfg.generations {
         let mut next = Generation::default();
@@ -187,6 +200,64 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
     use std::collections::BTreeSet;
+
+    /// Evolution scoring one genome at a time.
+    fn evolve<E, R: Rng + ?Sized>(
+        cfg: &EvolutionConfig,
+        choices: &[usize],
+        rng: &mut R,
+        valid: impl FnMut(&Genome) -> bool,
+        eval: impl FnMut(&Genome) -> Result<f64, E>,
+    ) -> Result<SearchResult, SearchError<E>> {
+        super::evolve(cfg, choices, rng, valid, crate::search::each(eval))
+    }
+
+    #[test]
+    fn each_generation_is_one_batch_of_new_genomes() {
+        let one_by_one = evolve(
+            &cfg(),
+            &[4; 6],
+            &mut ChaCha8Rng::seed_from_u64(9),
+            ok,
+            |g| Ok::<_, ()>(matches(g)),
+        )
+        .unwrap();
+        let mut batches: Vec<Vec<Genome>> = Vec::new();
+        let batched = super::evolve(
+            &cfg(),
+            &[4; 6],
+            &mut ChaCha8Rng::seed_from_u64(9),
+            ok,
+            |gs: &[Genome]| {
+                batches.push(gs.to_vec());
+                Ok::<_, ()>(gs.iter().map(matches).collect())
+            },
+        )
+        .unwrap();
+        assert_eq!(batched, one_by_one);
+        // One call per generation, holding exactly that generation's first evaluations.
+        let generations = one_by_one.history.last().unwrap().generation + 1;
+        assert_eq!(batches.len(), generations);
+        for (k, batch) in batches.iter().enumerate() {
+            let new: Vec<Genome> = one_by_one
+                .history
+                .iter()
+                .filter(|e| e.generation == k)
+                .map(|e| e.genome.clone())
+                .collect();
+            assert_eq!(*batch, new, "generation {k}");
+        }
+        assert!(batches[0].len() == cfg().population && batches.len() > 2);
+        // A closure that answers with the wrong number of scores is an error, not a silent zip.
+        let short = super::evolve(
+            &cfg(),
+            &[4; 6],
+            &mut ChaCha8Rng::seed_from_u64(9),
+            ok,
+            |gs: &[Genome]| Ok::<_, ()>(vec![0.0; gs.len() - 1]),
+        );
+        assert!(matches!(short, Err(SearchError::Batch { .. })));
+    }
 
     const TARGET: [usize; 6] = [1, 3, 0, 2, 3, 1];
 

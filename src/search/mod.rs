@@ -2,6 +2,10 @@
 //! evaluation closure: sampling, random search, SPOS evolution, NSGA-II, successive halving, and
 //! rank correlations for judging a supernet's ranking.
 //!
+//! Evaluation is by batch: each algorithm hands its closure every new genome of a generation (a
+//! rung, the whole sample for random search) at once, so that the executor can score them side by
+//! side on workers; [`each`] adapts a one-genome closure.
+//!
 //! Every algorithm is deterministic: for a fixed RNG state and the same values returned by the
 //! closures, it makes exactly the same closure calls in the same order. The executor relies on this
 //! to resume an interrupted search by replaying it against a cache of scores. Decisions never depend
@@ -21,6 +25,7 @@ pub use evolution::{EvolutionConfig, crossover, evolve, mutate};
 pub use halving::{HalvingConfig, HalvingResult, Rung, plan, successive_halving};
 pub use nsga2::{Nsga2Config, Nsga2Result, crowding_distance, non_dominated_sort, nsga2};
 pub use random::random_search;
+
 pub use rank::{kendall_tau, spearman};
 
 use serde::{Deserialize, Serialize};
@@ -66,9 +71,18 @@ pub enum SearchError<E = std::convert::Infallible> {
     Config(#[from] ConfigError),
     #[error("evaluation returned {got} objectives, expected {expected}")]
     Objectives { expected: usize, got: usize },
+    #[error("a batch evaluation returned {got} scores for {expected} genomes")]
+    Batch { expected: usize, got: usize },
     /// The evaluation closure failed; its error is passed through unchanged.
     #[error(transparent)]
     Eval(E),
+}
+
+/// A batch evaluation that scores one genome after another with `eval`.
+pub fn each<S, E>(
+    mut eval: impl FnMut(&Genome) -> Result<S, E>,
+) -> impl FnMut(&[Genome]) -> Result<Vec<S>, E> {
+    move |genomes| genomes.iter().map(&mut eval).collect()
 }
 
 /// Checks that every decision has at least one option.

@@ -193,7 +193,8 @@ fn tournament<R: Rng + ?Sized>(pop: &[Ranked], rng: &mut R) -> usize {
 /// breeds up to `mutate` mutants and `crossover` children from tournament-chosen parents (children
 /// differ from their parents, from the parent population and from each other, and satisfy `valid`),
 /// topped up with random valid genomes to `population` offspring, and the next parents are selected
-/// from parents plus offspring. A genome evaluated before is scored from the memo.
+/// from parents plus offspring. A genome evaluated before is scored from the memo; `eval` gets each
+/// generation's new genomes as one batch.
 ///
 /// If no valid genome is found (or `population` or `generations` is 0) the result is empty.
 pub fn nsga2<E, R: Rng + ?Sized>(
@@ -201,23 +202,25 @@ pub fn nsga2<E, R: Rng + ?Sized>(
     choices: &[usize],
     rng: &mut R,
     mut valid: impl FnMut(&Genome) -> bool,
-    mut eval: impl FnMut(&Genome) -> Result<Vec<f64>, E>,
+    mut eval: impl FnMut(&[Genome]) -> Result<Vec<Vec<f64>>, E>,
 ) -> Result<Nsga2Result, SearchError<E>> {
     check_choices(choices)?;
     cfg.validate()?;
     let mut memo: BTreeMap<Genome, Vec<f64>> = BTreeMap::new();
     let mut history: Vec<Evaluated<Vec<f64>>> = Vec::new();
     let mut expected: Option<usize> = None;
-    let mut eval = |g: &Genome| {
-        let objectives = eval(g).map_err(SearchError::Eval)?;
-        let want = *expected.get_or_insert(objectives.len().max(1));
-        if objectives.len() != want {
-            return Err(SearchError::Objectives {
-                expected: want,
-                got: objectives.len(),
-            });
+    let mut eval = |gs: &[Genome]| {
+        let batch = eval(gs).map_err(SearchError::Eval)?;
+        for objectives in &batch {
+            let want = *expected.get_or_insert(objectives.len().max(1));
+            if objectives.len() != want {
+                return Err(SearchError::Objectives {
+                    expected: want,
+                    got: objectives.len(),
+                });
+            }
         }
-        Ok(objectives)
+        Ok(batch)
     };
 
     let mut parents: Vec<Genome> = Vec::new();
@@ -303,6 +306,17 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
     use std::collections::BTreeSet;
+
+    /// NSGA-II scoring one genome at a time.
+    fn nsga2<E, R: Rng + ?Sized>(
+        cfg: &Nsga2Config,
+        choices: &[usize],
+        rng: &mut R,
+        valid: impl FnMut(&Genome) -> bool,
+        eval: impl FnMut(&Genome) -> Result<Vec<f64>, E>,
+    ) -> Result<Nsga2Result, SearchError<E>> {
+        super::nsga2(cfg, choices, rng, valid, crate::search::each(eval))
+    }
 
     fn pts(v: &[(f64, f64)]) -> Vec<Vec<f64>> {
         v.iter().map(|&(a, b)| vec![a, b]).collect()

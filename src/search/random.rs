@@ -1,23 +1,23 @@
 //! Random search: distinct valid uniform genomes, evaluated in the order they were drawn.
 
+use super::evolution::evaluate_generation;
 use super::sample::fill_random;
-use super::{
-    Evaluated, Generation, Genome, SearchError, SearchResult, check_choices, sort_best_first,
-};
+use super::{Generation, Genome, SearchError, SearchResult, check_choices, sort_best_first};
 use rand::Rng;
 
 /// Draws allowed per genome before random search (and successive halving) stop looking for more.
 pub const TRIES_PER_GENOME: usize = 1000;
 
 /// Evaluates `n` distinct genomes accepted by `valid`, drawn uniformly. Stops early when the space
-/// is exhausted or [`TRIES_PER_GENOME`] draws in a row found nothing new and valid. The result's
+/// is exhausted or [`TRIES_PER_GENOME`] draws in a row found nothing new and valid; `eval` gets them
+/// all as one batch, in the order drawn. The result's
 /// `top` holds every evaluation, best first (NaN last, ties in evaluation order).
 pub fn random_search<E, R: Rng + ?Sized>(
     n: usize,
     choices: &[usize],
     rng: &mut R,
     mut valid: impl FnMut(&Genome) -> bool,
-    mut eval: impl FnMut(&Genome) -> Result<f64, E>,
+    mut eval: impl FnMut(&[Genome]) -> Result<Vec<f64>, E>,
 ) -> Result<SearchResult, SearchError<E>> {
     check_choices(choices)?;
     let mut generation = Generation::default();
@@ -29,15 +29,10 @@ pub fn random_search<E, R: Rng + ?Sized>(
         TRIES_PER_GENOME,
         &mut valid,
     );
+    let mut memo = std::collections::BTreeMap::new();
     let mut history = Vec::with_capacity(generation.len());
-    for g in generation.members {
-        let score = eval(&g).map_err(SearchError::Eval)?;
-        history.push(Evaluated {
-            genome: g,
-            score,
-            generation: 0,
-        });
-    }
+    let mut eval = |gs: &[Genome]| eval(gs).map_err(SearchError::Eval);
+    evaluate_generation(&generation.members, 0, &mut memo, &mut history, &mut eval)?;
     let mut top: Vec<(Genome, f64)> = history
         .iter()
         .map(|e| (e.genome.clone(), e.score))
@@ -55,6 +50,44 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
     use std::collections::BTreeSet;
+
+    /// Random search scoring one genome at a time.
+    fn random_search<E, R: Rng + ?Sized>(
+        n: usize,
+        choices: &[usize],
+        rng: &mut R,
+        valid: impl FnMut(&Genome) -> bool,
+        eval: impl FnMut(&Genome) -> Result<f64, E>,
+    ) -> Result<SearchResult, SearchError<E>> {
+        super::random_search(n, choices, rng, valid, crate::search::each(eval))
+    }
+
+    #[test]
+    fn the_whole_sample_is_one_batch_in_drawing_order() {
+        let mut calls = 0;
+        let res = super::random_search(
+            20,
+            &[3, 4, 5],
+            &mut ChaCha8Rng::seed_from_u64(4),
+            |_| true,
+            |gs: &[Genome]| {
+                calls += 1;
+                Ok::<_, ()>(gs.iter().map(|g| g[0] as f64).collect())
+            },
+        )
+        .unwrap();
+        assert_eq!(calls, 1);
+        let again = random_search(
+            20,
+            &[3, 4, 5],
+            &mut ChaCha8Rng::seed_from_u64(4),
+            |_| true,
+            |g| Ok::<_, ()>(g[0] as f64),
+        )
+        .unwrap();
+        assert_eq!(res, again);
+        assert_eq!(res.history.len(), 20);
+    }
 
     #[test]
     fn distinct_valid_and_sorted() {

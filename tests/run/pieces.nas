@@ -1,5 +1,6 @@
-// The pieces of MnasNet rounds and few-shot sub-supernets: each child and each sub-supernet trains on
-// its own, so `--workers 2` spreads them out (tests/run/workers.rs checks it gives the files of one
+// The pieces of MnasNet rounds, few-shot sub-supernets and an evolution's candidates: each child and
+// each sub-supernet trains on its own, each candidate is scored on its own, so `--workers 2` spreads
+// them out (tests/run/workers.rs checks it gives the files of one
 // process).
 
 dataset d = fashion_mnist {
@@ -33,4 +34,13 @@ stage subnets = few_shot(supernet) {
   finetune 1
   sampler uniform
   optimizer sgd(lr: 0.01, momentum: 0.9)
+}
+
+stage evo = evolution(subnets) {
+  population 4
+  generations 2
+  keep 2
+  mutate 2, p: 0.5
+  crossover 1
+  recalibrate bn(images: 100)
 }

@@ -84,11 +84,21 @@ fn two_workers_give_the_results_of_one_process_and_resume_after_sigkill() {
     let summary = read_json(&two.join("summary.json"));
     assert_eq!(summary["complete"], true);
 
-    let mut child = workers_run(&file, &killed, &["--threads", "1", "--workers", "2"])
+    let err = kill_after_a_piece_and_resume(&file, &killed, "search");
+    // The finished piece was not handed to a worker again.
+    assert!(!err.contains("search: 4 pieces"), "{err}");
+    assert_same_run(&two, &killed, &files);
+}
+
+/// Runs `file` on two workers into `out`, kills the coordinator with SIGKILL once a piece of `stage`
+/// has finished, checks that the run is not complete, and resumes it on two workers; returns the
+/// resumed run's stderr.
+fn kill_after_a_piece_and_resume(file: &Path, out: &Path, stage: &str) -> String {
+    let mut child = workers_run(file, out, &["--threads", "1", "--workers", "2"])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let pieces = killed.join("stages/search/pieces");
+    let pieces = out.join("stages").join(stage).join("pieces");
     let t0 = Instant::now();
     while files_ending(&pieces, ".result.json").is_empty() {
         assert!(child.try_wait().unwrap().is_none(), "the run ended first");
@@ -98,13 +108,13 @@ fn two_workers_give_the_results_of_one_process_and_resume_after_sigkill() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
-        !killed.join("summary.json").exists() || {
-            read_json(&killed.join("summary.json"))["complete"] == false
+        !out.join("summary.json").exists() || {
+            read_json(&out.join("summary.json"))["complete"] == false
         }
     );
-    let err = ok({
+    ok({
         let mut c = nasl();
-        c.args(["run", "--resume", killed.to_str().unwrap()]).args([
+        c.args(["run", "--resume", out.to_str().unwrap()]).args([
             "--device",
             "cpu",
             "--threads",
@@ -113,10 +123,7 @@ fn two_workers_give_the_results_of_one_process_and_resume_after_sigkill() {
             "2",
         ]);
         c
-    });
-    // The finished piece was not handed to a worker again.
-    assert!(!err.contains("search: 4 pieces"), "{err}");
-    assert_same_run(&two, &killed, &files);
+    })
 }
 
 /// The samples of a `rank` stage (supernet scores and stand-alone trainings) on two workers give the
@@ -139,10 +146,23 @@ fn rank_samples_on_workers_match_one_process() {
     assert_same_run(&one, &two, &["stages/supernet/supernet.safetensors"]);
 }
 
-/// MnasNet children (two rounds: 4 then 2 children, one of them a repeat) and few-shot sub-supernets (3) on two workers give the
-/// best architecture, rewards, sub-supernet weights, summary and metrics lines of one process.
+/// What a run of tests/run/pieces.nas leaves that must not depend on where its pieces ran.
+const PIECES_FILES: &[&str] = &[
+    "best.arch.yaml",
+    "stages/search/best.arch.yaml",
+    "stages/evo/best.arch.yaml",
+    "stages/search/controller.safetensors",
+    "stages/subnets/part0.safetensors",
+    "stages/subnets/part1.safetensors",
+    "stages/subnets/part2.safetensors",
+];
+
+/// MnasNet children (two rounds: 4 then 2 children, one of them a repeat), few-shot sub-supernets
+/// (3) and an evolution's candidates over them (a generation of 4, then the new ones of the second)
+/// on two workers give the best architectures, rewards, sub-supernet weights, candidates, summary and
+/// metrics lines of one process, also when the run is killed with SIGKILL mid-round and resumed.
 #[test]
-fn mnasnet_children_and_few_shot_parts_on_workers_match_one_process() {
+fn mnasnet_children_few_shot_parts_and_search_candidates_on_workers_match_one_process_and_resume() {
     let tmp = tempfile::tempdir().unwrap();
     let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
     let file = root().join("tests/run/pieces.nas");
@@ -160,25 +180,32 @@ fn mnasnet_children_and_few_shot_parts_on_workers_match_one_process() {
         err.contains("subnets: 3 pieces on 2 local workers"),
         "{err}"
     );
+    assert!(err.contains("evo: 4 pieces on 2 local workers"), "{err}");
+    let evo = super::stage_result(&two, "evo");
+    let evaluated = evo["evaluated"].as_u64().unwrap() as usize;
+    assert!(
+        evaluated > 4,
+        "the second generation scored new candidates: {evo}"
+    );
+    assert_eq!(
+        files_ending(&two.join("stages/evo/pieces"), ".result.json").len(),
+        evaluated
+    );
     // One pool for the run: two workers started, whatever the number of batches.
     assert_eq!(files_ending(&two.join("workers"), ".log").len(), 2);
     assert_eq!(
         files_ending(&two.join("stages/search/pieces"), ".result.json").len(),
         5
     );
-    assert_same_run(
-        &one,
-        &two,
-        &[
-            "best.arch.yaml",
-            "stages/search/controller.safetensors",
-            "stages/subnets/part0.safetensors",
-            "stages/subnets/part1.safetensors",
-            "stages/subnets/part2.safetensors",
-        ],
-    );
+    assert_same_run(&one, &two, PIECES_FILES);
     let summary = read_json(&two.join("summary.json"));
     assert_eq!(summary["complete"], true);
+    // Killed while the workers train MnasNet's first children, then resumed: the same files, and the
+    // finished children are not handed out again.
+    let killed = tmp.path().join("killed");
+    let err = kill_after_a_piece_and_resume(&file, &killed, "search");
+    assert!(!err.contains("search: 4 pieces"), "{err}");
+    assert_same_run(&two, &killed, PIECES_FILES);
 }
 
 /// A piece whose training diverges in its worker stops the run with the worker's diagnostic, its
@@ -251,6 +278,29 @@ fn slurm_jobs(run: &Path, stage: &str) -> Vec<Json> {
         .as_array()
         .cloned()
         .unwrap_or_default()
+}
+
+/// MnasNet children, few-shot sub-supernets and an evolution's candidates through Slurm give the
+/// files of local workers: one array job per MnasNet round, one for the sub-supernets, one per
+/// generation with new candidates.
+#[test]
+fn mnasnet_few_shot_and_search_pieces_through_slurm_match_local_workers() {
+    slurm_up();
+    let tmp = tempfile::tempdir().unwrap();
+    let (local, slurm) = (tmp.path().join("local"), tmp.path().join("slurm"));
+    let file = root().join("tests/run/pieces.nas");
+    ok(workers_run(
+        &file,
+        &local,
+        &["--threads", "1", "--workers", "2"],
+    ));
+    let err = ok(slurm_run(&file, &slurm));
+    assert_eq!(slurm_jobs(&slurm, "search").len(), 2, "{err}");
+    assert_eq!(slurm_jobs(&slurm, "subnets").len(), 1, "{err}");
+    let evo = slurm_jobs(&slurm, "evo");
+    assert_eq!(evo.len(), 2, "{err}");
+    assert_eq!(evo[0]["tags"].as_array().unwrap().len(), 4, "{err}");
+    assert_same_run(&local, &slurm, PIECES_FILES);
 }
 
 /// Successive halving and retrained seeds through Slurm array jobs, one task cancelled with `scancel`
