@@ -90,15 +90,17 @@ nasl_ensure_chromium() {
 }
 
 # A single-node Slurm cluster on this machine, for the Slurm executor's tests (scripts/test.sh calls
-# this; a plain `nasl` does not need it): installs Debian's slurm-wlm and munge when missing, writes
-# $NASL_CACHE/slurm/slurm.conf for this host (one partition `nasl`, this machine's cores), exports
-# SLURM_CONF, and starts munged, slurmctld and slurmd unless they answer already. nasl_slurm_stop
-# cancels every job and stops the daemons this started.
+# this; a plain `nasl` does not need it): installs Debian's slurm-wlm, munge, slurmdbd and
+# mariadb-server when missing, writes $NASL_CACHE/slurm/slurm.conf for this host (one partition
+# `nasl`, this machine's cores, job accounting through slurmdbd so that `sacct` answers as on a real
+# cluster), exports SLURM_CONF, and starts munged, MariaDB, slurmdbd, slurmctld and slurmd unless they
+# answer already. nasl_slurm_stop cancels every job and stops the daemons this started.
 nasl_slurm_start() {
-    if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
-        command -v apt-get >/dev/null || nasl_die "Slurm missing and no apt-get: install slurm-wlm and munge"
-        nasl_log "installing Slurm (Debian packages slurm-wlm and munge, for the Slurm executor's tests)"
-        nasl_apt_install slurm-wlm munge
+    if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null \
+        || ! command -v slurmdbd >/dev/null || ! command -v mariadbd >/dev/null; then
+        command -v apt-get >/dev/null || nasl_die "Slurm missing and no apt-get: install slurm-wlm, munge, slurmdbd and mariadb-server"
+        nasl_log "installing Slurm (Debian packages slurm-wlm, munge, slurmdbd, mariadb-server, for the Slurm executor's tests; about 30 s)"
+        nasl_apt_install slurm-wlm munge slurmdbd mariadb-server
     fi
     local dir="$NASL_CACHE/slurm" host cpus mem conf
     host="$(hostname -s)"
@@ -123,7 +125,8 @@ SelectTypeParameters=CR_Core
 ReturnToService=2
 MpiDefault=none
 JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=localhost
 MinJobAge=600
 SlurmctldTimeout=30
 SlurmdTimeout=30
@@ -136,6 +139,7 @@ PartitionName=nasl Nodes=$host Default=YES MaxTime=INFINITE State=UP"
         nasl_as_root chown munge:munge /run/munge
         nasl_as_root runuser -u munge -- /usr/sbin/munged || nasl_die "munged did not start"
     fi
+    nasl_slurmdbd_start "$dir"
     if ! scontrol ping 2>/dev/null | grep -q 'is UP'; then
         nasl_as_root env SLURM_CONF="$SLURM_CONF" slurmctld || nasl_die "slurmctld did not start (see $dir/slurmctld.log)"
     fi
@@ -151,11 +155,62 @@ PartitionName=nasl Nodes=$host Default=YES MaxTime=INFINITE State=UP"
     nasl_die "the Slurm node did not come up: $(sinfo -h -o '%T %E' 2>&1) (see $dir/slurmctld.log, $dir/slurmd.log)"
 }
 
+# Job accounting for the test cluster: a MariaDB server of its own (data in $1/db, TCP on 127.0.0.1:3307,
+# run as root like the other daemons here) and slurmdbd in front of it; registers the cluster once.
+nasl_slurmdbd_start() {
+    local dir="$1" i
+    if [ ! -d "$dir/db/mysql" ]; then
+        nasl_log "creating the Slurm accounting database (MariaDB, in $dir/db)"
+        rm -rf "$dir/db"
+        mkdir -p "$dir/db"
+        nasl_as_root mariadb-install-db --user=root --datadir="$dir/db" --auth-root-authentication-method=socket \
+            >"$dir/db-init.log" 2>&1 || nasl_die "mariadb-install-db failed (see $dir/db-init.log)"
+    fi
+    if ! nasl_as_root mariadb --socket="$dir/mysql.sock" -e 'select 1' >/dev/null 2>&1; then
+        nasl_as_root mariadbd --user=root --datadir="$dir/db" --socket="$dir/mysql.sock" \
+            --pid-file="$dir/mysql.pid" --bind-address=127.0.0.1 --port=3307 \
+            --log-error="$dir/mysql.log" >/dev/null 2>&1 &
+        for i in $(seq 60); do
+            nasl_as_root mariadb --socket="$dir/mysql.sock" -e 'select 1' >/dev/null 2>&1 && break
+            [ "$i" = 60 ] && nasl_die "MariaDB did not start (see $dir/mysql.log)"
+            sleep 0.5
+        done
+    fi
+    nasl_as_root mariadb --socket="$dir/mysql.sock" -e "CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY 'nasl'; GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';" \
+        || nasl_die "cannot create the accounting database's user (see $dir/mysql.log)"
+    local conf="AuthType=auth/munge
+DbdHost=localhost
+DbdPort=6819
+SlurmUser=root
+PidFile=$dir/slurmdbd.pid
+LogFile=$dir/slurmdbd.log
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=3307
+StorageUser=slurm
+StoragePass=nasl
+StorageLoc=slurm_acct_db"
+    if [ "$(cat "$dir/slurmdbd.conf" 2>/dev/null)" != "$conf" ]; then
+        (umask 077; printf '%s\n' "$conf" >"$dir/slurmdbd.conf")
+    fi
+    if ! pgrep -x slurmdbd >/dev/null; then
+        nasl_as_root env SLURM_CONF="$SLURM_CONF" slurmdbd || nasl_die "slurmdbd did not start (see $dir/slurmdbd.log)"
+        for i in $(seq 60); do
+            sacctmgr -n -P list cluster >/dev/null 2>&1 && break
+            [ "$i" = 60 ] && nasl_die "slurmdbd does not answer (see $dir/slurmdbd.log)"
+            sleep 0.5
+        done
+    fi
+    if ! sacctmgr -n -P list cluster format=cluster 2>/dev/null | grep -qx nasl; then
+        nasl_as_root env SLURM_CONF="$SLURM_CONF" sacctmgr -i add cluster nasl >/dev/null || nasl_die "sacctmgr could not register the cluster (see $dir/slurmdbd.log)"
+    fi
+}
+
 nasl_slurm_stop() {
     local dir="$NASL_CACHE/slurm" f
     export SLURM_CONF="$dir/slurm.conf"
     scancel --full --quiet --user "$(id -un)" 2>/dev/null || true
-    for f in slurmd slurmctld; do
+    for f in slurmd slurmctld slurmdbd mysql; do
         [ -f "$dir/$f.pid" ] && nasl_as_root kill "$(cat "$dir/$f.pid")" 2>/dev/null
     done
     return 0

@@ -87,17 +87,29 @@ fn active(stage: &str, jobs: &Jobs) -> Result<BTreeSet<String>, ExecError> {
         .collect())
 }
 
-/// How an array task ended, as Slurm says (`sacct`, else `scontrol`), or `unknown`.
+/// How an array task ended, as Slurm says (`sacct`, else `scontrol`), or `unknown`. A cluster with job
+/// accounting may record a task's end a moment after `squeue` forgets it: `sacct` is asked again for
+/// up to ten seconds (while it has no record, or one that still says the task runs) before `scontrol`
+/// is read; without accounting `sacct` fails at once.
 fn ended_state(task: &str) -> String {
-    let sacct = Command::new("sacct")
-        .args(["-n", "-X", "-P", "-o", "State", "-j", task])
-        .output();
-    if let Ok(o) = sacct
-        && o.status.success()
-        && let Some(s) = String::from_utf8_lossy(&o.stdout).lines().next()
-        && !s.trim().is_empty()
-    {
-        return s.trim().to_string();
+    for _ in 0..50 {
+        let Ok(o) = Command::new("sacct")
+            .args(["-n", "-X", "-P", "-o", "State", "-j", task])
+            .output()
+        else {
+            break;
+        };
+        if !o.status.success() {
+            break;
+        }
+        // A record still saying the task runs is one whose end has not reached the database yet.
+        if let Some(s) = String::from_utf8_lossy(&o.stdout).lines().next()
+            && !s.trim().is_empty()
+            && !["PENDING", "RUNNING", "REQUEUED", "SUSPENDED"].contains(&s.trim())
+        {
+            return s.trim().to_string();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
     let show = Command::new("scontrol")
         .args(["-o", "show", "job", task])

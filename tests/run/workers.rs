@@ -268,6 +268,30 @@ fn slurm_run(file: &Path, out: &Path) -> Command {
     c
 }
 
+/// Adds `account` to the test cluster's accounting database, with this user in it (idempotent).
+fn slurm_account(account: &str) {
+    let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    for args in [
+        vec!["-i", "add", "account", account],
+        vec![
+            "-i",
+            "add",
+            "user",
+            user.trim(),
+            &format!("account={account}"),
+        ],
+    ] {
+        let out = Command::new("sacctmgr").args(&args).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        // sacctmgr answers "Nothing new added" (status 1) for what exists already.
+        assert!(
+            out.status.success() || text.contains("Nothing new added"),
+            "sacctmgr {args:?}: {text}"
+        );
+    }
+}
+
 /// The Slurm jobs a stage's coordinator recorded.
 fn slurm_jobs(run: &Path, stage: &str) -> Vec<Json> {
     let p = run.join(format!("stages/{stage}/pieces/slurm.json"));
@@ -343,7 +367,8 @@ fn slurm_resubmits_a_cancelled_task_and_gives_the_results_of_local_workers() {
         err.contains(&format!("Slurm task {task} ")) && err.contains("resubmitting"),
         "{err}"
     );
-    assert!(err.contains("CANCELLED"), "{err}");
+    // The state comes from job accounting (`sacct` says who cancelled; `scontrol` would not).
+    assert!(err.contains("ended CANCELLED by "), "{err}");
     // First rung, its resubmitted task, second rung.
     assert_eq!(slurm_jobs(&slurm, "search").len(), 3, "{err}");
     assert_same_run(
@@ -397,6 +422,10 @@ fn a_resumed_slurm_run_follows_its_jobs_instead_of_resubmitting() {
 #[test]
 fn the_executor_block_reaches_sbatch_and_the_command_line_overrides_it() {
     slurm_up();
+    // The test cluster keeps job accounting: a job's account must exist there (as on a real cluster).
+    for account in ["from_file", "from_cli"] {
+        slurm_account(account);
+    }
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("p.nas");
     let block = "executor slurm {\n  partition \"nasl\"\n  time 10min\n  account \"from_file\"\n  max_retries 1\n}\n";
