@@ -1205,6 +1205,45 @@ space net = chain(input: [1, 28, 28], classes: 10) {
     }
 }
 
+/// With two searches, the run's `best.arch.yaml` is the architecture the retrain reads, not the one
+/// of the search that happened to finish last.
+#[test]
+fn the_runs_best_arch_is_the_one_its_retrain_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = r#"
+dataset d = synthetic {
+  split train: 300, val: 100
+  batch 50
+}
+
+space net = chain(input: [1, 28, 28], classes: 10) {
+  stem conv(3, out: 8, stride: 2) bn relu
+  layers out: 8, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu, skip]
+  head global_avg_pool linear(out: classes)
+}
+
+space other = chain(input: [1, 28, 28], classes: 10) {
+  stem conv(3, out: 8, stride: 2) bn relu
+  layers out: 16, stride: 2, repeat: 1, choose [conv(3) bn relu, skip]
+  head global_avg_pool linear(out: classes)
+}
+
+stage sup = train(net) { epochs 1 }
+stage found = random_search(sup) { samples 3 }
+stage final = retrain(found.best) { epochs 1 }
+stage later = successive_halving(other) { candidates 2 }
+"#;
+    let file = tmp.path().join("two_searches.nas");
+    std::fs::write(&file, text).unwrap();
+    let out = tmp.path().join("out");
+    smoke_ok(&file, &out);
+    let read = |p: &str| std::fs::read_to_string(out.join(p)).unwrap();
+    let run_best = read("best.arch.yaml");
+    assert_eq!(run_best, read("stages/found/best.arch.yaml"));
+    assert_eq!(run_best, read("model/arch.yaml"));
+    assert_ne!(run_best, read("stages/later/best.arch.yaml"));
+}
+
 /// `objective train.loss` (or `train.accuracy`) scores candidates on a fixed slice of the training
 /// split: every candidate records it and the search's best is the candidate that minimises it, in a
 /// supernet search and in successive halving. `test.accuracy` is refused with the reason.

@@ -453,7 +453,23 @@ pub fn arch_genome(space: &SearchSpace, arch: &Arch) -> Result<Vec<usize>, ExecE
         .collect())
 }
 
-/// Picks the best, writes `best.arch.yaml`, builds the stage result.
+/// Whether the best of search `stage` is the run's `best.arch.yaml`: the search whose `.best` the
+/// pipeline's last reader of a `.best` (a `retrain` or `evaluate`) takes, or, when no stage reads
+/// one, every search in turn (the last to finish stays).
+fn is_run_choice(program: &crate::sema::hir::Program, stage: &str) -> bool {
+    let read = program
+        .stages
+        .iter()
+        .rev()
+        .find_map(|s| match super::stage_input(s) {
+            Some((input, Some("best"))) => Some(input),
+            _ => None,
+        });
+    read.is_none_or(|input| input == stage)
+}
+
+/// Picks the best, writes `best.arch.yaml` (the stage's, and the run's when it is the run's choice),
+/// builds the stage result.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn finish_search(
     ctx: &mut Ctx,
@@ -490,7 +506,9 @@ pub(super) fn finish_search(
     };
     let recalibration = recal_report(ctx, &best)?;
     let yaml = best.arch.to_yaml();
-    super::rundir::atomic_write(&ctx.dir.root.join("best.arch.yaml"), yaml.as_bytes())?;
+    if is_run_choice(&ctx.program, &stage.name) {
+        super::rundir::atomic_write(&ctx.dir.root.join("best.arch.yaml"), yaml.as_bytes())?;
+    }
     super::rundir::atomic_write(
         &ctx.dir.stage_dir(&stage.name)?.join("best.arch.yaml"),
         yaml.as_bytes(),
