@@ -109,8 +109,8 @@ stage final = retrain(search.best) {
 }
 "#;
 
-/// Runs `text` clean, and again killed with SIGKILL once `marker` (relative to the run folder)
-/// exists, then resumed; asserts both end with the same files; returns the killed run's folder, the
+/// Runs `text` clean, and again killed with SIGKILL as soon as `marker` (a checkpoint record,
+/// relative to the run folder) exists, then resumed; asserts both end with the same files; returns the killed run's folder, the
 /// resumed run's stderr and the stage's parts journal as it was at the kill.
 fn kill_and_resume(
     tmp: &Path,
@@ -141,7 +141,6 @@ fn kill_and_resume(
     );
     let mut child = run_into(&killed).stderr(Stdio::null()).spawn().unwrap();
     wait_for(&killed.join(marker), &mut child, Duration::from_secs(300));
-    std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap();
     child.wait().unwrap();
     let parts =
@@ -249,7 +248,7 @@ stage search = rl(net) {{
     let (killed, err, _) = kill_and_resume(
         tmp.path(),
         &text,
-        "stages/search/search.e1b0.safetensors",
+        "stages/search/search.ckpt.json",
         "stages/search/controller.safetensors",
     );
     assert!(!err.contains("search epoch 1/16"), "{err}");
@@ -279,7 +278,7 @@ stage quality = rank(search) {{
     let (killed, err, _) = kill_and_resume(
         tmp.path(),
         &text,
-        "stages/search/search.e1b0.safetensors",
+        "stages/search/search.ckpt.json",
         "stages/search/hypernet.safetensors",
     );
     assert!(!err.contains("search epoch 1/8"), "{err}");
@@ -383,7 +382,7 @@ stage search = rl(cells) {{
     let (killed, err, _) = kill_and_resume(
         tmp.path(),
         &text,
-        "stages/search/search.e1b0.safetensors",
+        "stages/search/search.ckpt.json",
         "stages/search/controller.safetensors",
     );
     assert!(!err.contains("search epoch 1/3"), "{err}");
