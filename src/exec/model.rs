@@ -139,20 +139,29 @@ fn train_models(
         .collect();
     let n = first.len().max(1) as f64;
     let mean = |f: &dyn Fn(&ModelRun) -> f64| first.iter().map(|m| f(m)).sum::<f64>() / n;
+    let (final_loss, final_accuracy) = (
+        mean(&|m| m.train.final_loss),
+        mean(&|m| m.train.final_accuracy),
+    );
+    let (params, macs) = (
+        first.first().map(|m| m.params),
+        first.first().map(|m| m.macs),
+    );
+    let auxiliary_params = first
+        .first()
+        .map(|m| m.auxiliary_params)
+        .filter(|&aux| aux > 0);
     let out = ModelsOut {
         space: space_name.to_string(),
         arch: members.into_iter().next().unwrap_or_default(),
-        final_loss: mean(&|m| m.train.final_loss),
-        final_accuracy: mean(&|m| m.train.final_accuracy),
+        final_loss,
+        final_accuracy,
         train_seconds: models.iter().map(|m| m.train.seconds).sum::<f64>(),
-        params: first.first().map(|m| m.params),
-        macs: first.first().map(|m| m.macs),
-        auxiliary_params: first
-            .first()
-            .map(|m| m.auxiliary_params)
-            .filter(|&aux| aux > 0),
+        params,
+        macs,
+        auxiliary_params,
         members: member_rows,
-        models: models.clone(),
+        models,
     };
     Ok(StageResult::Models(out))
 }
@@ -498,20 +507,18 @@ fn evaluate_supernet(
         });
     }
     let n = accs.len().max(1) as f64;
-    let mean = accs.iter().sum::<f64>() / n;
-    let std = (accs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / n).sqrt();
     let min = accs.iter().copied().fold(f64::INFINITY, f64::min);
     let max = accs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut v = Evaluation::new(dataset, split, accs, losses.iter().sum::<f64>() / n);
     eprintln!(
         "{}: {input} on {} sampled paths, {split} accuracy {:.2}% ± {:.2} (min {:.2}%, max {:.2}%)",
         stage.name,
-        accs.len(),
-        100.0 * mean,
-        100.0 * std,
+        v.accuracies.len(),
+        100.0 * v.accuracy,
+        100.0 * v.std,
         100.0 * min,
         100.0 * max
     );
-    let mut v = Evaluation::new(dataset, split, accs, losses.iter().sum::<f64>() / n);
     v.weights = Some("supernet".into());
     v.recalibrate_images = Some(recal);
     v.min = Some(min);
