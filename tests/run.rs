@@ -1111,16 +1111,11 @@ stage ev = evaluate(fin, d.test)
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-/// `evaluate(supernet, split)` scores `samples` distinct sampled paths on the supernet's weights and
-/// reports their mean, spread and range; `evaluate(search.best)` of a differentiable search and of
-/// ENAS uses the weights those searches trained themselves; `samples` elsewhere, and the `.best` of
-/// a search that keeps no weights, are refused by `nasl check`.
-#[test]
-fn evaluate_reads_supernets_and_searches_that_hold_weights() {
-    let tmp = tempfile::tempdir().unwrap();
-    let head = r#"
+/// A synthetic dataset `d` (300 training, 100 validation images) and a small chain space `net` over
+/// it (two layers of three candidates), for runs that take seconds.
+const SYNTHETIC_CHAIN: &str = r#"
 dataset d = synthetic {
-  split train: 200, val: 100
+  split train: 300, val: 100
   batch 50
 }
 
@@ -1130,6 +1125,15 @@ space net = chain(input: [1, 28, 28], classes: 10) {
   head global_avg_pool linear(out: classes)
 }
 "#;
+
+/// `evaluate(supernet, split)` scores `samples` distinct sampled paths on the supernet's weights and
+/// reports their mean, spread and range; `evaluate(search.best)` of a differentiable search and of
+/// ENAS uses the weights those searches trained themselves; `samples` elsewhere, and the `.best` of
+/// a search that keeps no weights, are refused by `nasl check`.
+#[test]
+fn evaluate_reads_supernets_and_searches_that_hold_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let head = SYNTHETIC_CHAIN;
     let text = format!(
         "{head}stage sup = train(net) {{ epochs 1 }}\n\
          stage paths = evaluate(sup, d.test) {{\n  samples 3\n  recalibrate bn(images: 64)\n}}\n\
@@ -1210,18 +1214,8 @@ space net = chain(input: [1, 28, 28], classes: 10) {
 #[test]
 fn the_runs_best_arch_is_the_one_its_retrain_reads() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = r#"
-dataset d = synthetic {
-  split train: 300, val: 100
-  batch 50
-}
-
-space net = chain(input: [1, 28, 28], classes: 10) {
-  stem conv(3, out: 8, stride: 2) bn relu
-  layers out: 8, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu, skip]
-  head global_avg_pool linear(out: classes)
-}
-
+    let text = SYNTHETIC_CHAIN.to_string()
+        + r#"
 space other = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 8, stride: 2) bn relu
   layers out: 16, stride: 2, repeat: 1, choose [conv(3) bn relu, skip]
@@ -1250,18 +1244,7 @@ stage later = successive_halving(other) { candidates 2 }
 #[test]
 fn train_objectives_score_candidates_on_the_training_split() {
     let tmp = tempfile::tempdir().unwrap();
-    let head = r#"
-dataset d = synthetic {
-  split train: 300, val: 100
-  batch 50
-}
-
-space net = chain(input: [1, 28, 28], classes: 10) {
-  stem conv(3, out: 8, stride: 2) bn relu
-  layers out: 8, stride: 1, repeat: 2, choose [conv(3) bn relu, conv(5) bn relu, skip]
-  head global_avg_pool linear(out: classes)
-}
-"#;
+    let head = SYNTHETIC_CHAIN;
     let text = format!(
         "{head}stage sup = train(net) {{ epochs 1 }}\n\
          stage found = random_search(sup) {{\n  samples 4\n  objective train.loss\n}}\n\

@@ -222,8 +222,16 @@ fn cap(ctx: &Ctx, n: usize, smoke: usize) -> usize {
     if ctx.info.smoke { n.min(smoke) } else { n }
 }
 
-/// Evolution, random search or NSGA-II over a trained supernet.
-pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
+/// What a supernet search and each of its candidate pieces start from: the typed settings, the
+/// input supernet, its space and the stage's data.
+type SearchSetup<'s> = (
+    &'s crate::sema::spec::SupernetSearchSpec,
+    SupernetOut,
+    SearchSpace,
+    std::rc::Rc<StageData>,
+);
+
+fn search_setup<'s>(ctx: &mut Ctx, stage: &'s Stage) -> Result<SearchSetup<'s>, ExecError> {
     let (StageSpec::Evolution(spec) | StageSpec::RandomSearch(spec) | StageSpec::Nsga2(spec)) =
         &stage.spec
     else {
@@ -231,6 +239,12 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, Exec
     };
     let (supernet, space) = supernet_input(ctx, stage, "evolution(supernet)")?;
     let data = ctx.data(stage)?;
+    Ok((spec, supernet, space, data))
+}
+
+/// Evolution, random search or NSGA-II over a trained supernet.
+pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
+    let (spec, supernet, space, data) = search_setup(ctx, stage)?;
     require_val(stage, &data)?;
     let cs = spec.objectives.constraint.clone_value();
     let table = super::latency::table_if_wanted(ctx, stage, &space)?;
@@ -377,13 +391,7 @@ pub(super) fn candidate_piece(
     stage: &Stage,
     arch: &Arch,
 ) -> Result<Candidate, ExecError> {
-    let (StageSpec::Evolution(spec) | StageSpec::RandomSearch(spec) | StageSpec::Nsga2(spec)) =
-        &stage.spec
-    else {
-        return Err(super::wrong_kind(stage));
-    };
-    let (supernet, space) = supernet_input(ctx, stage, "evolution(supernet)")?;
-    let data = ctx.data(stage)?;
+    let (spec, supernet, space, data) = search_setup(ctx, stage)?;
     let recal = recal_images(ctx, stage);
     let mut scorer = Scorer::new(&space, &supernet, recal, &stage.name);
     scorer.batch = *spec.common.batch;
