@@ -2,7 +2,8 @@
 # The whole test suite, set-up included: provisions libtorch and Fashion-MNIST (once, cached), checks
 # formatting, tests the language front end without libtorch, then everything with libtorch (the report
 # test renders a page in headless Chromium, installed here when missing; the Slurm executor's tests
-# submit to a single-node Slurm cluster started here and stopped at the end, installed when missing).
+# submit to a single-node Slurm cluster with job accounting, started here and stopped at the end,
+# installed when missing).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 nasl_ensure_chromium
