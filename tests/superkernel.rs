@@ -26,11 +26,26 @@ space net = chain(input: [3, 8, 8], classes: 3) {
 }
 "#;
 
-fn space() -> SearchSpace {
+/// Squeeze-and-excitation and grouped 1x1 convolutions (with a channel shuffle) under an elastic
+/// kernel: every part of the mbconv the superkernel forward must keep.
+const SE_SPACE: &str = r#"
+space net = chain(input: [3, 8, 8], classes: 3) {
+  stem conv(3, out: 8) bn relu
+  layers out: 8, stride: 1, repeat: 1, mbconv(kernel: [3, 5, 7], expand: 4, se: true)
+  layers out: 16, stride: 2, repeat: 1, mbconv(kernel: [3, 5], expand: 2, groups: 2, act: hswish)
+  head global_avg_pool linear(out: classes)
+}
+"#;
+
+fn space_of(text: &str) -> SearchSpace {
     let mut loader = MemLoader::default();
-    loader.files.insert("s.nas".into(), SPACE.to_string());
+    loader.files.insert("s.nas".into(), text.to_string());
     let front = nasl::driver::check_file(Path::new("s.nas"), &loader);
     front.spaces.into_iter().next().expect("the space checks").1
+}
+
+fn space() -> SearchSpace {
+    space_of(SPACE)
 }
 
 /// Thresholds per decision: kernel `tk`, expansion `te` (each decision has one threshold).
@@ -150,6 +165,43 @@ fn the_superkernel_forward_at_the_indicators_is_the_chosen_subnetwork() {
             assert!(diff < 1e-5, "kernel {k} expand {e} train {train}: {diff}");
             assert_eq!(values(&probs[dk])[k], 1.0);
             assert_eq!(values(&probs[de])[e], 1.0);
+        }
+    }
+}
+
+#[test]
+fn the_superkernel_forward_keeps_squeeze_excitation_and_groups() {
+    tch::manual_seed(4);
+    let space = space_of(SE_SPACE);
+    let p = plan(&space).unwrap();
+    assert_eq!(p.layers.len(), 2);
+    let net = Supernet::new(&space, Device::Cpu).unwrap();
+    let x = Tensor::randn([4, 3, 8, 8], (Kind::Float, Device::Cpu));
+    let kernels: Vec<usize> = p
+        .layers
+        .iter()
+        .map(|l| l.kernel.as_ref().unwrap().1.len())
+        .collect();
+    for k0 in 0..kernels[0] {
+        for k1 in 0..kernels[1] {
+            let mut t: Vec<Tensor> = (0..2).map(|_| Tensor::new()).collect();
+            let mut idx = vec![0; 2];
+            for (l, k) in p.layers.iter().zip([k0, k1]) {
+                let (d, ks) = l.kernel.as_ref().unwrap();
+                // Keep the first k rings, drop the rest.
+                let v: Vec<f32> = (1..ks.len())
+                    .map(|i| if i <= k { -1e6 } else { 1e6 })
+                    .collect();
+                t[*d] = Tensor::from_slice(&v);
+                idx[*d] = k;
+            }
+            let arch = Arch::from_indices(&space, &idx).unwrap();
+            for train in [false, true] {
+                let (a, _) = net.forward_superkernel(&x, &p, &t, train).unwrap();
+                let b = net.forward_t(&x, &arch, train).unwrap();
+                let diff = (&a - &b).abs().max().double_value(&[]);
+                assert!(diff < 1e-5, "kernels {k0} {k1} train {train}: {diff}");
+            }
         }
     }
 }

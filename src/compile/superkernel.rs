@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use tch::{Kind, Tensor};
 
-use super::{Block, RunOpts, Supernet, act, run};
+use super::{Block, RunOpts, Supernet, act, channel_shuffle, run};
 use crate::catalog::OpKind;
 use crate::ir::graph::{DecisionKind, kind_name};
 use crate::ir::ops::mbconv_residual;
@@ -325,6 +325,9 @@ impl Block {
         if op.expand != 1 {
             h = self.c("expand").fwd(&h);
             h = act(&self.b("bn_expand").fwd(&h, train), op.act);
+            if op.groups > 1 {
+                h = channel_shuffle(&h, op.groups as i64);
+            }
         }
         let dw = self.c("dw");
         let size = g.dw.size();
@@ -337,11 +340,21 @@ impl Block {
             size[0],
         );
         h = act(&self.b("bn_dw").fwd(&h, train), op.act);
+        // Not `*=` below: in place would overwrite `h`, which autograd needs.
         if let Some(m) = &g.channels {
-            // Not `*=`: in place would overwrite `h`, which autograd needs for the activation.
             #[allow(clippy::assign_op_pattern)]
             {
                 h = h * m;
+            }
+        }
+        if op.se {
+            // Only with a fixed expansion (`plan` refuses SE under an elastic one): full width.
+            let s = h.mean_dim([2i64, 3].as_slice(), true, h.kind());
+            let s = self.c("se_reduce").fwd(&s).relu();
+            let s = self.c("se_expand").fwd(&s).hardsigmoid();
+            #[allow(clippy::assign_op_pattern)]
+            {
+                h = h * s;
             }
         }
         let out = self.b("bn_project").fwd(&self.c("project").fwd(&h), train);
