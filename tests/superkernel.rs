@@ -16,6 +16,7 @@ use nasl::compile::superkernel::{SkPlan, decision_probs, gates, plan};
 use nasl::exec::superkernel::LayerCost;
 use nasl::ir::{Arch, SearchSpace};
 use nasl::source::MemLoader;
+use serde_json::Value as Json;
 use tch::{Device, Kind, Tensor};
 
 const SPACE: &str = r#"
@@ -509,5 +510,52 @@ fn what_a_superkernel_search_does_not_define_is_refused_up_front() {
             r.iter().all(|(c, _, _)| c == "nasl::sema::not_run"),
             "{r:?}"
         );
+    }
+}
+
+/// The cost term moves the thresholds: with a strong MACs penalty (and a threshold rate that can
+/// cross the norms within the run) the search drops kernel rings and channel groups, and the derived
+/// architecture is cheaper than the largest one.
+#[test]
+fn a_cost_penalty_drives_the_thresholds_to_smaller_options() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("cost.nas");
+    let text = pipeline(0.0, 16, "penalty flops(weight: 5.0)")
+        .replace("arch adam(lr: 0.01)", "arch adam(lr: 0.3)");
+    std::fs::write(&file, text).unwrap();
+    let out = tmp.path().join("out");
+    let o = nasl()
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--device", "cpu", "--threads", "1", "--seed", "1"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let state = read_json(&out.join("state.json"));
+    let result = &state["done"][0]["result"];
+    let best = result["best"].as_object().unwrap();
+    let smallest = best
+        .iter()
+        .filter(|(path, v)| {
+            let v = v.as_str().unwrap();
+            match (path.ends_with("kernel"), path.starts_with("stage1")) {
+                (true, _) => v == "3",
+                (false, true) => v == "1",
+                (false, false) => v == "2",
+            }
+        })
+        .count();
+    assert!(smallest >= 4, "{best:?}");
+    // The trajectory: the largest options lose probability from the first epoch to the last.
+    let traj = read_json(&out.join("stages/search/arch_trajectory.json"));
+    let traj = traj.as_array().unwrap();
+    let (first, last) = (&traj[0]["probs"], &traj[traj.len() - 1]["probs"]);
+    for (path, p) in first.as_object().unwrap() {
+        let top = |p: &Json| p.as_array().unwrap().last().unwrap().as_f64().unwrap();
+        assert!(top(&last[path]) < top(p), "{path}: {p} -> {}", last[path]);
     }
 }
