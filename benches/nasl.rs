@@ -4,8 +4,8 @@
 //! side is `bench/reference.py`, same rows, same flags, same JSON.
 //!
 //! Run: `cargo bench --bench nasl -- <row> [--batch N] [--steps N] [--warmup N] [--threads N]`
-//! Rows: spos, fairnas, darts, gdas, eval, path, standalone (and `overhead`: host-side costs
-//! per step); `dump <chain|darts>` prints the networks
+//! Rows: spos, fairnas, darts, gdas, eval, path, standalone, superkernel (and `overhead`: host-side
+//! costs per step); `dump <chain|darts>` prints the networks
 //! (as nasl's IR) the reference builds its modules from; `malloc-env` prints the glibc variables
 //! that give another process nasl's malloc settings; `gen-check <lines> <file>` writes the large
 //! `.nas` file of row 6.
@@ -298,6 +298,97 @@ fn standalone_row(a: &Args) -> Value {
     json!({"steps_per_s": sps, "peak_rss_mb": peak, "params": net.num_params()})
 }
 
+/// Single-Path NAS (`relax superkernel`): one search step as `nasl run` takes it (`exec::diff`: the
+/// superkernel forward under the thresholds, cross-entropy, one backward, an SGD step on the weights
+/// and an Adam step on the thresholds) against one training step of the largest network alone (a
+/// standalone subnet of the largest kernel and expansion everywhere, same batch, same SGD). The two
+/// are timed in alternating rounds (so that load on a shared machine falls on both); the row prints
+/// each round's ratio of step times and their median, the paper's claim being a ratio near 1.
+fn superkernel_row(a: &Args) -> Value {
+    use nasl::compile::superkernel::plan;
+    let space = load_space("superkernel");
+    let p = plan(&space).expect("a superkernel space");
+    let net = Supernet::new(&space, Device::Cpu).expect("supernet");
+    let arch = ArchParams::thresholds(&space, 0.0, Device::Cpu);
+    let largest = Arch::from_indices(&space, &p.largest).expect("arch");
+    let sub = Subnet::new(&space, &largest, Device::Cpu).expect("subnet");
+    let data = batches(a.batch, 8);
+    let mut w_opt = Optimizer::new(sgd(0.9, false, 4e-5), named_trainable(&net.vs));
+    let mut t_opt = Optimizer::new(
+        Rule::Adam {
+            b1: 0.9,
+            b2: 0.999,
+            eps: 1e-8,
+            wd: 0.0,
+            decoupled: false,
+        },
+        arch.named(),
+    );
+    let mut s_opt = Optimizer::new(sgd(0.9, false, 4e-5), named_trainable(&sub.vs));
+    let mut search_step = |i: usize| {
+        let (x, y) = &data[i % data.len()];
+        w_opt.zero_grad();
+        arch.zero_grad();
+        let (logits, _) = net
+            .forward_superkernel(x, &p, &arch.alphas, true)
+            .expect("superkernel forward");
+        let (loss, _) = loss_and_correct(&logits, y, 0.0);
+        loss.backward();
+        let _ = loss.double_value(&[]);
+        w_opt.step(0.05, None);
+        t_opt.step(0.01, None);
+    };
+    let mut largest_step = |i: usize| {
+        let (x, y) = &data[i % data.len()];
+        s_opt.zero_grad();
+        let logits = sub.forward_t(x, true);
+        let (loss, _) = loss_and_correct(&logits, y, 0.0);
+        loss.backward();
+        let _ = loss.double_value(&[]);
+        s_opt.step(0.05, None);
+    };
+    for i in 0..a.warmup {
+        search_step(i);
+        largest_step(i);
+    }
+    let rounds = 5;
+    let mut ratios = vec![];
+    let (mut ts, mut tl) = (0.0, 0.0);
+    for r in 0..rounds {
+        let t = Instant::now();
+        for i in 0..a.steps {
+            search_step(r * a.steps + i);
+        }
+        let s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        for i in 0..a.steps {
+            largest_step(r * a.steps + i);
+        }
+        let l = t.elapsed().as_secs_f64();
+        ratios.push(s / l);
+        ts += s;
+        tl += l;
+    }
+    let mut sorted = ratios.clone();
+    sorted.sort_by(f64::total_cmp);
+    let n = (rounds * a.steps) as f64;
+    eprintln!(
+        "superkernel search step / largest-network training step: {:.3} (median of {rounds} rounds, {:.3} .. {:.3}); {:.1} ms vs {:.1} ms per step",
+        sorted[rounds / 2],
+        sorted[0],
+        sorted[rounds - 1],
+        ts / n * 1e3,
+        tl / n * 1e3
+    );
+    json!({
+        "ratio": sorted[rounds / 2],
+        "ratios": ratios,
+        "search_ms": ts / n * 1e3,
+        "largest_ms": tl / n * 1e3,
+        "params": net.num_params(),
+    })
+}
+
 /// Row 3: one first-order DARTS (or GDAS) search step as `nasl run` takes it (`exec::diff`): the
 /// executor's relaxation (`exec::relax::relaxed`) of the architecture parameters, an architecture
 /// update on a validation batch (Adam), then a weight update on a training batch (SGD, clipped at 5;
@@ -567,6 +658,7 @@ fn main() {
         "gdas" => relaxed_row(&a, true),
         "eval" => eval_row(&a),
         "overhead" => overhead_row(&a),
+        "superkernel" => superkernel_row(&a),
         "dump" => {
             println!(
                 "{}",
@@ -595,7 +687,7 @@ fn main() {
         }
         other => {
             eprintln!(
-                "unknown row `{other}`; rows: spos fairnas darts gdas eval path standalone overhead, dump <space>, malloc-env, gen-check <lines> <file>"
+                "unknown row `{other}`; rows: spos fairnas darts gdas eval path standalone superkernel overhead, dump <space>, malloc-env, gen-check <lines> <file>"
             );
             std::process::exit(2);
         }

@@ -193,7 +193,10 @@ pub(super) fn run(
                         }
                         block.forward_shared(input(i0), relus[i0].as_ref(), op, train)
                     }
-                    _ => block.forward(input(i0), op, train),
+                    _ => match opts.gates.and_then(|g| g.get(&node.path)) {
+                        Some(g) => block.forward_superkernel(input(i0), g, train),
+                        None => block.forward(input(i0), op, train),
+                    },
                 }
             }
             NetKind::Sum if dropping && drops_summands(node) => {

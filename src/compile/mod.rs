@@ -10,6 +10,7 @@ pub mod auxiliary;
 mod fast;
 mod fold;
 pub mod mix;
+pub mod superkernel;
 
 pub use mix::{Mix, drop_paths};
 
@@ -632,6 +633,8 @@ struct RunOpts<'a> {
     tap: Option<usize>,
     /// Run the unoptimised forward (`run_reference`), the oracle of the equality tests.
     reference: bool,
+    /// Single-Path NAS: MBConv blocks (by path) that run through their gated superkernel.
+    gates: Option<&'a HashMap<String, superkernel::Gates>>,
 }
 
 /// `x` resized (bilinear) to the network's input resolution when a resolution decision chose
@@ -707,10 +710,11 @@ fn run_reference(
             }
             NetKind::Op(op) => {
                 let inp = vals[n.inputs[0]].as_ref().expect("topological order");
-                match opts.dropout {
-                    Some(p) if Some(idx) == head => {
+                match (opts.dropout, opts.gates.and_then(|g| g.get(&n.path))) {
+                    (Some(p), _) if Some(idx) == head => {
                         blocks[&n.path].forward(&inp.dropout(p, train), op, train)
                     }
+                    (_, Some(g)) => blocks[&n.path].forward_superkernel(inp, g, train),
                     _ => blocks[&n.path].forward(inp, op, train),
                 }
             }

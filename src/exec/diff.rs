@@ -23,9 +23,11 @@ use super::result::{
     Differentiable, Method, PenaltyRow, Searched, StageResult, Trained, Trajectory,
 };
 use super::search::{Scorer, finish_search};
+use super::superkernel::LayerCost;
 use super::supernet::{op_paths, save_weights, smoke_epochs};
 use super::train::{Fit, ParamGroup, StepOut, loss_and_correct, named_trainable};
 use super::{Ctx, space_of};
+use crate::compile::superkernel::SkPlan;
 use crate::compile::{Mix, Supernet};
 use crate::data::loader::{Loader, TensorSet};
 use crate::ir::{Arch, SearchSpace};
@@ -43,16 +45,37 @@ pub struct Penalty {
     /// millions, latency in milliseconds).
     pub fixed: f64,
     pub options: Vec<Vec<f64>>,
+    /// Superkernel layers' costs per (kernel, expansion) pair (`relax superkernel`; else empty).
+    pub layers: Vec<LayerCost>,
 }
 
 impl Penalty {
     /// The expected cost under softmax(alpha): differentiable in alpha.
     pub fn expected(&self, arch: &ArchParams) -> Tensor {
-        let device = arch.alphas[0].device();
-        let mut total = Tensor::from(self.fixed).to_device(device);
-        for (a, c) in arch.alphas.iter().zip(&self.options) {
+        let probs: Vec<Tensor> = arch
+            .alphas
+            .iter()
+            .map(|a| a.softmax(0, Kind::Float))
+            .collect();
+        self.expected_of(&probs)
+    }
+
+    /// The expected cost under per-decision option probabilities (differentiable in them): the
+    /// per-option costs, plus each superkernel layer's costs weighted by its pair's probability.
+    pub fn expected_of(&self, probs: &[Tensor]) -> Tensor {
+        let device = probs.first().map_or(tch::Device::Cpu, Tensor::device);
+        let mut total = Tensor::from(self.fixed)
+            .to_kind(Kind::Float)
+            .to_device(device);
+        for (p, c) in probs.iter().zip(&self.options) {
+            if c.is_empty() {
+                continue;
+            }
             let c = Tensor::from_slice(c).to_kind(Kind::Float).to_device(device);
-            total += (a.softmax(0, Kind::Float) * c).sum(Kind::Float);
+            total += (p * c).sum(Kind::Float);
+        }
+        for l in &self.layers {
+            total += l.expected(probs, &total);
         }
         total
     }
@@ -65,6 +88,7 @@ impl Penalty {
                 .zip(&self.options)
                 .map(|(i, c)| i.and_then(|i| c.get(i).copied()).unwrap_or(0.0))
                 .sum::<f64>()
+            + self.layers.iter().map(|l| l.of(choices)).sum::<f64>()
     }
 
     /// A REINFORCE reward with this penalty on a sampled architecture of cost `cost`: `linear`
@@ -84,7 +108,11 @@ impl Penalty {
     /// 1 + E so that the factor stays positive for costs below one unit); `mnas` multiplies by
     /// (E / target)^exponent.
     pub fn apply(&self, ce: Tensor, arch: &ArchParams) -> Tensor {
-        let e = self.expected(arch);
+        self.apply_expected(ce, self.expected(arch))
+    }
+
+    /// `apply` with the expected cost `e` given.
+    pub fn apply_expected(&self, ce: Tensor, e: Tensor) -> Tensor {
         match self.form.as_str() {
             "log" => ce * ((e + 1.0).log().pow_tensor_scalar(self.exponent) * self.weight),
             "mnas" => ce * (e / self.target.unwrap_or(1.0)).pow_tensor_scalar(self.exponent),
@@ -101,10 +129,18 @@ fn penalties_of(
     stage: &Stage,
     space: &SearchSpace,
     specs: &[PenaltySpec],
+    sk: Option<&SkPlan>,
 ) -> Result<Vec<Penalty>, ExecError> {
     let mut out = vec![];
     for p in specs {
-        let costs = option_costs(ctx, stage, space, &p.metric)?;
+        let (costs, layers) = match sk {
+            Some(plan) => {
+                let (fixed, layers) =
+                    super::superkernel::costs(ctx, stage, space, plan, &p.metric)?;
+                ((fixed, vec![]), layers)
+            }
+            None => (option_costs(ctx, stage, space, &p.metric)?, vec![]),
+        };
         out.push(Penalty {
             metric: p.metric.clone(),
             form: p.form.clone(),
@@ -113,6 +149,7 @@ fn penalties_of(
             target: p.target,
             fixed: costs.0,
             options: costs.1,
+            layers,
         });
     }
     Ok(out)
@@ -189,6 +226,8 @@ struct Search<'a> {
     /// REINFORCE's moving-average baseline (NaN until the first reward), checkpointed with the
     /// architecture parameters.
     baseline: Tensor,
+    /// `relax superkernel`: the superkernel layers (the architecture parameters are thresholds).
+    sk: Option<SkPlan>,
 }
 
 impl Search<'_> {
@@ -358,6 +397,42 @@ impl Search<'_> {
         Ok(da.iter().zip(&hvp).map(|(a, h)| a - h * xi).collect())
     }
 
+    /// One Single-Path NAS step: the superkernel forward under the thresholds, cross-entropy with the
+    /// penalties on the indicator-weighted costs, one backward for weights and thresholds together.
+    fn superkernel_step(
+        &self,
+        plan: &SkPlan,
+        x: &Tensor,
+        y: &Tensor,
+        t: f64,
+        learn_arch: bool,
+    ) -> Result<StepOut, ExecError> {
+        self.arch.zero_grad();
+        let (logits, probs) = self
+            .net
+            .forward_superkernel(x, plan, &self.arch.alphas, true)?;
+        let (ce, correct) = loss_and_correct(&logits, y, self.smoothing);
+        let b = y.size()[0];
+        let value = ce.double_value(&[]);
+        let loss = if learn_arch {
+            self.penalties
+                .iter()
+                .fold(ce, |l, p| p.apply_expected(l, p.expected_of(&probs)))
+        } else {
+            ce
+        };
+        loss.backward();
+        if learn_arch {
+            self.arch_opt.borrow_mut().step(self.arch_lr.at(t), None);
+        }
+        Ok(StepOut {
+            loss: value * b as f64,
+            correct,
+            n: b,
+            active: None,
+        })
+    }
+
     fn step(
         &self,
         x: &Tensor,
@@ -366,6 +441,9 @@ impl Search<'_> {
         t: f64,
     ) -> Result<StepOut, ExecError> {
         let learn_arch = t >= self.warmup;
+        if let Some(plan) = &self.sk {
+            return self.superkernel_step(plan, x, y, t, learn_arch);
+        }
         if learn_arch && let Level::Bilevel { .. } = self.level {
             self.arch_step((x, y), rng, t)?;
         }
@@ -394,6 +472,30 @@ impl Search<'_> {
     }
 }
 
+/// A superkernel search's option probabilities per decision: the indicators' values (`hard`, one-hot:
+/// what the thresholds decide against the norms) or their sigmoid relaxation.
+fn superkernel_probs(plan: &SkPlan, ws: &[Tensor], arch: &ArchParams, hard: bool) -> Vec<Vec<f64>> {
+    tch::no_grad(|| {
+        let gates: Vec<_> = plan
+            .layers
+            .iter()
+            .zip(ws)
+            .map(|(l, w)| crate::compile::superkernel::gates(l, w, &arch.alphas, hard))
+            .collect();
+        crate::compile::superkernel::decision_probs(plan, &gates, arch.alphas.len())
+            .iter()
+            .map(|p| {
+                // `+ 0.0`: a dropped option's `1 - 1` may be -0.0.
+                Vec::<f64>::try_from(p.to_kind(Kind::Double).to_device(tch::Device::Cpu))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|v| v + 0.0)
+                    .collect()
+            })
+            .collect()
+    })
+}
+
 /// The architecture distribution per decision path.
 fn probs_by_path(space: &SearchSpace, probs: &[Vec<f64>]) -> BTreeMap<String, Vec<f64>> {
     space
@@ -419,8 +521,17 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
     let mut net = Supernet::new(&space, ctx.device())?;
     net.dropout = *spec.training.dropout;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let arch = Rc::new(ArchParams::new(&space, ctx.device(), &mut rng));
     let relax = spec.relax.clone_value();
+    let sk = match relax {
+        Relax::Superkernel { .. } => Some(crate::compile::superkernel::plan(&space)?),
+        _ => None,
+    };
+    let arch = Rc::new(match relax {
+        Relax::Superkernel { threshold_init } => {
+            ArchParams::thresholds(&space, threshold_init, ctx.device())
+        }
+        _ => ArchParams::new(&space, ctx.device(), &mut rng),
+    });
     let level = *spec.level;
     // Bi-level: the weights learn on the first part of the training split, the architecture on the
     // rest.
@@ -480,8 +591,15 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
     let hook_arch = arch.clone();
     let hook_relax = relax.clone();
     let paths: Vec<String> = space.decisions.iter().map(|d| d.path.clone()).collect();
+    let hook_sk = match &sk {
+        Some(plan) => Some((plan.clone(), net.superkernels(plan)?)),
+        None => None,
+    };
     fit.on_epoch = Some(Box::new(move |e| {
-        let probs = hook_arch.probs();
+        let probs = match &hook_sk {
+            Some((plan, ws)) => superkernel_probs(plan, ws, &hook_arch, false),
+            None => hook_arch.probs(),
+        };
         let map: BTreeMap<&String, &Vec<f64>> = paths.iter().zip(&probs).collect();
         let mut line = json!({ "probs": map });
         if let Some(tau) = hook_relax.tau(e as f64 / epochs.max(1) as f64) {
@@ -490,7 +608,7 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
         line
     }));
     let warmup = *spec.training.warmup as f64 / epochs.max(1) as f64;
-    let penalties = penalties_of(ctx, stage, &space, &spec.penalty)?;
+    let penalties = penalties_of(ctx, stage, &space, &spec.penalty, sk.as_ref())?;
     let loader = fit.loader.clone();
     let search = Search {
         net: &net,
@@ -507,6 +625,7 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
         loader,
         weight_lr: (lr, schedule, epochs, wd),
         baseline,
+        sk: sk.clone(),
     };
     let mut step = |x: &Tensor, y: &Tensor, rng: &mut ChaCha8Rng, t: f64| search.step(x, y, rng, t);
     let name = stage.name.clone();
@@ -518,7 +637,18 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
         w_set.as_ref().unwrap_or(&data.splits.train),
         &mut step,
     )?;
-    let probs = arch.probs();
+    // A superkernel search reports the sigmoid relaxation of its indicators and derives from the
+    // indicators themselves (each threshold against its norm).
+    let (probs, decide) = match &sk {
+        Some(plan) => {
+            let ws = net.superkernels(plan)?;
+            (
+                superkernel_probs(plan, &ws, &arch, false),
+                superkernel_probs(plan, &ws, &arch, true),
+            )
+        }
+        None => (arch.probs(), arch.probs()),
+    };
     let stage_dir = ctx.dir.stage_dir(&stage.name)?;
     tch::no_grad(|| {
         let named: Vec<(String, Tensor)> = arch
@@ -546,7 +676,7 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
     };
     let rule = spec.derive.clone_value();
     let genomes: Vec<Vec<usize>> = match &rule {
-        Derive::Argmax => crate::search::derive::argmax(&space, &probs).map(|g| vec![g]),
+        Derive::Argmax => crate::search::derive::argmax(&space, &decide).map(|g| vec![g]),
         Derive::TopK(k) => crate::search::derive::top_k_edges(&space, &probs, *k).map(|g| vec![g]),
         Derive::Sample(n) => crate::search::derive::sample(&space, &probs, *n, &mut rng),
     }
@@ -594,7 +724,10 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
                 "millions"
             }
             .into(),
-            expected: p.expected(&arch).double_value(&[]),
+            expected: match &sk {
+                Some(_) => derived.as_ref().map_or(f64::NAN, |d| p.of(d)),
+                None => p.expected(&arch).double_value(&[]),
+            },
             derived: derived.as_ref().map(|d| p.of(d)),
         })
         .collect();
@@ -752,6 +885,7 @@ mod tests {
             target,
             fixed: 1.0,
             options: vec![vec![2.0, 4.0]],
+            layers: vec![],
         };
         // E = 1 + 0.5 * 2 + 0.5 * 4 = 4.
         let ce = || Tensor::from(2.0f32);

@@ -32,6 +32,7 @@ pub mod rundir;
 pub mod search;
 pub mod slurm;
 mod summary;
+pub mod superkernel;
 pub mod supernet;
 pub mod train;
 

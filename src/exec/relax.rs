@@ -40,6 +40,21 @@ impl ArchParams {
         ArchParams { alphas }
     }
 
+    /// Single-Path NAS' thresholds: per decision one per option beyond the first, all `init`.
+    pub fn thresholds(space: &SearchSpace, init: f64, device: Device) -> ArchParams {
+        let alphas = space
+            .decisions
+            .iter()
+            .map(|d| {
+                let v = vec![init as f32; d.labels.len().saturating_sub(1)];
+                Tensor::from_slice(&v)
+                    .to_device(device)
+                    .set_requires_grad(true)
+            })
+            .collect();
+        ArchParams { alphas }
+    }
+
     /// Named for optimizers and checkpoints: `alpha.<decision index>`.
     pub fn named(&self) -> Vec<(String, Tensor)> {
         self.alphas
@@ -160,6 +175,12 @@ pub fn relaxed(
                 let w = straight_through(&soft, k);
                 mix.push(d, k as usize, Some(w.get(k)));
                 drawn[d] = vec![k as usize];
+            }
+            Relax::Superkernel { .. } => {
+                // The superkernel search runs its own forward (`Supernet::forward_superkernel`);
+                // as a mix it is the largest network.
+                mix.push(d, len, None);
+                drawn[d] = vec![len];
             }
             Relax::BinaryGates { paths, reinforce } => {
                 let p: Vec<f64> = tch::no_grad(|| {

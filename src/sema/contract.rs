@@ -113,7 +113,13 @@ fn kind_refusal(kind: K) -> Option<(&'static str, &'static str)> {
 /// Supernet-training samplers the executor runs.
 pub const RUN_SAMPLERS: &[&str] = &["uniform", "constrained", "fair", "path_dropout"];
 /// Relaxations the executor runs.
-pub const RUN_RELAXATIONS: &[&str] = &["softmax", "gumbel", "gumbel_hard", "binary_gates"];
+pub const RUN_RELAXATIONS: &[&str] = &[
+    "softmax",
+    "gumbel",
+    "gumbel_hard",
+    "binary_gates",
+    "superkernel",
+];
 /// Metrics a search can maximise or put on a Pareto front.
 pub const RUN_OBJECTIVES: &[&str] = &[
     "val.accuracy",
@@ -146,6 +152,45 @@ fn refuse(span: Span, message: String, label: &str, help: impl Into<String>) -> 
     Diagnostic::new(Code::SemaNotRun, span, message)
         .label(label)
         .help(help)
+}
+
+/// `relax superkernel` (Single-Path NAS): a chain of elastic mbconv layers (`compile::superkernel::plan`),
+/// single-level, derived by argmax over the indicators.
+fn check_superkernel(stage: &Stage, space: &SearchSpace, out: &mut Vec<Diagnostic>) {
+    let span_of = |key: &str| stage.setting_spans.get(key).copied().unwrap_or(stage.span);
+    if let Err(e) = crate::compile::superkernel::plan(space) {
+        let (message, help) = match e {
+            crate::ir::IrError::Spec { message, help, .. } => (message, help),
+            other => (
+                other.to_string(),
+                "check the space with `nasl inspect`".into(),
+            ),
+        };
+        out.push(refuse(span_of("relax"), message, "no superkernel", help));
+    }
+    let name = |key: &str| match stage.settings.peek(key) {
+        Some(Value::Call(c)) => Some(c.name.clone()),
+        Some(Value::Name(n)) => Some(n.clone()),
+        _ => None,
+    };
+    if name("level").as_deref() != Some("single") {
+        out.push(refuse(
+            span_of("level"),
+            "Single-Path NAS learns the weights and the thresholds together on one loss; a bi-level superkernel search is not executed".into(),
+            "needs `level single`",
+            "write `level single`",
+        ));
+    }
+    if let Some(rule) = name("derive")
+        && rule != "argmax"
+    {
+        out.push(refuse(
+            span_of("derive"),
+            format!("a superkernel search derives its architecture from the thresholds, not by `{rule}`"),
+            "not a distribution to sample",
+            "write `derive argmax`: each threshold against its kernel ring's or channel group's norm",
+        ));
+    }
 }
 
 fn check_stage(
@@ -233,14 +278,19 @@ fn check_stage(
     if let Some((name, _)) = call_name("relax")
         && !RUN_RELAXATIONS.contains(&name)
     {
+        let help = if name == "masked_gumbel" {
+            "FBNetV2's channel masks over one max-width convolution and its spatial masking of resolutions are not implemented; search channel and resolution decisions with a supernet (`train(space)`, then `evolution`), or relax layer choices with `gumbel(tau)`".to_string()
+        } else {
+            format!(
+                "differentiable search runs {}",
+                one_of(RUN_RELAXATIONS.iter().copied())
+            )
+        };
         out.push(refuse(
             span_of("relax"),
             format!("`nasl run` does not execute the `{name}` relaxation yet"),
             "not executed",
-            format!(
-                "differentiable search runs {}",
-                one_of(RUN_RELAXATIONS.iter().copied())
-            ),
+            help,
         ));
     }
     for key in ["objective", "pareto"] {
@@ -683,7 +733,11 @@ fn check_space(
             ));
         }
     }
-    if stage.kind == K::Differentiable {
+    let superkernel =
+        matches!(stage.settings.peek("relax"), Some(Value::Call(c)) if c.name == "superkernel");
+    if stage.kind == K::Differentiable && superkernel {
+        check_superkernel(stage, space, out);
+    } else if stage.kind == K::Differentiable {
         if let Some(d) = space
             .decisions
             .iter()
@@ -711,7 +765,11 @@ fn check_space(
                     crate::ir::graph::kind_name(d.kind)
                 ),
                 "not a layer or edge choice",
-                "relaxations weight the candidates of layer and edge decisions; search channels, depth or elastic ops with a supernet and `evolution`",
+                if d.kind == DecisionKind::Elastic {
+                    "elastic mbconv kernel and expand decisions are searched by `relax superkernel` (Single-Path NAS) with `level single`; or train the space as a supernet and search it with `evolution`"
+                } else {
+                    "softmax, Gumbel and binary-gate relaxations weight the candidates of layer and edge decisions, and FBNetV2's `masked_gumbel` (channels, resolution) is not executed yet; search channels, depth or resolution with a supernet and `evolution`"
+                },
             ));
         }
         let relax = match stage.settings.peek("relax") {

@@ -232,12 +232,19 @@ pub enum Relax {
     /// samples `paths` candidates per decision and learns through binary gates over them (`grad`) or
     /// by REINFORCE with the reward of one sampled path (`reinforce`).
     BinaryGates { paths: usize, reinforce: bool },
+    /// Single-Path NAS: one superkernel per elastic MBConv layer whose kernel and expansion are
+    /// chosen by norm-threshold indicators; the thresholds (one per option beyond the first, starting
+    /// at `threshold_init`) are the architecture parameters.
+    Superkernel { threshold_init: f64 },
 }
 
 impl Relax {
     /// Whether every candidate runs in a step (all weights are active).
     pub fn runs_every_candidate(&self) -> bool {
-        matches!(self, Relax::Softmax | Relax::Gumbel { .. })
+        matches!(
+            self,
+            Relax::Softmax | Relax::Gumbel { .. } | Relax::Superkernel { .. }
+        )
     }
 
     /// The temperature at progress `t`, for relaxations that have one.
@@ -1167,6 +1174,9 @@ fn relax(c: Option<&Call>) -> Relax {
         "binary_gates" => Relax::BinaryGates {
             paths: num(c, "paths", 2.0).max(1.0) as usize,
             reinforce: matches!(c.get("estimator"), Some(Value::Name(n)) if n == "reinforce"),
+        },
+        "superkernel" => Relax::Superkernel {
+            threshold_init: num(c, "threshold_init", 0.0),
         },
         _ => Relax::Softmax,
     }

@@ -83,6 +83,12 @@ space cells = cell(nodes: 2, inputs: 2) {
   network cells: 3, channels: 4, reduce_at: [1/3, 2/3], input: [1, 28, 28], classes: 10
 }
 
+space sk = chain(input: [1, 28, 28], classes: 10) {
+  stem conv(3, out: 8, stride: 2) bn relu
+  layers out: 8, stride: 1, repeat: 1, mbconv(kernel: [3, 5], expand: [2, 4])
+  head global_avg_pool linear(out: classes)
+}
+
 space fixed = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 8, stride: 2) bn relu
   layers out: 8, stride: 1, repeat: 1, conv(3) bn relu
@@ -119,7 +125,18 @@ fn scaffolds(kind: StageKind) -> Vec<Scaffold> {
         K::RandomSearch => vec![("", sup, "random_search(sup)", &[])],
         K::Nsga2 => vec![("", sup, "nsga2(sup)", &[])],
         K::SuccessiveHalving => vec![("", "", "successive_halving(net)", &[])],
-        K::Differentiable => vec![("", "", "differentiable(net)", &[])],
+        K::Differentiable => vec![
+            ("", "", "differentiable(net)", &[]),
+            (
+                "superkernel",
+                "",
+                "differentiable(sk)",
+                &[
+                    ("relax", "superkernel(threshold_init: 0)"),
+                    ("level", "single"),
+                ],
+            ),
+        ],
         K::Rl => vec![
             ("enas", "", "rl(net)", &[]),
             ("mnas", "", "rl(net)", &[("shared", "false")]),
@@ -291,6 +308,9 @@ fn every_setting_check_accepts_is_applied_by_run_or_refused_by_check() {
         "train-supernet.sampler",
         "train-fixed.seeds",
         "differentiable.relax",
+        "differentiable-superkernel.penalty",
+        "differentiable-superkernel.weights",
+        "differentiable-superkernel.arch",
         "evolution.population",
         "retrain.optimizer",
         "retrain.dropout",
@@ -316,6 +336,7 @@ fn every_setting_check_accepts_is_applied_by_run_or_refused_by_check() {
         "rl-enas.proxy_epochs",
         "rl-mnas.steps",
         "progressive_shrinking",
+        "differentiable-superkernel.derive",
         "evaluate-trained.seeds",
         "evaluate-trained.recalibrate",
     ] {

@@ -1,0 +1,367 @@
+//! Single-Path NAS superkernels (Stamoulis et al. 2019): which MBConv layers of a chain space are
+//! searched as one superkernel, the norm-threshold indicators that make their kernel and expansion
+//! decisions, and the supernet forward through the masked superkernels.
+//!
+//! Per layer the depthwise kernel is the largest one (K x K over the largest expansion's hidden
+//! channels). With kernel options k_0 < k_1 < ..., the used kernel is the centre k_0 x k_0 part plus,
+//! ring by ring, `1(||ring_i|| > t_i) * ring_i` (each ring only if the one inside it is kept); with
+//! expansion options e_0 < e_1 < ..., the first `cin * e_0` hidden channels always run and the next
+//! group `[cin e_{j-1}, cin e_j)` runs when `1(||group_j|| > t_j)` holds (each group only if the one
+//! before it is kept), the group norms taken on the kernel the kernel decision left. The indicator is
+//! exact in the forward pass and has the gradient of a sigmoid (the reference code's
+//! `stop_gradient(1(x >= 0) - sigmoid(x)) + sigmoid(x)`), so the thresholds and the weights both learn
+//! from the loss. The expansion groups are masked on the hidden activations after the depthwise
+//! convolution's batch norm and activation, so that at the indicators' values the forward equals the
+//! chosen sub-network's exactly (masking only the depthwise kernel, as the reference does, would let
+//! the batch norm's shift through the dropped channels). The layer is never dropped as a whole: the
+//! reference drops a layer through the smallest expansion's indicator only where its space offers a
+//! skip, and an elastic `mbconv` has no skip option.
+
+use std::collections::HashMap;
+
+use tch::{Kind, Tensor};
+
+use super::{Block, RunOpts, Supernet, act, channel_shuffle, run};
+use crate::catalog::OpKind;
+use crate::ir::graph::{DecisionKind, kind_name};
+use crate::ir::ops::mbconv_residual;
+use crate::ir::{IrError, SearchSpace};
+
+/// One searched MBConv layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkLayer {
+    /// The block's IR path (its weights in the supernet).
+    pub path: String,
+    /// The kernel decision and its sizes (ascending), if the kernel is searched.
+    pub kernel: Option<(usize, Vec<usize>)>,
+    /// The expansion decision and its ratios (ascending), if the expansion is searched.
+    pub expand: Option<(usize, Vec<usize>)>,
+    /// Input channels (the expansion groups are `cin * e` channels).
+    pub cin: usize,
+}
+
+/// The superkernel layers of a space, and the option index per decision of the largest network (the
+/// one whose blocks hold the superkernels).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkPlan {
+    pub layers: Vec<SkLayer>,
+    pub largest: Vec<usize>,
+}
+
+fn refuse(path: &str, message: String, help: &str) -> IrError {
+    IrError::Spec {
+        path: path.to_string(),
+        message,
+        help: help.to_string(),
+    }
+}
+
+/// The superkernel layers of `space`. Errors (what `nasl check` refuses with `relax superkernel`): a
+/// decision that is not an elastic `kernel`/`expand` of an `mbconv` (a layer choice, channels, depth,
+/// resolution), options not in ascending order, an even kernel size, squeeze-and-excitation with an
+/// elastic expansion.
+pub fn plan(space: &SearchSpace) -> Result<SkPlan, IrError> {
+    const HELP: &str = "a superkernel layer is one `mbconv(kernel: [3, 5], expand: [3, 6])`; fix `out`, `repeat` and `resolution` to single values and write layer choices as elastic arguments";
+    let mut largest = vec![];
+    for d in &space.decisions {
+        if d.kind != DecisionKind::Elastic {
+            return Err(refuse(
+                &d.path,
+                format!(
+                    "`relax superkernel` searches the kernel and expansion of elastic mbconv layers; `{}` is a {} decision",
+                    d.path,
+                    kind_name(d.kind)
+                ),
+                HELP,
+            ));
+        }
+        let values: Vec<usize> = d.labels.iter().filter_map(|l| l.parse().ok()).collect();
+        if values.len() != d.labels.len() || values.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(refuse(
+                &d.path,
+                format!(
+                    "the superkernel's options of `{}` must be ascending: [{}]",
+                    d.path,
+                    d.labels.join(", ")
+                ),
+                "write the smallest first, e.g. `kernel: [3, 5]`, `expand: [3, 6]` (each option nests in the next)",
+            ));
+        }
+        if d.path.ends_with(".kernel") && values.iter().any(|k| k % 2 == 0) {
+            return Err(refuse(
+                &d.path,
+                format!(
+                    "a superkernel's kernel sizes are odd (each is the centre of the next): [{}]",
+                    d.labels.join(", ")
+                ),
+                "e.g. `kernel: [3, 5, 7]`",
+            ));
+        }
+        largest.push(values.len().saturating_sub(1));
+    }
+    let choices: Vec<Option<usize>> = largest.iter().map(|&i| Some(i)).collect();
+    let (net, _) = space.net_from_choices(&choices)?;
+    let mut layers: Vec<SkLayer> = vec![];
+    for (d, dec) in space.decisions.iter().enumerate() {
+        let (prefix, arg) = dec.path.rsplit_once('.').unwrap_or(("", ""));
+        let node = net
+            .ops()
+            .find(|(n, op, _)| {
+                op.kind == OpKind::MbConv
+                    && (n.path == prefix || n.path.starts_with(&format!("{prefix}.")))
+            })
+            .ok_or_else(|| {
+                refuse(
+                    &dec.path,
+                    format!("no mbconv block for the elastic decision `{}`", dec.path),
+                    HELP,
+                )
+            })?;
+        let (n, op, input) = node;
+        if op.se && arg == "expand" {
+            return Err(refuse(
+                &dec.path,
+                "a superkernel's expansion groups cannot be masked under squeeze-and-excitation (its width follows the expansion)".into(),
+                "drop `se: true`, or fix `expand` to one value",
+            ));
+        }
+        let values: Vec<usize> = dec.labels.iter().filter_map(|l| l.parse().ok()).collect();
+        let i = match layers.iter().position(|l| l.path == n.path) {
+            Some(i) => i,
+            None => {
+                layers.push(SkLayer {
+                    path: n.path.clone(),
+                    kernel: None,
+                    expand: None,
+                    cin: input.channels(),
+                });
+                layers.len() - 1
+            }
+        };
+        match arg {
+            "kernel" => layers[i].kernel = Some((d, values)),
+            _ => layers[i].expand = Some((d, values)),
+        }
+    }
+    Ok(SkPlan { layers, largest })
+}
+
+/// Single-Path NAS' indicator `1(x >= 0)` in the forward pass with the gradient of `sigmoid(x)`, or
+/// the sigmoid itself (`hard == false`).
+pub fn indicator(x: &Tensor, hard: bool) -> Tensor {
+    let s = x.sigmoid();
+    if hard {
+        x.ge(0.0).to_kind(x.kind()) - s.detach() + s
+    } else {
+        s
+    }
+}
+
+/// A `size` x `size` mask of ones in the centre `k` x `k`.
+fn centre(size: i64, k: i64, like: &Tensor) -> Tensor {
+    let off = (size - k) / 2;
+    let m = Tensor::zeros([size, size], (like.kind(), like.device()));
+    let _ = m
+        .narrow(0, off, k)
+        .narrow(1, off, k)
+        .shallow_clone()
+        .fill_(1.0);
+    m
+}
+
+/// What a layer's forward uses: the masked depthwise kernel, the hidden-channel mask (with a searched
+/// expansion), and per decision the option probabilities (one-hot values in the forward pass with the
+/// indicators' gradients).
+pub struct Gates {
+    pub dw: Tensor,
+    pub channels: Option<Tensor>,
+    pub kernel_p: Option<Tensor>,
+    pub expand_p: Option<Tensor>,
+}
+
+/// The chain of nested indicators over parts with norms `norms` and thresholds `t` (one per part
+/// beyond the first): the gate of each part (1 for the first) and the probability of each option.
+fn nested(norms: &[Tensor], t: &Tensor, hard: bool, like: &Tensor) -> (Vec<Tensor>, Tensor) {
+    let one = Tensor::ones([], (Kind::Float, like.device()));
+    let mut gates = vec![one.shallow_clone()];
+    let mut probs = vec![];
+    let mut g = one;
+    for (i, norm) in norms.iter().enumerate() {
+        let d = indicator(&(norm - t.get(i as i64)), hard);
+        probs.push(&g * (1.0 - &d));
+        g = &g * d;
+        gates.push(g.shallow_clone());
+    }
+    probs.push(g);
+    (gates, Tensor::stack(&probs, 0))
+}
+
+/// The gates of one layer from its depthwise superkernel `w` ([H, 1, K, K]) and the thresholds per
+/// decision (`thresholds[d]`: one per option beyond the first).
+pub fn gates(layer: &SkLayer, w: &Tensor, thresholds: &[Tensor], hard: bool) -> Gates {
+    let size = w.size()[2];
+    let (dw, kernel_p) = match &layer.kernel {
+        Some((d, ks)) => {
+            let masks: Vec<Tensor> = ks.iter().map(|&k| centre(size, k as i64, w)).collect();
+            let rings: Vec<Tensor> = masks.windows(2).map(|m| &m[1] - &m[0]).collect();
+            let norms: Vec<Tensor> = rings.iter().map(|r| (w * r).norm()).collect();
+            let (g, p) = nested(&norms, &thresholds[*d], hard, w);
+            let mut m = masks[0].shallow_clone();
+            for (ring, gate) in rings.iter().zip(&g[1..]) {
+                // Not `+=`: `m` starts as a shallow clone of the first mask.
+                #[allow(clippy::assign_op_pattern)]
+                {
+                    m = m + ring * gate;
+                }
+            }
+            (w * m, Some(p))
+        }
+        None => (w.shallow_clone(), None),
+    };
+    let (channels, expand_p) = match &layer.expand {
+        Some((d, es)) => {
+            let bounds: Vec<i64> = es.iter().map(|&e| (layer.cin * e) as i64).collect();
+            let norms: Vec<Tensor> = bounds
+                .windows(2)
+                .map(|b| dw.narrow(0, b[0], b[1] - b[0]).norm())
+                .collect();
+            let (g, p) = nested(&norms, &thresholds[*d], hard, w);
+            let mut parts = vec![];
+            let mut from = 0;
+            for (b, gate) in bounds.iter().zip(&g) {
+                parts.push(gate.reshape([1]).expand([b - from], false));
+                from = *b;
+            }
+            let mask = Tensor::cat(&parts, 0).reshape([1, -1, 1, 1]);
+            (Some(mask), Some(p))
+        }
+        None => (None, None),
+    };
+    Gates {
+        dw,
+        channels,
+        kernel_p,
+        expand_p,
+    }
+}
+
+/// Per decision, the option probabilities of every layer's gates (`plan`'s decisions; a decision no
+/// layer has gets an empty vector).
+pub fn decision_probs(plan: &SkPlan, gates: &[Gates], decisions: usize) -> Vec<Tensor> {
+    let mut out: Vec<Tensor> = (0..decisions).map(|_| Tensor::new()).collect();
+    for (l, g) in plan.layers.iter().zip(gates) {
+        if let (Some((d, _)), Some(p)) = (&l.kernel, &g.kernel_p) {
+            out[*d] = p.shallow_clone();
+        }
+        if let (Some((d, _)), Some(p)) = (&l.expand, &g.expand_p) {
+            out[*d] = p.shallow_clone();
+        }
+    }
+    out
+}
+
+impl Supernet {
+    /// The depthwise superkernel of each of `plan`'s layers (shared with the supernet's weights).
+    pub fn superkernels(&self, plan: &SkPlan) -> Result<Vec<Tensor>, IrError> {
+        plan.layers
+            .iter()
+            .map(|l| {
+                self.blocks
+                    .get(&l.path)
+                    .and_then(|b| b.convs.iter().find(|(n, _)| *n == "dw"))
+                    .map(|(_, c)| c.w.shallow_clone())
+                    .ok_or_else(|| {
+                        refuse(
+                            &l.path,
+                            format!("the supernet has no depthwise kernel at `{}`", l.path),
+                            "",
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    /// The superkernel forward: the largest network with every searched layer's kernel and channels
+    /// gated by its indicators under `thresholds` (per decision). Returns the logits and, per
+    /// decision, the option probabilities (one-hot in value, with the indicators' gradients).
+    pub fn forward_superkernel(
+        &self,
+        x: &Tensor,
+        plan: &SkPlan,
+        thresholds: &[Tensor],
+        train: bool,
+    ) -> Result<(Tensor, Vec<Tensor>), IrError> {
+        let choices: Vec<Option<usize>> = plan.largest.iter().map(|&i| Some(i)).collect();
+        let (net, _) = self.space.net_from_choices(&choices)?;
+        let ws = self.superkernels(plan)?;
+        let gates: Vec<Gates> = plan
+            .layers
+            .iter()
+            .zip(&ws)
+            .map(|(l, w)| gates(l, w, thresholds, true))
+            .collect();
+        let probs = decision_probs(plan, &gates, self.space.decisions.len());
+        let by_path: HashMap<String, Gates> = plan
+            .layers
+            .iter()
+            .map(|l| l.path.clone())
+            .zip(gates)
+            .collect();
+        let opts = RunOpts {
+            dropout: self.dropout,
+            gates: Some(&by_path),
+            ..RunOpts::default()
+        };
+        Ok((run(&net, &self.blocks, x, train, &opts).0, probs))
+    }
+}
+
+impl Block {
+    /// An MBConv through its gated superkernel: the full expansion, the masked depthwise kernel at
+    /// the largest size, the hidden channels masked after the depthwise batch norm and activation.
+    pub(super) fn forward_superkernel(&self, x: &Tensor, g: &Gates, train: bool) -> Tensor {
+        let op = &self.op;
+        let mut h = x.shallow_clone();
+        if op.expand != 1 {
+            h = self.c("expand").fwd(&h);
+            h = act(&self.b("bn_expand").fwd(&h, train), op.act);
+            if op.groups > 1 {
+                h = channel_shuffle(&h, op.groups as i64);
+            }
+        }
+        let dw = self.c("dw");
+        let size = g.dw.size();
+        h = h.conv2d(
+            &g.dw,
+            None::<Tensor>,
+            [dw.stride; 2],
+            [size[2] / 2; 2],
+            [1, 1],
+            size[0],
+        );
+        h = act(&self.b("bn_dw").fwd(&h, train), op.act);
+        // Not `*=` below: in place would overwrite `h`, which autograd needs.
+        if let Some(m) = &g.channels {
+            #[allow(clippy::assign_op_pattern)]
+            {
+                h = h * m;
+            }
+        }
+        if op.se {
+            // Only with a fixed expansion (`plan` refuses SE under an elastic one): full width.
+            let s = h.mean_dim([2i64, 3].as_slice(), true, h.kind());
+            let s = self.c("se_reduce").fwd(&s).relu();
+            let s = self.c("se_expand").fwd(&s).hardsigmoid();
+            #[allow(clippy::assign_op_pattern)]
+            {
+                h = h * s;
+            }
+        }
+        let out = self.b("bn_project").fwd(&self.c("project").fwd(&h), train);
+        if mbconv_residual(op, self.cin) {
+            out + x
+        } else {
+            out
+        }
+    }
+}
