@@ -1,11 +1,14 @@
 //! `nasl run` on the differentiable family: smoke runs of the DARTS (first and second order), SNAS,
 //! GDAS, FBNet and ProxylessNAS pipelines (search, derive, retrain, evaluate) with their artifacts
 //! (architecture-parameter trajectory as JSON and SVG, derived architecture, latency table), and a
-//! differentiable search killed with SIGKILL and resumed to exactly the clean run's result.
+//! differentiable search killed with SIGKILL and resumed to exactly the clean run's result; Single-Path
+//! NAS's superkernel relaxation (`diff/superkernel.rs`).
 
 #![cfg(feature = "torch")]
 
 mod common;
+#[path = "diff/superkernel.rs"]
+mod superkernel;
 
 use std::path::Path;
 use std::process::Stdio;

@@ -2,15 +2,12 @@
 //! as their norms and thresholds say, the forward at the indicators is the chosen sub-network, the
 //! thresholds get gradients from the loss and the latency term, and the pipeline runs, derives from
 //! its thresholds and resumes after SIGKILL to the files of a clean run.
-#![cfg(feature = "torch")]
-
-mod common;
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{fake_cifar, nasl, read_json, smoke_run, smoke_text, wait_for};
+use super::common::{fake_cifar, nasl, read_json, smoke_run, smoke_text, wait_for};
 use nasl::compile::Supernet;
 use nasl::compile::superkernel::{SkPlan, decision_probs, gates, plan};
 use nasl::exec::superkernel::LayerCost;
