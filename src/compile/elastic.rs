@@ -79,6 +79,27 @@ impl KernelTransform {
     }
 }
 
+/// The VarStore names of the transformation matrices that `net` (a network of the supernet's space)
+/// does not use: a step from size `src` is used only when the op's kernel is below `src`.
+pub(super) fn idle_transforms(blocks: &HashMap<String, Block>, net: &Net) -> Vec<String> {
+    let mut idle = Vec::new();
+    for (n, op, _) in net.ops() {
+        let Some(t) = blocks.get(&n.path).and_then(|b| b.ktrans.as_ref()) else {
+            continue;
+        };
+        for step in t.sizes.windows(2) {
+            if step[0] <= op.kernel as i64 {
+                idle.push(format!(
+                    "{}.dw.{}",
+                    n.path,
+                    matrix_name(step[0] as usize, step[1] as usize)
+                ));
+            }
+        }
+    }
+    idle
+}
+
 /// Gives every elastic-kernel MBConv of the supernet its transformation matrices.
 pub(super) fn add_transforms(
     vs: &nn::VarStore,

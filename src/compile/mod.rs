@@ -869,6 +869,12 @@ impl Supernet {
     pub fn sort_channels(&self, stage: usize) -> usize {
         elastic::sort_channels(&self.space, &self.blocks, stage)
     }
+    /// The kernel transformation matrices (VarStore names) that `net`, a network of this supernet's
+    /// space, does not use (its kernels are as large as a step's source): they get no gradient, so a
+    /// training step leaves them alone (as PyTorch skips a parameter without a gradient).
+    pub fn idle_kernel_transforms(&self, net: &Net) -> Vec<String> {
+        elastic::idle_transforms(&self.blocks, net)
+    }
     /// A standalone network of `arch` with the supernet's weights (sliced for elastic ops; an
     /// elastic kernel through its transformation matrices).
     pub fn extract(&self, arch: &Arch) -> Result<Subnet, IrError> {

@@ -385,7 +385,9 @@ impl StageResult {
         };
         let decoded = match stage.kind {
             StageKind::Train if v.get("models").is_some() => read(v).map(StageResult::Models),
-            StageKind::Train | StageKind::FewShot => read(v).map(StageResult::Supernet),
+            StageKind::Train | StageKind::FewShot | StageKind::ProgressiveShrinking => {
+                read(v).map(StageResult::Supernet)
+            }
             StageKind::Retrain => read(v).map(StageResult::Models),
             StageKind::Evaluate => read(v).map(StageResult::Evaluation),
             StageKind::Rank => read(v).map(StageResult::Rank),
@@ -403,9 +405,6 @@ impl StageResult {
                 _ => read(v).and_then(|m| searched(Method::Enas(Box::new(m)))),
             },
             StageKind::Hypernet => read(v).and_then(|m| searched(Method::Hypernet(m))),
-            StageKind::ProgressiveShrinking => {
-                return Err("progressive shrinking has no results yet".into());
-            }
         };
         decoded.map_err(|e| e.to_string())
     }
@@ -478,6 +477,9 @@ pub struct SupernetOut {
     /// `few_shot`: how many sub-supernets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub_supernets: Option<usize>,
+    /// `progressive_shrinking`: each phase (or sub-step) in the order trained.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<super::shrink::PhaseOut>,
 }
 
 fn yes() -> bool {
