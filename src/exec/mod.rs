@@ -23,6 +23,7 @@ pub mod optim;
 pub mod piece;
 pub mod plot;
 pub mod pool;
+pub mod predict;
 pub mod progress;
 pub mod rank;
 pub mod relax;

@@ -60,6 +60,9 @@ pub struct Sampling {
     /// Per generation of an evolution (the report's best-per-generation plot).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generations: Option<Vec<Generation>>,
+    /// Evolution with OFA's accuracy predictor: its fit and use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictor: Option<super::predict::PredictorOut>,
 }
 
 /// One generation of an evolution.

@@ -218,6 +218,21 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, Exec
     let mut rng = ChaCha8Rng::seed_from_u64(ctx.stage_seed(&stage.name));
     let mut scorer = Scorer::new(&space, &supernet, recal, &stage.name);
     scorer.batch = *spec.common.batch;
+    // OFA: an accuracy predictor fitted on measured samples ranks the evolution's candidates.
+    let mut predictor = match (stage.kind, *spec.predictor) {
+        (StageKind::Evolution, Some(p)) => Some(super::predict::fit_on_supernet(
+            ctx,
+            &stage.name,
+            &space,
+            &mut scorer,
+            &data,
+            recal,
+            p,
+            &ch,
+            |g: &Vec<usize>| meets(&space, g, &cs, table.as_ref()),
+        )?),
+        _ => None,
+    };
     let mut evaluated: Vec<Candidate> = Vec::new();
     let name = stage.name.clone();
     let metrics: Vec<&str> = std::iter::once(objective.as_str())
@@ -265,10 +280,35 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, Exec
                 crossover: cap(ctx, *spec.crossover, 2),
                 max_tries: 100 * population.max(1),
             };
-            let result = search::evolution::evolve(&cfg, &ch, &mut rng, valid, |g| {
-                eval(ctx, g).map(|c| metric_value(&c, &objective))
-            })
-            .map_err(search_err(&stage.name))?;
+            let result = match &mut predictor {
+                None => search::evolution::evolve(&cfg, &ch, &mut rng, valid, |g| {
+                    eval(ctx, g).map(|c| metric_value(&c, &objective))
+                })
+                .map_err(search_err(&stage.name))?,
+                Some((mlp, info)) => {
+                    let result = search::evolution::evolve(&cfg, &ch, &mut rng, valid, |g| {
+                        Ok::<f64, ExecError>(mlp.predict(&[super::predict::encode(&space, g)])[0])
+                    })
+                    .map_err(search_err(&stage.name))?;
+                    // The `keep` best distinct candidates by prediction are measured on the
+                    // supernet; the best of them is the search's best.
+                    let mut ranked = result.history.clone();
+                    ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+                    let mut top: Vec<Vec<usize>> = Vec::new();
+                    for e in &ranked {
+                        if !top.contains(&e.genome) {
+                            top.push(e.genome.clone());
+                        }
+                    }
+                    info.predicted = top.len();
+                    top.truncate(cfg.keep.max(1));
+                    info.measured = top.len();
+                    for g in &top {
+                        eval(ctx, g)?;
+                    }
+                    result
+                }
+            };
             generations = Some(generation_stats(&result.history));
         }
         StageKind::RandomSearch => {
@@ -330,7 +370,10 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, Exec
     )?;
     Ok(StageResult::Search(Searched {
         out,
-        method: Method::Sampling(Sampling { generations }),
+        method: Method::Sampling(Sampling {
+            generations,
+            predictor: predictor.map(|(_, info)| info),
+        }),
     }))
 }
 

@@ -50,8 +50,8 @@ pub const NOT_RUN: &[NotRun] = &[
     },
     NotRun {
         key: "predictor",
-        kinds: &[K::Evolution, K::Nsga2],
-        help: "accuracy predictors (OFA) are not implemented yet; the search scores candidates on the supernet without one",
+        kinds: &[K::Nsga2],
+        help: "OFA's accuracy predictor drives `evolution` (one objective: validation accuracy); NSGA-II scores each candidate on the supernet",
     },
     NotRun {
         key: "penalty",
@@ -148,6 +148,40 @@ fn check_stage(
     let span_of = |key: &str| stage.setting_spans.get(key).copied().unwrap_or(stage.span);
     if stage.kind == K::ProgressiveShrinking {
         check_shrinking(stage, space, out);
+    }
+    // A latency table is a per-option sum over layer/edge decisions (`cost::expected`).
+    if stage.uses_latency()
+        && let Some(space) = space
+        && let Err(e) = crate::cost::expected::check_linear(space)
+    {
+        let key = ["latency", "constraint", "objective", "pareto", "sampler"]
+            .into_iter()
+            .find(|k| stage.settings.peek(k).is_some())
+            .unwrap_or("latency");
+        out.push(refuse(
+            span_of(key),
+            format!("`nasl run` cannot predict latency on `{}`: {e}", space_name(stage)),
+            "no latency table for this space",
+            "a latency table sums per-option latencies of layer and edge decisions; OFA's per-layer lookup over elastic kernel, expand, depth, width and resolution is not implemented yet: bound `flops` or `params` instead (`constraint flops <= 300M`)",
+        ));
+    }
+    if stage.kind == K::Evolution && stage.settings.peek("predictor").is_some() {
+        let objective: Vec<&str> = stage
+            .settings
+            .peek("objective")
+            .map(Value::names)
+            .unwrap_or_default();
+        if objective
+            .iter()
+            .any(|m| !matches!(*m, "val.accuracy" | "accuracy"))
+        {
+            out.push(refuse(
+                span_of("objective"),
+                "the accuracy predictor predicts validation accuracy; this objective is another metric".into(),
+                "not predicted",
+                "write `objective val.accuracy` with `predictor`, or remove `predictor` to score candidates on the supernet",
+            ));
+        }
     }
     let supernet = space.is_some_and(|s| !s.decisions.is_empty());
     let mnas_reward =

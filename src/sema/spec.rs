@@ -505,6 +505,16 @@ pub struct SupernetSearchSpec {
     pub samples: Tracked<usize>,
     /// BN recalibration images per candidate.
     pub recalibrate: Tracked<Option<usize>>,
+    /// OFA's accuracy predictor (`evolution` only; `nasl check` refuses it elsewhere).
+    pub predictor: Tracked<Option<PredictorSpec>>,
+}
+
+/// `predictor mlp(hidden, layers, samples)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PredictorSpec {
+    pub hidden: usize,
+    pub layers: usize,
+    pub samples: usize,
 }
 
 /// `successive_halving(space)`.
@@ -884,6 +894,13 @@ impl<'a> Reader<'a> {
             crossover: self.nat("crossover"),
             samples: self.nat_or("samples", 100),
             recalibrate: self.recalibrate(),
+            predictor: self.field("predictor", |v| {
+                v.and_then(as_call).map(|c| PredictorSpec {
+                    hidden: num(c, "hidden", 400.0).max(1.0) as usize,
+                    layers: num(c, "layers", 3.0).max(1.0) as usize,
+                    samples: num(c, "samples", 16000.0).max(1.0) as usize,
+                })
+            }),
         };
         match self.kind {
             K::Train => StageSpec::Train(TrainSpec {

@@ -317,6 +317,7 @@ fn every_setting_check_accepts_is_applied_by_run_or_refused_by_check() {
         "progressive_shrinking.distill",
         "progressive_shrinking.epochs",
         "progressive_shrinking.optimizer",
+        "evolution.predictor",
     ] {
         assert!(applied.contains(pair), "{pair} not applied: {applied:?}");
     }
@@ -329,6 +330,7 @@ fn every_setting_check_accepts_is_applied_by_run_or_refused_by_check() {
         "rl-mnas.steps",
         "progressive_shrinking.dropout",
         "progressive_shrinking.seeds",
+        "nsga2.predictor",
         "evaluate-trained.seeds",
         "evaluate-trained.recalibrate",
     ] {

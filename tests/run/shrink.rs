@@ -238,3 +238,62 @@ fn a_killed_progressive_shrinking_resumes_mid_phase_to_the_same_files() {
         metrics_without_times(&killed)
     );
 }
+
+/// `evolution` with OFA's accuracy predictor on a progressive-shrinking supernet: the predictor is
+/// fitted on measured samples (smoke runs: at most 12, the last fifth held out, at least two) and
+/// judged on the held-out ones; the evolution ranks by prediction and measures the `keep` best on
+/// the supernet, whose best is evaluated without retraining.
+#[test]
+fn evolution_with_an_accuracy_predictor_reports_its_fit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = pipeline(PHASES, "").replace(
+        "  recalibrate bn(images: 100)\n",
+        "  recalibrate bn(images: 100)\n  predictor mlp(hidden: 16, layers: 2, samples: 20)\n",
+    );
+    assert!(text.contains("predictor mlp"));
+    let (out, o) = smoke_text(tmp.path(), "pred", &text);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary = read_json(&out.join("summary.json"));
+    let search = stage(&summary, "search");
+    assert!(search["settings"].get("predictor").is_some(), "{search}");
+    let p = &search["predictor"];
+    assert_eq!(p["samples"], 12, "{p}");
+    assert_eq!(p["train_pairs"], 10);
+    assert_eq!(p["heldout_pairs"], 2);
+    assert_eq!(
+        (p["hidden"].as_u64(), p["layers"].as_u64()),
+        (Some(16), Some(2))
+    );
+    assert!(p["rmse"].as_f64().is_some_and(|r| r >= 0.0), "{p}");
+    // Smoke evolution: keep 2, so two candidates measured, the rest only predicted.
+    assert_eq!(p["measured"], 2);
+    assert_eq!(search["evaluated"], 2);
+    assert!(p["predicted"].as_u64().unwrap() >= 2);
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert!(metrics.contains("\"event\":\"predictor\""));
+    let report = stage(&summary, "report");
+    assert_eq!(report["weights"], "supernet");
+    assert_eq!(report["params"], search["params"]);
+}
+
+/// `pipelines/ofa.nas` checks up to its latency table: a latency lookup over elastic decisions is
+/// refused up front (with the span of the setting and a help line), since latency tables sum
+/// per-option costs of layer and edge decisions.
+#[test]
+fn ofa_pipeline_is_refused_only_for_its_latency_table() {
+    let file = super::common::root().join("pipelines/ofa.nas");
+    let front = nasl::driver::check_file(&file, &nasl::source::FsLoader);
+    let errors: Vec<_> = front
+        .checked
+        .diags
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].code, nasl::diag::Code::SemaNotRun);
+    assert!(
+        errors[0].message.contains("latency"),
+        "{}",
+        errors[0].message
+    );
+}
