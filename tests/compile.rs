@@ -1,6 +1,10 @@
 //! Compiled supernets and subnets against the IR's analytic counts, over random architectures of
-//! Rust-built spaces and of every space written in `pipelines/` and `examples/`.
+//! Rust-built spaces and of every space written in `pipelines/` and `examples/`; OFA's elastic ops
+//! (`compile/elastic.rs`).
 #![cfg(feature = "torch")]
+
+#[path = "compile/elastic.rs"]
+mod elastic;
 
 use nasl::compile::{Subnet, Supernet};
 use nasl::cost::{arch_cost, space_cost};

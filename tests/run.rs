@@ -12,6 +12,8 @@ mod contract;
 mod input_choice;
 #[path = "run/rl.rs"]
 mod rl;
+#[path = "run/shrink.rs"]
+mod shrink;
 #[path = "run/workers.rs"]
 mod workers;
 

@@ -1,17 +1,20 @@
 //! Compilation of the IR to tch (libtorch): one module per op kind (one exhaustive `match`), a supernet
 //! holding every candidate's weights in ONE `nn::VarStore` under IR paths, whose `forward_t(x, arch,
 //! train)` runs only the chosen candidates (elastic MBConvs slice their largest weights: leading
-//! channels, centre kernel), and standalone subnets that copy the supernet's weights by path.
+//! channels, centre kernel through OFA's kernel transformation, see `elastic`), and standalone
+//! subnets that copy the supernet's weights by path.
 //! Blocks are built once; a forward only resolves the arch to its network and runs existing blocks.
 //! A choice node is the set of candidate blocks under one decision: `forward_mix` runs several
 //! candidates of a layer or edge and sums their (weighted) outputs (see `mix`).
 
 pub mod auxiliary;
+mod elastic;
 mod fast;
 mod fold;
 pub mod mix;
 pub mod superkernel;
 
+pub use elastic::matrix_name as kernel_transform_name;
 pub use mix::{Mix, drop_paths};
 
 pub mod export;
@@ -196,6 +199,8 @@ struct Block {
     convs: Vec<(&'static str, Conv)>,
     bns: Vec<(&'static str, Bn)>,
     lin: Option<(Tensor, Option<Tensor>)>,
+    /// An elastic kernel's transformation matrices (supernets only, `elastic`).
+    ktrans: Option<elastic::KernelTransform>,
 }
 
 impl Block {
@@ -365,6 +370,7 @@ impl Block {
             convs,
             bns,
             lin,
+            ktrans: None,
         }
     }
 
@@ -415,7 +421,10 @@ impl Block {
                         h = channel_shuffle(&h, g);
                     }
                 }
-                h = self.c("dw").fwd_sliced(&h, hidden, 1, k, hidden);
+                h = match &self.ktrans {
+                    Some(t) => t.conv(self.c("dw"), &h, hidden, k),
+                    None => self.c("dw").fwd_sliced(&h, hidden, 1, k, hidden),
+                };
                 h = act(&self.b("bn_dw").fwd(&h, t), op.act);
                 if op.se {
                     let sq = se_channels(hidden as usize) as i64;
@@ -778,7 +787,8 @@ impl Supernet {
     pub fn new(space: &SearchSpace, device: Device) -> Result<Supernet, IrError> {
         let space = SearchSpace::new(space.spec.clone())?;
         let vs = nn::VarStore::new(device);
-        let blocks = build_blocks(&vs, &space.supernet_net()?);
+        let mut blocks = build_blocks(&vs, &space.supernet_net()?);
+        elastic::add_transforms(&vs, &space, &mut blocks);
         Ok(Supernet {
             vs,
             space,
@@ -841,7 +851,36 @@ impl Supernet {
     pub fn num_params(&self) -> i64 {
         trainable_numel(&self.vs)
     }
-    /// A standalone network of `arch` with the supernet's weights (sliced for elastic ops).
+    /// `extract`, then the subnet's batch norm statistics re-estimated from `batches` (training
+    /// images at the dataset's size; the subnet resizes them to its resolution), as OFA does for each
+    /// sub-network before evaluating it (`Subnet::recalibrate_bn`). Returns the subnet and the
+    /// number of batches used.
+    pub fn extract_recalibrated(
+        &self,
+        arch: &Arch,
+        batches: impl IntoIterator<Item = Tensor>,
+    ) -> Result<(Subnet, usize), IrError> {
+        let sub = self.extract(arch)?;
+        let n = sub.recalibrate_bn(batches);
+        Ok((sub, n))
+    }
+    /// OFA's channel sorting before width shrinking: the expanded channels of every MBConv are
+    /// reordered by importance (L1 norm of the projection weights reading them), descending, with
+    /// the matching channels of the expansion, batch norms, depthwise kernel and squeeze-excitation,
+    /// so that the largest network computes the same function and a narrower expansion keeps the
+    /// most important channels. `stage` > 0 keeps the channels of the `stage` widest smaller widths
+    /// within them (OFA's `expand_ratio_stage`). Returns the number of blocks sorted.
+    pub fn sort_channels(&self, stage: usize) -> usize {
+        elastic::sort_channels(&self.space, &self.blocks, stage)
+    }
+    /// The kernel transformation matrices (VarStore names) that `net`, a network of this supernet's
+    /// space, does not use (its kernels are as large as a step's source): they get no gradient, so a
+    /// training step leaves them alone (as PyTorch skips a parameter without a gradient).
+    pub fn idle_kernel_transforms(&self, net: &Net) -> Vec<String> {
+        elastic::idle_transforms(&self.blocks, net)
+    }
+    /// A standalone network of `arch` with the supernet's weights (sliced for elastic ops; an
+    /// elastic kernel through its transformation matrices).
     pub fn extract(&self, arch: &Arch) -> Result<Subnet, IrError> {
         let net = self.space.net(arch)?;
         let vs = nn::VarStore::new(self.vs.device());
@@ -867,6 +906,7 @@ impl Supernet {
                 }
             }
         });
+        elastic::bake_kernels(&self.blocks, &blocks, &net);
         Ok(Subnet {
             vs,
             net,

@@ -513,9 +513,15 @@ pub fn space_cost(space: &SearchSpace) -> Result<SpaceCost, IrError> {
         Some(walk) => chain_bounds(&walk)?,
         None => cell_bounds(space, &all),
     };
+    // The weights of every instance, and OFA's kernel transformation matrices of elastic kernels.
     let supernet_params = all
         .ops()
-        .map(|(n, op, input)| op_cost(op, input, n.shape).params)
+        .map(|(n, op, input)| {
+            op_cost(op, input, n.shape).params
+                + space
+                    .elastic_values(&n.path, "kernel")
+                    .map_or(0, |k| crate::ir::graph::kernel_transform_params(&k))
+        })
         .sum();
     Ok(SpaceCost {
         params: Range {

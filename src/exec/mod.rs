@@ -23,6 +23,7 @@ pub mod optim;
 pub mod piece;
 pub mod plot;
 pub mod pool;
+pub mod predict;
 pub mod progress;
 pub mod rank;
 pub mod relax;
@@ -30,6 +31,7 @@ pub mod result;
 pub mod rl;
 pub mod rundir;
 pub mod search;
+pub mod shrink;
 pub mod slurm;
 mod summary;
 pub mod superkernel;
@@ -304,13 +306,7 @@ fn run_stage(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
         StageKind::Differentiable => diff::search(ctx, stage)?,
         StageKind::Rl => rl::search(ctx, stage)?,
         StageKind::Hypernet => hypernet::search(ctx, stage)?,
-        StageKind::ProgressiveShrinking => {
-            return Err(ExecError::setting(
-                &stage.name,
-                "progressive shrinking does not run yet",
-                "report this: `nasl check` refuses it (sema::contract)",
-            ));
-        }
+        StageKind::ProgressiveShrinking => shrink::progressive_shrinking(ctx, stage)?,
     };
     Ok(out)
 }

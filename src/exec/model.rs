@@ -307,7 +307,7 @@ pub fn evaluate(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> 
             let search = searched.as_ref().unwrap_or(stage);
             return evaluate_searched(ctx, stage, search, &data, &dataset, &split);
         }
-        Some((StageKind::Train | StageKind::FewShot, None))
+        Some((StageKind::Train | StageKind::FewShot | StageKind::ProgressiveShrinking, None))
             if !space_of(ctx, stage)?.decisions.is_empty() =>
         {
             return evaluate_supernet(ctx, stage, input, &data, &dataset, &split);

@@ -60,6 +60,9 @@ pub struct Sampling {
     /// Per generation of an evolution (the report's best-per-generation plot).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generations: Option<Vec<Generation>>,
+    /// Evolution with OFA's accuracy predictor: its fit and use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictor: Option<super::predict::PredictorOut>,
 }
 
 /// One generation of an evolution.
@@ -385,7 +388,9 @@ impl StageResult {
         };
         let decoded = match stage.kind {
             StageKind::Train if v.get("models").is_some() => read(v).map(StageResult::Models),
-            StageKind::Train | StageKind::FewShot => read(v).map(StageResult::Supernet),
+            StageKind::Train | StageKind::FewShot | StageKind::ProgressiveShrinking => {
+                read(v).map(StageResult::Supernet)
+            }
             StageKind::Retrain => read(v).map(StageResult::Models),
             StageKind::Evaluate => read(v).map(StageResult::Evaluation),
             StageKind::Rank => read(v).map(StageResult::Rank),
@@ -403,9 +408,6 @@ impl StageResult {
                 _ => read(v).and_then(|m| searched(Method::Enas(Box::new(m)))),
             },
             StageKind::Hypernet => read(v).and_then(|m| searched(Method::Hypernet(m))),
-            StageKind::ProgressiveShrinking => {
-                return Err("progressive shrinking has no results yet".into());
-            }
         };
         decoded.map_err(|e| e.to_string())
     }
@@ -478,6 +480,9 @@ pub struct SupernetOut {
     /// `few_shot`: how many sub-supernets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub_supernets: Option<usize>,
+    /// `progressive_shrinking`: each phase (or sub-step) in the order trained.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<super::shrink::PhaseOut>,
 }
 
 fn yes() -> bool {

@@ -253,6 +253,25 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, Exec
     let pareto = spec.objectives.pareto.clone_value();
     let recal = recal_images(ctx, stage);
     let mut rng = ChaCha8Rng::seed_from_u64(ctx.stage_seed(&stage.name));
+    // OFA: an accuracy predictor fitted on measured samples ranks the evolution's candidates.
+    let mut predictor = match (stage.kind, *spec.predictor) {
+        (StageKind::Evolution, Some(p)) => {
+            let mut scorer = Scorer::new(&space, &supernet, recal, &stage.name);
+            scorer.batch = *spec.common.batch;
+            Some(super::predict::fit_on_supernet(
+                ctx,
+                &stage.name,
+                &space,
+                &mut scorer,
+                &data,
+                recal,
+                p,
+                &ch,
+                |g: &Vec<usize>| meets(&space, g, &cs, table.as_ref()),
+            )?)
+        }
+        _ => None,
+    };
     let mut evaluated: Vec<Candidate> = Vec::new();
     let name = stage.name.clone();
     // A generation's new candidates are independent pieces (scored side by side with `--workers`).
@@ -289,11 +308,38 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, Exec
                 crossover: cap(ctx, *spec.crossover, 2),
                 max_tries: 100 * population.max(1),
             };
-            let result = search::evolution::evolve(&cfg, &ch, &mut rng, valid, |gs| {
-                let cs = eval(ctx, gs)?;
-                Ok(cs.iter().map(|c| metric_value(c, &objective)).collect())
-            })
-            .map_err(search_err(&stage.name))?;
+            let result = match &mut predictor {
+                None => search::evolution::evolve(&cfg, &ch, &mut rng, valid, |gs| {
+                    let cs = eval(ctx, gs)?;
+                    Ok(cs.iter().map(|c| metric_value(c, &objective)).collect())
+                })
+                .map_err(search_err(&stage.name))?,
+                Some((mlp, info)) => {
+                    let result = search::evolution::evolve(&cfg, &ch, &mut rng, valid, |gs| {
+                        let x: Vec<_> = gs
+                            .iter()
+                            .map(|g| super::predict::encode(&space, g))
+                            .collect();
+                        Ok::<Vec<f64>, ExecError>(mlp.predict(&x))
+                    })
+                    .map_err(search_err(&stage.name))?;
+                    // The `keep` best distinct candidates by prediction are measured on the
+                    // supernet (one batch of pieces); the best of them is the search's best.
+                    let mut ranked = result.history.clone();
+                    ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+                    let mut top: Vec<Vec<usize>> = Vec::new();
+                    for e in &ranked {
+                        if !top.contains(&e.genome) {
+                            top.push(e.genome.clone());
+                        }
+                    }
+                    info.predicted = top.len();
+                    top.truncate(cfg.keep.max(1));
+                    info.measured = top.len();
+                    eval(ctx, &top)?;
+                    result
+                }
+            };
             generations = Some(generation_stats(&result.history));
         }
         StageKind::RandomSearch => {
@@ -362,7 +408,10 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, Exec
     )?;
     Ok(StageResult::Search(Searched {
         out,
-        method: Method::Sampling(Sampling { generations }),
+        method: Method::Sampling(Sampling {
+            generations,
+            predictor: predictor.map(|(_, info)| info),
+        }),
     }))
 }
 

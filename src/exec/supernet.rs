@@ -251,10 +251,39 @@ pub fn supernet_step(
         out.correct += correct;
         out.n += b;
         if let Some(a) = &mut out.active {
-            a.extend(op_paths(&space.net_from_mix(options)?.0));
+            a.extend(active_weights(net, &space.net_from_mix(options)?.0));
         }
     }
     Ok(out)
+}
+
+/// The weights a step on `net` (a network of `sup`'s space) trains, for the optimizer's update
+/// (`train::is_active`): its live ops' paths, except that an op holding kernel transformation
+/// matrices the network does not use is listed by its other variables' names (those matrices get
+/// no gradient; updating them by momentum would make a resumed run differ from an uninterrupted one).
+pub fn active_weights(sup: &Supernet, net: &crate::ir::Net) -> Vec<String> {
+    let paths = op_paths(net);
+    let idle = sup.idle_kernel_transforms(net);
+    if idle.is_empty() {
+        return paths;
+    }
+    let names: Vec<String> = sup.vs.variables().into_keys().collect();
+    let mut out = Vec::new();
+    for p in paths {
+        let under =
+            |n: &String| n.len() > p.len() && n.starts_with(&p) && n.as_bytes()[p.len()] == b'.';
+        if idle.iter().any(under) {
+            out.extend(
+                names
+                    .iter()
+                    .filter(|n| under(n) && !idle.contains(n))
+                    .cloned(),
+            );
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 pub(super) fn save_weights(
@@ -327,6 +356,7 @@ pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
         train_seconds: Some(summary.seconds),
         supernet_params: Some(net.num_params()),
         sub_supernets: None,
+        phases: vec![],
     };
     Ok(StageResult::Supernet(out))
 }

@@ -303,7 +303,10 @@ pub fn named_trainable(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
 /// supernet step).
 pub fn is_active(active: &[String], name: &str) -> bool {
     active.iter().any(|p| {
-        name.len() > p.len() && name.starts_with(p.as_str()) && name.as_bytes()[p.len()] == b'.'
+        name == p
+            || (name.len() > p.len()
+                && name.starts_with(p.as_str())
+                && name.as_bytes()[p.len()] == b'.')
     })
 }
 

@@ -34,6 +34,7 @@ pub const NOT_RUN: &[NotRun] = &[
             K::Differentiable,
             K::Rl,
             K::Hypernet,
+            K::ProgressiveShrinking,
         ],
         help: "stages that train models (`retrain`, `train` of a fixed network, the stand-alone side of `rank`) repeat over seeds; repeat a whole search with `nasl run --seed N`",
     },
@@ -44,13 +45,13 @@ pub const NOT_RUN: &[NotRun] = &[
     },
     NotRun {
         key: "distill",
-        kinds: &[K::Train, K::Retrain, K::ProgressiveShrinking],
-        help: "knowledge distillation comes with progressive shrinking (OFA), which `nasl run` does not execute yet; remove it",
+        kinds: &[K::Train, K::Retrain],
+        help: "knowledge distillation from the full network is part of progressive shrinking (OFA): put `distill w` on a `progressive_shrinking` stage",
     },
     NotRun {
         key: "predictor",
-        kinds: &[K::Evolution, K::Nsga2],
-        help: "accuracy predictors (OFA) are not implemented yet; the search scores candidates on the supernet without one",
+        kinds: &[K::Nsga2],
+        help: "OFA's accuracy predictor drives `evolution` (one objective: validation accuracy); NSGA-II scores each candidate on the supernet",
     },
     NotRun {
         key: "penalty",
@@ -98,17 +99,6 @@ pub const NOT_RUN: &[NotRun] = &[
         help: "these stage kinds do not apply a classifier dropout override; put `dropout(p)` before the classifier in the space's `head`",
     },
 ];
-
-/// Stage kinds `nasl run` does not execute yet.
-fn kind_refusal(kind: K) -> Option<(&'static str, &'static str)> {
-    match kind {
-        K::ProgressiveShrinking => Some((
-            "progressive_shrinking",
-            "progressive shrinking (OFA) is not implemented yet; train the space as a supernet with `train(space) { sampler uniform }`",
-        )),
-        _ => None,
-    }
-}
 
 /// Supernet-training samplers the executor runs.
 pub const RUN_SAMPLERS: &[&str] = &["uniform", "constrained", "fair", "path_dropout"];
@@ -201,14 +191,42 @@ fn check_stage(
     out: &mut Vec<Diagnostic>,
 ) {
     let span_of = |key: &str| stage.setting_spans.get(key).copied().unwrap_or(stage.span);
-    if let Some((name, help)) = kind_refusal(stage.kind) {
+    if stage.kind == K::ProgressiveShrinking {
+        check_shrinking(stage, space, out);
+    }
+    // A latency table is a per-option sum over layer/edge decisions (`cost::expected`).
+    if stage.uses_latency()
+        && let Some(space) = space
+        && let Err(e) = crate::cost::expected::check_linear(space)
+    {
+        let key = ["latency", "constraint", "objective", "pareto", "sampler"]
+            .into_iter()
+            .find(|k| stage.settings.peek(k).is_some())
+            .unwrap_or("latency");
         out.push(refuse(
-            stage.span,
-            format!("`nasl run` does not execute `{name}` stages yet"),
-            "not executed",
-            help,
+            span_of(key),
+            format!("`nasl run` cannot predict latency on `{}`: {e}", space_name(stage)),
+            "no latency table for this space",
+            "a latency table sums per-option latencies of layer and edge decisions; OFA's per-layer lookup over elastic kernel, expand, depth, width and resolution is not implemented yet: bound `flops` or `params` instead (`constraint flops <= 300M`)",
         ));
-        return;
+    }
+    if stage.kind == K::Evolution && stage.settings.peek("predictor").is_some() {
+        let objective: Vec<&str> = stage
+            .settings
+            .peek("objective")
+            .map(Value::names)
+            .unwrap_or_default();
+        if objective
+            .iter()
+            .any(|m| !matches!(*m, "val.accuracy" | "accuracy"))
+        {
+            out.push(refuse(
+                span_of("objective"),
+                "the accuracy predictor predicts validation accuracy; this objective is another metric".into(),
+                "not predicted",
+                "write `objective val.accuracy` with `predictor`, or remove `predictor` to score candidates on the supernet",
+            ));
+        }
     }
     let supernet = space.is_some_and(|s| !s.decisions.is_empty());
     let mnas_reward =
@@ -361,6 +379,84 @@ fn check_stage(
 /// Settings of one `rl` mode that the other does not read: `shared true` (ENAS, the default) trains
 /// shared weights for `epochs` with `steps` controller updates each and derives with `derive`;
 /// `shared false` (MnasNet) trains `samples` children for `proxy_epochs` each.
+/// `progressive_shrinking`: a chain whose decisions are all elastic dimensions (each has a largest
+/// option, the full network), and a `phase full` before any phase that `distill` distils into (the
+/// teacher is the full phase's network).
+fn check_shrinking(stage: &Stage, space: Option<&SearchSpace>, out: &mut Vec<Diagnostic>) {
+    if let Some(space) = space {
+        let other: Vec<&str> = space
+            .decisions
+            .iter()
+            .filter(|d| {
+                !matches!(
+                    d.kind,
+                    DecisionKind::Resolution
+                        | DecisionKind::Depth
+                        | DecisionKind::Channels
+                        | DecisionKind::Elastic
+                )
+            })
+            .map(|d| d.path.as_str())
+            .collect();
+        if let Some(first) = other.first() {
+            out.push(refuse(
+                stage.span,
+                format!(
+                    "progressive shrinking needs elastic dimensions only; `{first}` (and {} more) chooses between candidates",
+                    other.len() - 1
+                ),
+                "not executed",
+                "write the layers as one elastic op (`mbconv(kernel: [3, 5, 7], expand: [3, 4, 6])`, `repeat: [2, 3, 4]`, `out: [..]`, `resolution [..]`); search over candidates with `train(space)` and a supernet search",
+            ));
+        }
+    }
+    let span_of = |key: &str| stage.setting_spans.get(key).copied().unwrap_or(stage.span);
+    let phases: &[Value] = match stage.settings.peek("phase") {
+        Some(Value::List(l)) => l,
+        _ => &[],
+    };
+    if !phases.is_empty() && stage.settings.peek("epochs").is_some() {
+        out.push(refuse(
+            span_of("epochs"),
+            "`epochs` beside `phase` lines: each phase has its own epochs".into(),
+            "not executed here",
+            "remove `epochs`; without `phase` lines it gives each of the four default phases (full, kernel, depth, width) its epochs",
+        ));
+    }
+    let scheduled = matches!(
+        stage.settings.peek("optimizer"),
+        Some(Value::Call(c)) if matches!(c.get("lr"), Some(Value::Schedule(_)))
+    );
+    let phase_lr = phases
+        .iter()
+        .any(|v| matches!(v, Value::Call(c) if c.get("lr").is_some()));
+    if scheduled && phase_lr {
+        out.push(refuse(
+            span_of("phase"),
+            "a phase's `lr` beside an optimizer whose `lr` is a schedule".into(),
+            "two learning rates",
+            "give the optimizer a number (`sgd(lr: 0.026)`) and each phase its `lr`, with `schedule cosine` for the shape",
+        ));
+    }
+    if stage.settings.peek("distill").is_some() && !phases.is_empty() {
+        let names: Vec<&str> = phases
+            .iter()
+            .filter_map(|v| match v {
+                Value::Call(c) => Some(c.name.as_str()),
+                _ => None,
+            })
+            .collect();
+        if names.first().is_some_and(|n| *n != "full") {
+            out.push(refuse(
+                stage.setting_spans.get("distill").copied().unwrap_or(stage.span),
+                "`distill` needs a teacher: the first phase must be `phase full(..)`".into(),
+                "no full network to distil from",
+                "start with `phase full(epochs: N)` (OFA trains the full network first and distils from it), or remove `distill`",
+            ));
+        }
+    }
+}
+
 fn check_rl(stage: &Stage, span_of: &dyn Fn(&str) -> Span, out: &mut Vec<Diagnostic>) {
     let shared = !matches!(stage.settings.peek("shared"), Some(Value::Bool(false)));
     let (other, keys, help): (&str, &[&str], &str) = if shared {
@@ -573,7 +669,8 @@ fn check_inputs(
             // `evaluate(supernet)`: sampled paths of a trained supernet (or few-shot parts).
             let supernet = field.is_none()
                 && source.is_some_and(|s| {
-                    s.kind == K::FewShot || (s.kind == K::Train && !is_fixed(s, spaces))
+                    matches!(s.kind, K::FewShot | K::ProgressiveShrinking)
+                        || (s.kind == K::Train && !is_fixed(s, spaces))
                 });
             if !supernet && stage.settings.peek("samples").is_some() {
                 out.push(refuse(

@@ -512,6 +512,16 @@ pub struct SupernetSearchSpec {
     pub samples: Tracked<usize>,
     /// BN recalibration images per candidate.
     pub recalibrate: Tracked<Option<usize>>,
+    /// OFA's accuracy predictor (`evolution` only; `nasl check` refuses it elsewhere).
+    pub predictor: Tracked<Option<PredictorSpec>>,
+}
+
+/// `predictor mlp(hidden, layers, samples)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PredictorSpec {
+    pub hidden: usize,
+    pub layers: usize,
+    pub samples: usize,
 }
 
 /// `successive_halving(space)`.
@@ -594,13 +604,46 @@ pub struct RankSpec {
     pub recalibrate: Tracked<Option<usize>>,
 }
 
+/// What a progressive-shrinking phase releases (OFA's order: full, kernel, depth, width).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhaseKind {
+    /// The largest network only.
+    Full,
+    /// Elastic kernel sizes.
+    Kernel,
+    /// Elastic depth (in two sub-steps: the two largest depths, then all).
+    Depth,
+    /// Elastic expand ratios and channel counts (in two sub-steps, after channel sorting).
+    Width,
+}
+
+/// One `phase KIND(epochs: N, lr: X)` of `progressive_shrinking`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Phase {
+    pub kind: PhaseKind,
+    pub epochs: usize,
+    /// The phase's base learning rate (`None`: the optimizer's).
+    pub lr: Option<f64>,
+}
+
+/// `progressive_shrinking(space)` (OFA).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShrinkSpec {
+    pub common: Common,
+    pub training: Training,
+    /// The phases in the order written; none written: full, kernel, depth, width of `epochs` each.
+    pub phases: Tracked<Vec<Phase>>,
+    /// Weight of the soft-target distillation loss from the full network.
+    pub distill: Tracked<Option<f64>>,
+}
+
 /// A stage's typed settings, by kind.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StageSpec {
     Train(TrainSpec),
-    /// Refused by `nasl check` (sema::contract): no settings reach the executor.
-    ProgressiveShrinking(Common),
+    ProgressiveShrinking(ShrinkSpec),
     FewShot(FewShotSpec),
     Evolution(SupernetSearchSpec),
     RandomSearch(SupernetSearchSpec),
@@ -618,7 +661,7 @@ impl StageSpec {
     pub fn common(&self) -> &Common {
         match self {
             StageSpec::Train(s) => &s.common,
-            StageSpec::ProgressiveShrinking(c) => c,
+            StageSpec::ProgressiveShrinking(s) => &s.common,
             StageSpec::FewShot(s) => &s.common,
             StageSpec::Evolution(s) | StageSpec::RandomSearch(s) | StageSpec::Nsga2(s) => &s.common,
             StageSpec::SuccessiveHalving(s) => &s.common,
@@ -636,6 +679,7 @@ impl StageSpec {
         match self {
             StageSpec::Train(s) => Some(&s.training),
             StageSpec::FewShot(s) => Some(&s.training),
+            StageSpec::ProgressiveShrinking(s) => Some(&s.training),
             StageSpec::SuccessiveHalving(s) => Some(&s.training),
             StageSpec::Differentiable(s) => Some(&s.training),
             StageSpec::Rl(s) => Some(&s.training),
@@ -857,6 +901,13 @@ impl<'a> Reader<'a> {
             crossover: self.nat("crossover"),
             samples: self.nat_or("samples", 100),
             recalibrate: self.recalibrate(),
+            predictor: self.field("predictor", |v| {
+                v.and_then(as_call).map(|c| PredictorSpec {
+                    hidden: num(c, "hidden", 400.0).max(1.0) as usize,
+                    layers: num(c, "layers", 3.0).max(1.0) as usize,
+                    samples: num(c, "samples", 16000.0).max(1.0) as usize,
+                })
+            }),
         };
         match self.kind {
             K::Train => StageSpec::Train(TrainSpec {
@@ -868,7 +919,12 @@ impl<'a> Reader<'a> {
                 cutout: self.opt_nat("cutout"),
                 affine: self.field("affine", |v| !matches!(v, Some(Value::Bool(false)))),
             }),
-            K::ProgressiveShrinking => StageSpec::ProgressiveShrinking(self.common()),
+            K::ProgressiveShrinking => StageSpec::ProgressiveShrinking(ShrinkSpec {
+                common: self.common(),
+                training: self.training(),
+                phases: self.field("phase", phases),
+                distill: self.float("distill"),
+            }),
             K::FewShot => StageSpec::FewShot(FewShotSpec {
                 common: self.common(),
                 training: self.training(),
@@ -1208,6 +1264,30 @@ fn controller(c: Option<&Call>) -> ControllerConfig {
     }
 }
 
+/// The `phase` lines of `progressive_shrinking`, in the order written.
+fn phases(v: Option<&Value>) -> Vec<Phase> {
+    let Some(Value::List(list)) = v else {
+        return vec![];
+    };
+    list.iter()
+        .filter_map(as_call)
+        .filter_map(|c| {
+            let kind = match c.name.as_str() {
+                "full" => PhaseKind::Full,
+                "kernel" => PhaseKind::Kernel,
+                "depth" => PhaseKind::Depth,
+                "width" => PhaseKind::Width,
+                _ => return None,
+            };
+            Some(Phase {
+                kind,
+                epochs: num(c, "epochs", 1.0).max(0.0) as usize,
+                lr: c.get("lr").and_then(Value::as_f64),
+            })
+        })
+        .collect()
+}
+
 fn constraints(v: Option<&Value>) -> Vec<Constraint> {
     let Some(Value::List(list)) = v else {
         return vec![];
@@ -1273,7 +1353,7 @@ mod tests {
                 let refused = NOT_RUN
                     .iter()
                     .any(|r| r.key == s.key && r.kinds.contains(&kind));
-                if !refused && kind != StageKind::ProgressiveShrinking && !keys.contains(s.key) {
+                if !refused && !keys.contains(s.key) {
                     missing.push(format!("{name}.{}", s.key));
                 }
             }

@@ -63,8 +63,9 @@ const SAMPLES: &[(&str, &str)] = &[
     ("affine", "false"),
 ];
 
-/// Settings that exclude one another within a stage (`pareto` replaces `objective`): run apart.
-const APART: &[&str] = &["pareto"];
+/// Settings that exclude one another within a stage (`pareto` replaces `objective`, `phase` lines
+/// replace `epochs`): run apart.
+const APART: &[&str] = &["pareto", "phase"];
 
 const HEADER: &str = r#"
 dataset d = synthetic {
@@ -86,6 +87,13 @@ space cells = cell(nodes: 2, inputs: 2) {
 space sk = chain(input: [1, 28, 28], classes: 10) {
   stem conv(3, out: 8, stride: 2) bn relu
   layers out: 8, stride: 1, repeat: 1, mbconv(kernel: [3, 5], expand: [2, 4])
+  head global_avg_pool linear(out: classes)
+}
+
+space ofa = chain(input: [1, 28, 28], classes: 10) {
+  resolution [20, 28]
+  stem conv(3, out: 8, stride: 2) bn relu
+  layers out: 8, stride: 1, repeat: [1, 2], mbconv(kernel: [3, 5], expand: [2, 3])
   head global_avg_pool linear(out: classes)
 }
 
@@ -119,7 +127,7 @@ fn scaffolds(kind: StageKind) -> Vec<Scaffold> {
             ("supernet", "", "train(net)", &[]),
             ("fixed", "", "train(fixed)", &[]),
         ],
-        K::ProgressiveShrinking => vec![("", "", "progressive_shrinking(net)", &[])],
+        K::ProgressiveShrinking => vec![("", "", "progressive_shrinking(ofa)", &[])],
         K::FewShot => vec![("", sup, "few_shot(sup)", &[])],
         K::Evolution => vec![("", sup, "evolution(sup)", &[])],
         K::RandomSearch => vec![("", sup, "random_search(sup)", &[])],
@@ -325,6 +333,11 @@ fn every_setting_check_accepts_is_applied_by_run_or_refused_by_check() {
         "rl-mnas.reward",
         "hypernet.samples",
         "hypernet.epochs",
+        "progressive_shrinking.phase",
+        "progressive_shrinking.distill",
+        "progressive_shrinking.epochs",
+        "progressive_shrinking.optimizer",
+        "evolution.predictor",
     ] {
         assert!(applied.contains(pair), "{pair} not applied: {applied:?}");
     }
@@ -335,8 +348,10 @@ fn every_setting_check_accepts_is_applied_by_run_or_refused_by_check() {
     for refusal in [
         "rl-enas.proxy_epochs",
         "rl-mnas.steps",
-        "progressive_shrinking",
         "differentiable-superkernel.derive",
+        "progressive_shrinking.dropout",
+        "progressive_shrinking.seeds",
+        "nsga2.predictor",
         "evaluate-trained.seeds",
         "evaluate-trained.recalibrate",
     ] {

@@ -17,11 +17,13 @@ use petgraph::visit::{Dfs, Reversed};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+mod elastic;
 mod lowering;
 mod net;
 mod networks;
 mod walk;
 
+pub use elastic::kernel_transform_params;
 pub use net::{Net, NetKind, NetNode};
 pub use walk::ChainWalk;
 

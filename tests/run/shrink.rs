@@ -1,0 +1,299 @@
+//! `progressive_shrinking` (OFA) end to end: a smoke run whose phases release the elastic dimensions
+//! in the written order (depth and width in sub-steps), whose distillation changes the training, and
+//! whose supernet a search and an evaluation read; and a run killed with SIGKILL in a middle phase,
+//! resumed, ending with the files of a clean run without training the finished phases again.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+use super::common::{nasl, read_json, smoke_text, wait_for};
+use super::{metrics_without_times, strip_times};
+
+const SPACE: &str = r#"
+dataset d = synthetic {
+  split train: 300, val: 100
+  batch 50
+}
+
+space ofa = chain(input: [1, 28, 28], classes: 10) {
+  resolution [20, 28]
+  stem conv(3, out: 8, stride: 2) bn relu
+  layers out: 8, stride: 1, repeat: [1, 2, 3], mbconv(kernel: [3, 5, 7], expand: [2, 3, 4])
+  layers out: 16, stride: 2, repeat: [1, 2], mbconv(kernel: [3, 5], expand: [2, 3])
+  head global_avg_pool linear(out: classes)
+}
+"#;
+
+fn pipeline(phases: &str, distill: &str) -> String {
+    format!(
+        "{SPACE}
+stage sup = progressive_shrinking(ofa) {{
+{phases}{distill}  optimizer sgd(lr: 0.05, momentum: 0.9)
+}}
+
+stage search = evolution(sup) {{
+  population 4
+  generations 2
+  keep 2
+  recalibrate bn(images: 100)
+}}
+
+stage report = evaluate(search.best, d.test)
+"
+    )
+}
+
+const PHASES: &str = "  phase full(epochs: 1, lr: 0.05)
+  phase kernel(epochs: 1, lr: 0.01)
+  phase depth(epochs: 2, lr: 0.01)
+  phase width(epochs: 2, lr: 0.01)
+";
+
+fn stage(summary: &Json, name: &str) -> Json {
+    summary["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == name)
+        .unwrap_or_else(|| panic!("no stage {name}: {summary}"))
+        .clone()
+}
+
+/// The phases of the smoke run: in the written order, each sampling the options released so far
+/// (full: one per decision; kernel: kernel sizes and resolution; depth: two depths, then three;
+/// width: two expand ratios, then three, after kernel and depth), with `phase` and `distill`
+/// applied, the supernet read by the search, and the best sub-network evaluated on the supernet's
+/// weights. Distillation changes the training after the full phase, and only after it.
+#[test]
+fn progressive_shrinking_releases_dimensions_in_phase_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, o) = smoke_text(tmp.path(), "ps", &pipeline(PHASES, "  distill 1.0\n"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary = read_json(&out.join("summary.json"));
+    let sup = stage(&summary, "sup");
+    assert_eq!(sup["kind"], "progressive_shrinking");
+    for key in ["phase", "distill", "optimizer"] {
+        assert!(
+            sup["settings"].get(key).is_some(),
+            "{key} not applied: {sup}"
+        );
+    }
+    let front = nasl::driver::check_text("ps.nas", &pipeline(PHASES, ""));
+    let space = &front.spaces[0].1;
+    let phases = sup["phases"].as_array().unwrap();
+    let tags: Vec<&str> = phases.iter().map(|p| p["tag"].as_str().unwrap()).collect();
+    assert_eq!(
+        tags,
+        [
+            "p0.full",
+            "p1.kernel",
+            "p2.depth.1",
+            "p2.depth.2",
+            "p3.width.1",
+            "p3.width.2"
+        ]
+    );
+    use nasl::ir::DecisionKind as K;
+    for p in phases {
+        let tag = p["tag"].as_str().unwrap();
+        let released: Vec<usize> = p["released"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        assert_eq!(released.len(), space.decisions.len());
+        for (d, dec) in space.decisions.iter().enumerate() {
+            let n = dec.labels.len();
+            let kernel = dec.kind == K::Resolution
+                || (dec.kind == K::Elastic && dec.path.ends_with(".kernel"));
+            let width = dec.kind == K::Elastic && dec.path.ends_with(".expand");
+            let want = match tag {
+                "p0.full" => 1,
+                "p1.kernel" => {
+                    if kernel {
+                        n
+                    } else {
+                        1
+                    }
+                }
+                "p2.depth.1" | "p2.depth.2" if dec.kind == K::Depth => {
+                    n.min(if tag.ends_with('1') { 2 } else { 3 })
+                }
+                "p2.depth.1" | "p2.depth.2" => {
+                    if kernel {
+                        n
+                    } else {
+                        1
+                    }
+                }
+                _ if width => n.min(if tag.ends_with('1') { 2 } else { 3 }),
+                _ => n,
+            };
+            assert_eq!(released[d], want, "{tag}: {}", dec.path);
+        }
+        assert_eq!(
+            p["train"]["epochs"], 1,
+            "{tag}: smoke runs train one epoch per step"
+        );
+    }
+    let search = stage(&summary, "search");
+    assert!(search["best"].is_object(), "{search}");
+    assert!(out.join("best.arch.yaml").is_file());
+    // The best sub-network is evaluated on the supernet's weights, without retraining, at the
+    // architecture's exact cost.
+    let report = stage(&summary, "report");
+    assert_eq!(report["weights"], "supernet", "{report}");
+    assert_eq!(report["params"], search["params"]);
+    assert!(report["test_accuracy"].as_f64().is_some(), "{report}");
+
+    // Without `distill`: the same full phase, a different kernel phase.
+    let (plain, o) = smoke_text(tmp.path(), "plain", &pipeline(PHASES, ""));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let other = stage(&read_json(&plain.join("summary.json")), "sup");
+    let loss = |s: &Json, i: usize| s["phases"][i]["train"]["final_loss"].as_f64().unwrap();
+    assert_eq!(loss(&sup, 0), loss(&other, 0));
+    assert!(
+        (loss(&sup, 1) - loss(&other, 1)).abs() > 1e-6,
+        "distill changed nothing"
+    );
+}
+
+/// Killed with SIGKILL in the middle of the depth phase's second sub-step and resumed: the finished
+/// phases are not trained again, and the run ends with the supernet, best architecture, summary and
+/// metrics of a clean run.
+#[test]
+fn a_killed_progressive_shrinking_resumes_mid_phase_to_the_same_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let phases = "  phase full(epochs: 2, lr: 0.05)
+  phase kernel(epochs: 1, lr: 0.01)
+  phase depth(epochs: 6, lr: 0.01)
+  phase width(epochs: 2, lr: 0.01)
+";
+    let file = tmp.path().join("p.nas");
+    std::fs::write(&file, pipeline(phases, "  distill 0.5\n")).unwrap();
+    let run_into = |out: &Path| {
+        let mut c = nasl();
+        c.args([
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--device", "cpu", "--threads", "1", "--seed", "4"]);
+        c
+    };
+    let clean = tmp.path().join("clean");
+    let killed = tmp.path().join("killed");
+    let o = run_into(&clean).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut child = run_into(&killed).stderr(Stdio::null()).spawn().unwrap();
+    // Depth: 1 epoch with two depths, then 5 with all three; killed during the latter's second.
+    wait_for(
+        &killed.join("stages/sup/p2.depth.2.e1b0.safetensors"),
+        &mut child,
+        Duration::from_secs(300),
+    );
+    std::thread::sleep(Duration::from_millis(150));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let state = killed.join("state.json");
+    assert!(
+        !state.exists() || read_json(&state)["done"].as_array().unwrap().is_empty(),
+        "killed after progressive shrinking had finished; the marker came too late"
+    );
+    let o = nasl()
+        .args(["run", "--resume", killed.to_str().unwrap()])
+        .args(["--device", "cpu", "--threads", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        !err.contains("p0.full epoch"),
+        "the full phase trained again:\n{err}"
+    );
+    assert!(
+        !err.contains("p2.depth.1 epoch"),
+        "a finished sub-step trained again:\n{err}"
+    );
+    for f in ["best.arch.yaml", "stages/sup/supernet.safetensors"] {
+        assert!(
+            std::fs::read(clean.join(f)).unwrap() == std::fs::read(killed.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+    let mut a = read_json(&clean.join("summary.json"));
+    let mut b = read_json(&killed.join("summary.json"));
+    strip_times(&mut a);
+    strip_times(&mut b);
+    a["file"] = Json::Null;
+    b["file"] = Json::Null;
+    assert_eq!(a, b);
+    assert_eq!(
+        metrics_without_times(&clean),
+        metrics_without_times(&killed)
+    );
+}
+
+/// `evolution` with OFA's accuracy predictor on a progressive-shrinking supernet: the predictor is
+/// fitted on measured samples (smoke runs: at most 12, the last fifth held out, at least two) and
+/// judged on the held-out ones; the evolution ranks by prediction and measures the `keep` best on
+/// the supernet, whose best is evaluated without retraining.
+#[test]
+fn evolution_with_an_accuracy_predictor_reports_its_fit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = pipeline(PHASES, "").replace(
+        "  recalibrate bn(images: 100)\n",
+        "  recalibrate bn(images: 100)\n  predictor mlp(hidden: 16, layers: 2, samples: 20)\n",
+    );
+    assert!(text.contains("predictor mlp"));
+    let (out, o) = smoke_text(tmp.path(), "pred", &text);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary = read_json(&out.join("summary.json"));
+    let search = stage(&summary, "search");
+    assert!(search["settings"].get("predictor").is_some(), "{search}");
+    let p = &search["predictor"];
+    assert_eq!(p["samples"], 12, "{p}");
+    assert_eq!(p["train_pairs"], 10);
+    assert_eq!(p["heldout_pairs"], 2);
+    assert_eq!(
+        (p["hidden"].as_u64(), p["layers"].as_u64()),
+        (Some(16), Some(2))
+    );
+    assert!(p["rmse"].as_f64().is_some_and(|r| r >= 0.0), "{p}");
+    // Smoke evolution: keep 2, so two candidates measured, the rest only predicted.
+    assert_eq!(p["measured"], 2);
+    assert_eq!(search["evaluated"], 2);
+    assert!(p["predicted"].as_u64().unwrap() >= 2);
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert!(metrics.contains("\"event\":\"predictor\""));
+    let report = stage(&summary, "report");
+    assert_eq!(report["weights"], "supernet");
+    assert_eq!(report["params"], search["params"]);
+}
+
+/// `pipelines/ofa.nas` checks up to its latency table: a latency lookup over elastic decisions is
+/// refused up front (with the span of the setting and a help line), since latency tables sum
+/// per-option costs of layer and edge decisions.
+#[test]
+fn ofa_pipeline_is_refused_only_for_its_latency_table() {
+    let file = super::common::root().join("pipelines/ofa.nas");
+    let front = nasl::driver::check_file(&file, &nasl::source::FsLoader);
+    let errors: Vec<_> = front
+        .checked
+        .diags
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].code, nasl::diag::Code::SemaNotRun);
+    assert!(
+        errors[0].message.contains("latency"),
+        "{}",
+        errors[0].message
+    );
+}
