@@ -9,6 +9,7 @@ pub mod graph;
 pub mod lower;
 pub mod ops;
 pub mod spec;
+pub mod superkernel;
 
 pub use arch::{Arch, Pick};
 pub use graph::{CellEdge, Decision, DecisionKind, Net, NetKind, NetNode, SearchSpace, SpaceNode};

@@ -148,7 +148,7 @@ fn refuse(span: Span, message: String, label: &str, help: impl Into<String>) -> 
 /// single-level, derived by argmax over the indicators.
 fn check_superkernel(stage: &Stage, space: &SearchSpace, out: &mut Vec<Diagnostic>) {
     let span_of = |key: &str| stage.setting_spans.get(key).copied().unwrap_or(stage.span);
-    if let Err(e) = crate::compile::superkernel::plan(space) {
+    if let Err(e) = crate::ir::superkernel::plan(space) {
         let (message, help) = match e {
             crate::ir::IrError::Spec { message, help, .. } => (message, help),
             other => (
