@@ -5,34 +5,13 @@
 //! RMSE and Kendall tau on the held-out pairs are reported; the evolution then ranks candidates by
 //! the MLP's prediction instead of measuring each.
 
+use super::result::PredictorOut;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use tch::nn::{Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor, nn};
 
 use crate::ir::SearchSpace;
-
-/// What the predictor was fitted on and how well it predicts held-out architectures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PredictorOut {
-    pub kind: String,
-    pub hidden: usize,
-    pub layers: usize,
-    /// Architectures measured on the supernet.
-    pub samples: usize,
-    pub train_pairs: usize,
-    pub heldout_pairs: usize,
-    /// On the held-out pairs (absent without at least two of them).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rmse: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kendall_tau: Option<f64>,
-    /// Candidates the evolution scored by prediction.
-    pub predicted: usize,
-    /// Candidates then measured on the supernet (the final population's best by prediction).
-    pub measured: usize,
-}
 
 /// The one-hot encoding of a genome: per decision, one entry per option.
 pub fn encode(space: &SearchSpace, genome: &[usize]) -> Vec<f32> {
@@ -159,42 +138,36 @@ pub fn quality(pred: &[f64], truth: &[f64]) -> (Option<f64>, Option<f64>) {
     )
 }
 
-/// Measures `spec.samples` architectures (at most 12 in smoke runs) on the supernet through
-/// `scorer` (each journaled, so a resumed run does not measure it again), fits the MLP on the first
-/// four fifths and judges it on the rest.
-#[allow(clippy::too_many_arguments)]
-pub fn fit_on_supernet(
-    ctx: &mut super::Ctx,
+/// The architectures the predictor is fitted on: up to `spec.samples` (at most 12 in smoke runs)
+/// distinct ones `valid` accepts, drawn from the stage's own seed; and that seed.
+pub fn samples(
+    ctx: &super::Ctx,
     stage: &str,
-    space: &SearchSpace,
-    scorer: &mut super::search::Scorer,
-    data: &super::StageData,
-    recal: Option<usize>,
     spec: crate::sema::spec::PredictorSpec,
     choices: &[usize],
     valid: impl FnMut(&Vec<usize>) -> bool,
-) -> Result<(Mlp, PredictorOut), super::error::ExecError> {
+) -> (Vec<Vec<usize>>, u64) {
     let n = if ctx.info.smoke {
         spec.samples.min(12)
     } else {
         spec.samples
     };
     let seed = super::mix(ctx.stage_seed(stage), super::hash_str("predictor"));
-    let genomes = draw(choices, n, seed, valid);
-    let mut acc = Vec::with_capacity(genomes.len());
-    for g in &genomes {
-        let arch = crate::ir::Arch::from_indices(space, g)?;
-        let key = format!(
-            "predictor:{}",
-            serde_json::to_string(&arch).unwrap_or_default()
-        );
-        let c: super::result::Candidate =
-            ctx.part(stage, &key, |ctx| scorer.score(ctx, data, g, recal))?;
-        if ctx.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(ctx.interrupted_error(stage));
-        }
-        acc.push(c.accuracy);
-    }
+    (draw(choices, n, seed, valid), seed)
+}
+
+/// Fits the MLP on the first four fifths of the measured `(genomes, acc)` pairs and judges it on the
+/// rest (RMSE and Kendall tau, also as a metrics line).
+#[allow(clippy::too_many_arguments)]
+pub fn fit_measured(
+    ctx: &mut super::Ctx,
+    stage: &str,
+    space: &SearchSpace,
+    genomes: &[Vec<usize>],
+    acc: &[f64],
+    spec: crate::sema::spec::PredictorSpec,
+    seed: u64,
+) -> Result<(Mlp, PredictorOut), super::error::ExecError> {
     let held = if genomes.len() >= 4 {
         (genomes.len() / 5).max(2)
     } else {

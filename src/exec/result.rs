@@ -62,7 +62,7 @@ pub struct Sampling {
     pub generations: Option<Vec<Generation>>,
     /// Evolution with OFA's accuracy predictor: its fit and use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub predictor: Option<super::predict::PredictorOut>,
+    pub predictor: Option<PredictorOut>,
 }
 
 /// One generation of an evolution.
@@ -482,7 +482,7 @@ pub struct SupernetOut {
     pub sub_supernets: Option<usize>,
     /// `progressive_shrinking`: each phase (or sub-step) in the order trained.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub phases: Vec<super::shrink::PhaseOut>,
+    pub phases: Vec<PhaseOut>,
 }
 
 fn yes() -> bool {
@@ -666,4 +666,34 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// What the predictor was fitted on and how well it predicts held-out architectures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictorOut {
+    pub kind: String,
+    pub hidden: usize,
+    pub layers: usize,
+    /// Architectures measured on the supernet.
+    pub samples: usize,
+    pub train_pairs: usize,
+    pub heldout_pairs: usize,
+    /// On the held-out pairs (absent without at least two of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rmse: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kendall_tau: Option<f64>,
+    /// Candidates the evolution scored by prediction.
+    pub predicted: usize,
+    /// Candidates then measured on the supernet (the final population's best by prediction).
+    pub measured: usize,
+}
+
+/// A finished step's figures (the stage result's `phases`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseOut {
+    pub tag: String,
+    /// How many options each decision was sampled from (1: fixed to its largest).
+    pub released: Vec<usize>,
+    pub train: TrainSummary,
 }

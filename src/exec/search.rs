@@ -253,42 +253,51 @@ pub fn supernet_search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, Exec
     let pareto = spec.objectives.pareto.clone_value();
     let recal = recal_images(ctx, stage);
     let mut rng = ChaCha8Rng::seed_from_u64(ctx.stage_seed(&stage.name));
+    let name = stage.name.clone();
+    // A batch of candidates as independent pieces (scored side by side with `--workers`).
+    let score_batch =
+        |ctx: &mut Ctx, genomes: &[Vec<usize>]| -> Result<Vec<Candidate>, ExecError> {
+            let mut work = Vec::with_capacity(genomes.len());
+            for g in genomes {
+                let arch = Arch::from_indices(&space, g)?;
+                work.push((candidate_tag(&arch), super::pool::Work::Candidate { arch }));
+            }
+            let done = ctx.pieces(stage, work)?;
+            let mut out = Vec::with_capacity(genomes.len());
+            for (g, v) in genomes.iter().zip(done) {
+                let mut c = candidate_of(&name, v)?;
+                c.latency_ms = predicted(table.as_ref(), &space, g)?;
+                out.push(c);
+            }
+            Ok(out)
+        };
     // OFA: an accuracy predictor fitted on measured samples ranks the evolution's candidates.
     let mut predictor = match (stage.kind, *spec.predictor) {
         (StageKind::Evolution, Some(p)) => {
-            let mut scorer = Scorer::new(&space, &supernet, recal, &stage.name);
-            scorer.batch = *spec.common.batch;
-            Some(super::predict::fit_on_supernet(
+            let (genomes, seed) = super::predict::samples(ctx, &stage.name, p, &ch, |g| {
+                meets(&space, g, &cs, table.as_ref())
+            });
+            let acc: Vec<f64> = score_batch(ctx, &genomes)?
+                .iter()
+                .map(|c| c.accuracy)
+                .collect();
+            Some(super::predict::fit_measured(
                 ctx,
                 &stage.name,
                 &space,
-                &mut scorer,
-                &data,
-                recal,
+                &genomes,
+                &acc,
                 p,
-                &ch,
-                |g: &Vec<usize>| meets(&space, g, &cs, table.as_ref()),
+                seed,
             )?)
         }
         _ => None,
     };
     let mut evaluated: Vec<Candidate> = Vec::new();
-    let name = stage.name.clone();
-    // A generation's new candidates are independent pieces (scored side by side with `--workers`).
+    // A generation's new candidates, recorded as the search's evaluations.
     let mut eval = |ctx: &mut Ctx, genomes: &[Vec<usize>]| -> Result<Vec<Candidate>, ExecError> {
-        let mut work = Vec::with_capacity(genomes.len());
-        for g in genomes {
-            let arch = Arch::from_indices(&space, g)?;
-            work.push((candidate_tag(&arch), super::pool::Work::Candidate { arch }));
-        }
-        let done = ctx.pieces(stage, work)?;
-        let mut out = Vec::with_capacity(genomes.len());
-        for (g, v) in genomes.iter().zip(done) {
-            let mut c = candidate_of(&name, v)?;
-            c.latency_ms = predicted(table.as_ref(), &space, g)?;
-            evaluated.push(c.clone());
-            out.push(c);
-        }
+        let out = score_batch(ctx, genomes)?;
+        evaluated.extend(out.iter().cloned());
         Ok(out)
     };
     let valid = |g: &Vec<usize>| meets(&space, g, &cs, table.as_ref());

@@ -7,15 +7,15 @@
 //! `train::fit` with its own tag, learning rate and schedule, so it checkpoints per epoch and resumes
 //! where it stopped; the result is a trained supernet like a `train` stage's.
 
+use super::result::PhaseOut;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use super::error::ExecError;
 use super::result::{Part, StageResult, SupernetOut};
 use super::supernet::{active_weights, save_weights, smoke_epochs};
-use super::train::{Fit, StepOut, TrainSummary, loss_and_correct};
+use super::train::{Fit, StepOut, loss_and_correct};
 use super::{Ctx, space_of};
 use crate::compile::{Mix, Supernet};
 use crate::ir::{DecisionKind, SearchSpace};
@@ -34,15 +34,6 @@ pub struct Step {
     pub allowed: Vec<Vec<usize>>,
     /// Width sub-steps: sort the expanded channels first, with this `expand_ratio_stage`.
     pub sort: Option<usize>,
-}
-
-/// A finished step's figures (the stage result's `phases`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PhaseOut {
-    pub tag: String,
-    /// How many options each decision was sampled from (1: fixed to its largest).
-    pub released: Vec<usize>,
-    pub train: TrainSummary,
 }
 
 /// The options of decision `d` from largest to smallest (by the number each label is).
