@@ -113,3 +113,58 @@ pub fn wait_for(path: &Path, child: &mut std::process::Child, limit: Duration) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// `nasl run FILE --out OUT` on the CPU, one thread, seed `seed`.
+pub fn run_into(file: &Path, out: &Path, seed: u64) -> Command {
+    let mut c = nasl();
+    c.args([
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .args([
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--seed",
+        &seed.to_string(),
+    ]);
+    c
+}
+
+/// Runs `file` clean into `clean`, then again into `killed`, killed with SIGKILL as soon as `marker`
+/// (a checkpoint record of the pipeline's first stage, relative to the run folder) exists, checks
+/// that the kill landed before that stage finished, and resumes `killed`; both runs must succeed.
+/// Returns the resumed run's stderr.
+pub fn clean_then_killed_and_resumed(
+    file: &Path,
+    clean: &Path,
+    killed: &Path,
+    marker: &str,
+    seed: u64,
+) -> String {
+    let o = run_into(file, clean, seed).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut child = run_into(file, killed, seed)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&killed.join(marker), &mut child, Duration::from_secs(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let state = killed.join("state.json");
+    assert!(
+        !state.exists() || read_json(&state)["done"].as_array().unwrap().is_empty(),
+        "killed after the first stage had finished; the marker came too late"
+    );
+    let o = nasl()
+        .args(["run", "--resume", killed.to_str().unwrap()])
+        .args(["--device", "cpu", "--threads", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{err}");
+    err
+}

@@ -4,10 +4,10 @@
 //! its thresholds and resumes after SIGKILL to the files of a clean run.
 
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
 
-use super::common::{fake_cifar, nasl, read_json, smoke_run, smoke_text, wait_for};
+use super::common::{
+    clean_then_killed_and_resumed, fake_cifar, nasl, read_json, smoke_run, smoke_text,
+};
 use nasl::compile::Supernet;
 use nasl::compile::superkernel::{SkPlan, decision_probs, gates, plan};
 use nasl::exec::superkernel::LayerCost;
@@ -367,40 +367,8 @@ fn a_killed_superkernel_search_resumes_to_the_same_result() {
     std::fs::write(&file, pipeline(0.0, 16, "penalty params(weight: 0.1)")).unwrap();
     let clean = tmp.path().join("clean");
     let killed = tmp.path().join("killed");
-    let run_into = |out: &Path| {
-        let mut c = nasl();
-        c.args([
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .args(["--device", "cpu", "--threads", "1", "--seed", "5"]);
-        c
-    };
-    let o = run_into(&clean).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut child = run_into(&killed).stderr(Stdio::null()).spawn().unwrap();
-    wait_for(
-        &killed.join("stages/search/search.e1b0.safetensors"),
-        &mut child,
-        Duration::from_secs(300),
-    );
-    // Let the checkpoint's journal entry follow its weights (as the DARTS resume test does).
-    std::thread::sleep(Duration::from_millis(300));
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(
-        !killed.join("stages/search/alphas.safetensors").exists(),
-        "the kill landed after the search"
-    );
-    let o = nasl()
-        .args(["run", "--resume", killed.to_str().unwrap()])
-        .args(["--device", "cpu", "--threads", "1"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
+    let err =
+        clean_then_killed_and_resumed(&file, &clean, &killed, "stages/search/search.ckpt.json", 5);
     assert!(
         !err.contains("search epoch 1/16"),
         "epoch 1 was redone:\n{err}"

@@ -3,13 +3,9 @@
 //! whose supernet a search and an evaluation read; and a run killed with SIGKILL in a middle phase,
 //! resumed, ending with the files of a clean run without training the finished phases again.
 
-use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
-
 use serde_json::Value as Json;
 
-use super::common::{nasl, read_json, smoke_text, wait_for};
+use super::common::{clean_then_killed_and_resumed, read_json, smoke_text};
 use super::{metrics_without_times, strip_times};
 
 const SPACE: &str = r#"
@@ -175,43 +171,12 @@ fn a_killed_progressive_shrinking_resumes_mid_phase_to_the_same_files() {
 ";
     let file = tmp.path().join("p.nas");
     std::fs::write(&file, pipeline(phases, "  distill 0.5\n")).unwrap();
-    let run_into = |out: &Path| {
-        let mut c = nasl();
-        c.args([
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .args(["--device", "cpu", "--threads", "1", "--seed", "4"]);
-        c
-    };
     let clean = tmp.path().join("clean");
     let killed = tmp.path().join("killed");
-    let o = run_into(&clean).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut child = run_into(&killed).stderr(Stdio::null()).spawn().unwrap();
-    // Depth: 1 epoch with two depths, then 5 with all three; killed during the latter's second.
-    wait_for(
-        &killed.join("stages/sup/p2.depth.2.e1b0.safetensors"),
-        &mut child,
-        Duration::from_secs(300),
-    );
-    std::thread::sleep(Duration::from_millis(150));
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let state = killed.join("state.json");
-    assert!(
-        !state.exists() || read_json(&state)["done"].as_array().unwrap().is_empty(),
-        "killed after progressive shrinking had finished; the marker came too late"
-    );
-    let o = nasl()
-        .args(["run", "--resume", killed.to_str().unwrap()])
-        .args(["--device", "cpu", "--threads", "1"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
+    // Depth: 1 epoch with two depths, then 5 with all three; killed once the latter's first epoch
+    // is checkpointed.
+    let err =
+        clean_then_killed_and_resumed(&file, &clean, &killed, "stages/sup/p2.depth.2.ckpt.json", 4);
     assert!(
         !err.contains("p0.full epoch"),
         "the full phase trained again:\n{err}"
