@@ -134,19 +134,10 @@ pub fn run_into(file: &Path, out: &Path, seed: u64) -> Command {
     c
 }
 
-/// Runs `file` clean into `clean`, then again into `killed`, killed with SIGKILL as soon as `marker`
-/// (a checkpoint record of the pipeline's first stage, relative to the run folder) exists, checks
-/// that the kill landed before that stage finished, and resumes `killed`; both runs must succeed.
-/// Returns the resumed run's stderr.
-pub fn clean_then_killed_and_resumed(
-    file: &Path,
-    clean: &Path,
-    killed: &Path,
-    marker: &str,
-    seed: u64,
-) -> String {
-    let o = run_into(file, clean, seed).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+/// Runs `file` into `killed` and kills it with SIGKILL as soon as `marker` (a checkpoint record of
+/// the pipeline's first stage, relative to the run folder) exists; checks that the kill landed
+/// before that stage finished.
+pub fn run_and_kill_at(file: &Path, killed: &Path, marker: &str, seed: u64) {
     let mut child = run_into(file, killed, seed)
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -159,12 +150,31 @@ pub fn clean_then_killed_and_resumed(
         !state.exists() || read_json(&state)["done"].as_array().unwrap().is_empty(),
         "killed after the first stage had finished; the marker came too late"
     );
+}
+
+/// `nasl run --resume RUN` on the CPU, one thread, which must succeed; its stderr.
+pub fn resume(run: &Path) -> String {
     let o = nasl()
-        .args(["run", "--resume", killed.to_str().unwrap()])
+        .args(["run", "--resume", run.to_str().unwrap()])
         .args(["--device", "cpu", "--threads", "1"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(o.status.success(), "{err}");
     err
+}
+
+/// Runs `file` clean into `clean`, then into `killed` killed at `marker` ([`run_and_kill_at`]),
+/// and resumes `killed`. Returns the resumed run's stderr.
+pub fn clean_then_killed_and_resumed(
+    file: &Path,
+    clean: &Path,
+    killed: &Path,
+    marker: &str,
+    seed: u64,
+) -> String {
+    let o = run_into(file, clean, seed).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run_and_kill_at(file, killed, marker, seed);
+    resume(killed)
 }

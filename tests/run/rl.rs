@@ -3,12 +3,10 @@
 //! epochs or children.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use super::common::{fake_cifar, nasl, read_json, smoke_run, wait_for};
+use super::common::{fake_cifar, read_json, resume, run_and_kill_at, run_into, smoke_run};
 use super::{metrics_without_times, strip_times};
 
 /// The methods' own pipelines run every stage in a smoke run.
@@ -110,8 +108,9 @@ stage final = retrain(search.best) {
 "#;
 
 /// Runs `text` clean, and again killed with SIGKILL as soon as `marker` (a checkpoint record,
-/// relative to the run folder) exists, then resumed; asserts both end with the same files; returns the killed run's folder, the
-/// resumed run's stderr and the stage's parts journal as it was at the kill.
+/// relative to the run folder) exists, then resumed; asserts both end with the same files; returns
+/// the killed run's folder, the resumed run's stderr and the stage's parts journal as it was at the
+/// kill.
 fn kill_and_resume(
     tmp: &Path,
     text: &str,
@@ -122,41 +121,16 @@ fn kill_and_resume(
     std::fs::write(&file, text).unwrap();
     let clean = tmp.join("clean");
     let killed = tmp.join("killed");
-    let run_into = |out: &Path| {
-        let mut c = nasl();
-        c.args([
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .args(["--device", "cpu", "--threads", "1", "--seed", "5"]);
-        c
-    };
-    let out = run_into(&clean).output().unwrap();
+    let out = run_into(&file, &clean, 5).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut child = run_into(&killed).stderr(Stdio::null()).spawn().unwrap();
-    wait_for(&killed.join(marker), &mut child, Duration::from_secs(300));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    run_and_kill_at(&file, &killed, marker, 5);
     let parts =
         std::fs::read_to_string(killed.join("stages/search/parts.jsonl")).unwrap_or_default();
-    let state = killed.join("state.json");
-    assert!(
-        !state.exists() || read_json(&state)["done"].as_array().unwrap().is_empty(),
-        "killed after the search had finished; the test's marker came too late"
-    );
-    let out = nasl()
-        .args(["run", "--resume", killed.to_str().unwrap()])
-        .args(["--device", "cpu", "--threads", "1"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "{err}");
+    let err = resume(&killed);
     for f in [
         "best.arch.yaml",
         "model/arch.yaml",
