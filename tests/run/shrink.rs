@@ -6,7 +6,6 @@
 use serde_json::Value as Json;
 
 use super::common::{clean_then_killed_and_resumed, read_json, smoke_text};
-use super::{metrics_without_times, strip_times};
 
 const SPACE: &str = r#"
 dataset d = synthetic {
@@ -185,22 +184,10 @@ fn a_killed_progressive_shrinking_resumes_mid_phase_to_the_same_files() {
         !err.contains("p2.depth.1 epoch"),
         "a finished sub-step trained again:\n{err}"
     );
-    for f in ["best.arch.yaml", "stages/sup/supernet.safetensors"] {
-        assert!(
-            std::fs::read(clean.join(f)).unwrap() == std::fs::read(killed.join(f)).unwrap(),
-            "{f} differs"
-        );
-    }
-    let mut a = read_json(&clean.join("summary.json"));
-    let mut b = read_json(&killed.join("summary.json"));
-    strip_times(&mut a);
-    strip_times(&mut b);
-    a["file"] = Json::Null;
-    b["file"] = Json::Null;
-    assert_eq!(a, b);
-    assert_eq!(
-        metrics_without_times(&clean),
-        metrics_without_times(&killed)
+    super::assert_same_run(
+        &clean,
+        &killed,
+        &["best.arch.yaml", "stages/sup/supernet.safetensors"],
     );
 }
 
