@@ -183,17 +183,7 @@ fn a_killed_differentiable_search_resumes_to_the_same_result() {
     let file = root().join("tests/run/diff_resume.nas");
     let clean = tmp.path().join("clean");
     let killed = tmp.path().join("killed");
-    let run_into = |out: &Path| {
-        let mut c = nasl();
-        c.args([
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .args(["--device", "cpu", "--threads", "1", "--seed", "5"]);
-        c
-    };
+    let run_into = |out: &Path| common::run_into(&file, out, 5);
     let o = run_into(&clean).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 

@@ -357,17 +357,7 @@ fn a_killed_run_resumes_to_the_same_artifacts() {
     let clean = tmp.path().join("clean");
     let killed = tmp.path().join("killed");
     // The same command for both runs, only the folder differs.
-    let run_into = |out: &Path| {
-        let mut c = nasl();
-        c.args([
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .args(["--device", "cpu", "--threads", "1", "--seed", "3"]);
-        c
-    };
+    let run_into = |out: &Path| common::run_into(&file, out, 3);
     let out = run_into(&clean).output().unwrap();
     assert!(
         out.status.success(),
@@ -452,22 +442,8 @@ fn fair_and_few_shot_on_cells_run_and_resume_after_sigkill() {
     let clean = tmp.path().join("clean");
     let killed = tmp.path().join("killed");
     let run_into = |out: &Path| {
-        let mut c = nasl();
-        c.args([
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .args([
-            "--smoke",
-            "--device",
-            "cpu",
-            "--threads",
-            "1",
-            "--seed",
-            "2",
-        ]);
+        let mut c = common::run_into(&file, out, 2);
+        c.arg("--smoke");
         c
     };
     let out = run_into(&clean).output().unwrap();
