@@ -682,7 +682,7 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
     }
     .map_err(|e| ExecError::setting(&stage.name, e.to_string(), "check the stage's `derive`"))?;
     let recal = Some(if ctx.info.smoke { 64 } else { 2000 });
-    let mut scorer = Scorer::new(&space, &supernet, recal, &stage.name);
+    let scorer = Scorer::new(&space, &supernet, recal, &stage.name);
     let mut evaluated: Vec<Candidate> = vec![];
     let has_val = !data.splits.val.is_empty();
     for g in &genomes {

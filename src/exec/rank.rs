@@ -274,14 +274,14 @@ pub(super) fn rank_sample(ctx: &mut Ctx, stage: &Stage, i: usize) -> Result<Rank
             "the piece belongs to another run",
         ));
     };
-    let mut scorers: Vec<Scorer> = supernets
+    let scorers: Vec<Scorer> = supernets
         .iter()
         .map(|(s, sp)| Scorer::new(sp, s, recal, &stage.name))
         .collect();
     let name = stage.name.clone();
     let tag = format!("arch{i}");
     let mut on_supernets = Vec::new();
-    for scorer in scorers.iter_mut() {
+    for scorer in &scorers {
         on_supernets.push(scorer.score(ctx, &data, g, recal)?.accuracy);
     }
     let base = super::mix(ctx.stage_seed(&name), i as u64);

@@ -552,7 +552,7 @@ fn enas(ctx: &mut Ctx, stage: &Stage, spec: &RlSpec) -> Result<StageResult, Exec
     let idx: Vec<i64> = (0..n_val as i64).collect();
     let val = data.splits.val.select(&idx);
     let recal = Some(if ctx.info.smoke { 64 } else { 512 });
-    let mut scorer = Scorer::new(&space, &supernet, recal, &name);
+    let scorer = Scorer::new(&space, &supernet, recal, &name);
     let mut evaluated = Vec::new();
     for g in &genomes {
         let mut c = scorer.score_on(ctx, &data, g, recal, &val)?;

@@ -134,7 +134,7 @@ impl<'a> Scorer<'a> {
 
     /// Scores `genome` on the validation split.
     pub fn score(
-        &mut self,
+        &self,
         ctx: &Ctx,
         data: &StageData,
         genome: &[usize],
@@ -145,7 +145,7 @@ impl<'a> Scorer<'a> {
 
     /// Scores `genome` on `set` (BN recalibrated on training images first when `recal` is set).
     pub fn score_on(
-        &mut self,
+        &self,
         ctx: &Ctx,
         data: &StageData,
         genome: &[usize],
