@@ -161,20 +161,23 @@ impl<'a> Scorer<'a> {
             )
         })?;
         let net = ctx.scoring_net(self.space, part, &self.stage)?;
-        let mut sub = net.extract(&arch)?;
         let mut eval = ctx.eval_loader(data);
         if let Some(b) = self.batch {
             eval.batch = b.max(1);
         }
-        if let Some(images) = recal {
-            let loader = Loader::eval(
-                eval.batch.min(images.max(1)),
-                data.normalize.clone(),
-                ctx.device(),
-            );
-            let n = images.div_ceil(loader.batch.max(1));
-            sub.recalibrate_bn(loader.epoch(&data.splits.train, 0).take(n).map(|(x, _)| x));
-        }
+        let mut sub = match recal {
+            Some(images) => {
+                let loader = Loader::eval(
+                    eval.batch.min(images.max(1)),
+                    data.normalize.clone(),
+                    ctx.device(),
+                );
+                let n = images.div_ceil(loader.batch.max(1));
+                let batches = loader.epoch(&data.splits.train, 0).take(n);
+                net.extract_recalibrated(&arch, batches.map(|(x, _)| x))?.0
+            }
+            None => net.extract(&arch)?,
+        };
         // Evaluation only from here: batch norms folded into their convolutions.
         sub.fold_bn();
         let (loss, accuracy) =
