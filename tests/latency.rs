@@ -106,18 +106,44 @@ fn measures_reuses_and_refuses_damaged_tables() {
     assert!(!all.contains("panicked"), "{all}");
 }
 
+/// A chain with channel decisions is measured over its op cover: the table holds the ops of every
+/// width at every input width. An input-choice cell space (ENAS) has no table and is refused before
+/// anything is measured.
 #[test]
-fn spaces_without_a_linear_cost_are_refused() {
+fn channel_decisions_are_measured_and_input_choice_cells_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("wide.nas");
-    std::fs::write(&file, TINY.replace("out: 16", "out: [12, 16]")).unwrap();
-    let out = latency(&file, 4, &[]);
+    let wide = TINY.replace("out: 16", "out: [12, 16]");
+    std::fs::write(&file, &wide).unwrap();
+    let out = latency(&file, 2, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let table = LatencyTable::load(&tmp.path().join("tiny.latency.yaml")).unwrap();
+    let front = nasl::driver::check_text("wide.nas", &wide);
+    let space = &front.spaces[0].1;
+    let keys: BTreeSet<&String> = table.entries.keys().collect();
+    assert_eq!(keys, space_ops(space).unwrap().keys().collect());
+    // Both widths of the last stage's convs (12 and 16 out channels).
+    for w in ["out12", "out16"] {
+        assert!(keys.iter().any(|k| k.contains(w)), "{w}: {keys:?}");
+    }
+
+    let file = tmp.path().join("enas.nas");
+    std::fs::write(
+        &file,
+        "space cells = cell(nodes: 2, inputs: 2) {
+  ops [sep_conv(3), skip]
+  node_inputs 2
+  network cells: 1, channels: 4, input: [1, 8, 8], classes: 3
+}
+",
+    )
+    .unwrap();
+    let out = latency(&file, 2, &[]);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains("nasl::ir::spec"), "{all}");
     assert!(all.contains("per-option cost table"), "{all}");
-    assert!(all.contains("layer/edge"), "{all}");
-    assert!(!tmp.path().join("wide.latency.yaml").exists());
+    assert!(!tmp.path().join("cells.latency.yaml").exists());
 }
 
 /// Latency in searches and supernet training, from the stage's table (`latency lut(...)`): a hard

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::run::{device, set_threads};
 use super::spaces;
 use crate::compile::latency::{MeasureOpts, Validation, load_or_measure_counted, validate};
-use crate::cost::expected::check_linear;
+use crate::cost::latency::table_cover;
 
 #[derive(Debug, clap::Args)]
 pub struct LatencyArgs {
@@ -87,7 +87,7 @@ pub fn run(args: LatencyArgs) -> miette::Result<ExitCode> {
         ));
     }
     let l = loaded.remove(0);
-    check_linear(&l.space).map_err(miette::Report::new)?;
+    table_cover(&l.space).map_err(miette::Report::new)?;
     let out = args
         .out
         .clone()

@@ -174,7 +174,9 @@ pub fn run(args: RunArgs) -> miette::Result<ExitCode> {
                 "`--data {d}` is not NAME=PATH"
             ));
         };
-        data_paths.insert(name.to_string(), PathBuf::from(path));
+        // Absolute, so that a resume from another folder finds it (the run records it).
+        let path = PathBuf::from(path);
+        data_paths.insert(name.to_string(), std::path::absolute(&path).unwrap_or(path));
     }
     let device = device(&args.device)?;
     set_threads(args.threads)?;

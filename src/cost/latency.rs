@@ -259,14 +259,37 @@ pub(crate) fn all_options_net(space: &SearchSpace) -> Result<Net, IrError> {
     Ok(space.net_from_mix(&all)?.0)
 }
 
-/// Every distinct op key of `space` with one op and input shape that has it (the space must have
-/// layer/edge decisions only).
+/// The architectures whose ops a latency table of `space` must hold: none for a space of layer/edge
+/// decisions only (`None`: the network with every option at once holds them all), else the chain's
+/// op cover (`SearchSpace::op_cover`: elastic, depth, channel and resolution decisions). A cell
+/// space with other decisions is the per-option check's error.
+pub fn table_cover(space: &SearchSpace) -> Result<Option<Vec<Vec<usize>>>, IrError> {
+    match expected::check_linear(space) {
+        Ok(()) => Ok(None),
+        Err(e) if space.kind() != "chain" => Err(e),
+        Err(_) => space.op_cover().map(Some),
+    }
+}
+
+/// Every distinct op key of `space` with one op and input shape that has it: read off the network
+/// with every option at once, or off the networks of [`table_cover`].
 pub fn space_ops(space: &SearchSpace) -> Result<BTreeMap<String, (Op, Shape)>, LatencyError> {
-    let net = all_options_net(space)?;
+    let nets = match table_cover(space)? {
+        None => vec![all_options_net(space)?],
+        Some(cover) => cover
+            .iter()
+            .map(|arch| {
+                let choices: Vec<Option<usize>> = arch.iter().map(|&i| Some(i)).collect();
+                Ok(space.net_from_choices(&choices)?.0)
+            })
+            .collect::<Result<Vec<Net>, IrError>>()?,
+    };
     let mut out = BTreeMap::new();
-    for (_, op, input) in net.ops() {
-        out.entry(op_key(op, input))
-            .or_insert_with(|| (op.clone(), input));
+    for net in &nets {
+        for (_, op, input) in net.ops() {
+            out.entry(op_key(op, input))
+                .or_insert_with(|| (op.clone(), input));
+        }
     }
     Ok(out)
 }
@@ -313,7 +336,7 @@ impl Validation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::examples::small_cells;
+    use crate::ir::examples::{elastic_chain, small_cells, small_chain};
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
@@ -326,6 +349,66 @@ mod tests {
             repeats: 1,
             entries: BTreeMap::new(),
         }
+    }
+
+    /// The op keys of every architecture of `space`, enumerated.
+    fn keys_of_every_architecture(space: &SearchSpace) -> std::collections::BTreeSet<String> {
+        let lists: Vec<Vec<usize>> = space
+            .decisions
+            .iter()
+            .map(|d| (0..d.labels.len()).collect())
+            .collect();
+        let mut keys = std::collections::BTreeSet::new();
+        for arch in crate::ir::graph::combos(&lists) {
+            let choices: Vec<Option<usize>> = arch.iter().map(|&i| Some(i)).collect();
+            let (net, _) = space.net_from_choices(&choices).unwrap();
+            keys.extend(net.ops().map(|(_, op, input)| op_key(op, input)));
+        }
+        keys
+    }
+
+    /// A chain with elastic, depth, channel, resolution and layer decisions (one candidate itself
+    /// elastic).
+    fn mixed_chain() -> SearchSpace {
+        let text = r#"
+space net = chain(input: [1, 12, 12], classes: 3) {
+  resolution [8, 12]
+  stem conv(3, out: 4) bn relu
+  layers out: [4, 6], stride: 2, repeat: [1, 2], choose [mbconv(kernel: [3, 5], expand: [1, 2]), conv(3) bn relu, skip]
+  layers out: 8, stride: 1, repeat: [1, 2], mbconv(kernel: 3, expand: [1, 3])
+  head global_avg_pool linear(out: classes)
+}
+"#;
+        let front = crate::driver::check_text("t.nas", text);
+        assert!(!front.checked.has_errors(), "{:?}", front.checked.diags);
+        front.spaces.into_iter().next().unwrap().1
+    }
+
+    /// A latency table of a space with elastic, depth, channel and resolution decisions holds exactly
+    /// the ops that its architectures have: its op cover misses none and adds none (checked against
+    /// every architecture, enumerated).
+    #[test]
+    fn the_op_cover_holds_exactly_the_ops_of_every_architecture() {
+        for (name, space) in [
+            ("elastic", SearchSpace::new(elastic_chain()).unwrap()),
+            ("channels", SearchSpace::new(small_chain()).unwrap()),
+            ("mixed", mixed_chain()),
+        ] {
+            assert!(expected::check_linear(&space).is_err(), "{name}");
+            let table: std::collections::BTreeSet<String> =
+                space_ops(&space).unwrap().into_keys().collect();
+            assert_eq!(table, keys_of_every_architecture(&space), "{name}");
+        }
+        // Elastic: 2 resolutions x 4 (kernel, expand) pairs, every stage at its greatest depth.
+        let cover = SearchSpace::new(elastic_chain())
+            .unwrap()
+            .op_cover()
+            .unwrap();
+        assert_eq!(cover.len(), 8);
+        // A cell space keeps the per-option path.
+        let cells = SearchSpace::new(small_cells()).unwrap();
+        assert_eq!(table_cover(&cells).unwrap(), None);
+        assert!(cells.op_cover().is_err());
     }
 
     #[test]

@@ -188,9 +188,13 @@ pub fn run(
 ) -> Result<RunOutcome, ExecError> {
     let resolved = serde_yaml::to_string(&program).unwrap_or_default();
     let hash = format!("{:016x}", hash_str(&resolved));
+    let mut opts = opts;
     let (dir, info, state) = match &opts.resume {
         Some(root) => {
             let info: RunInfo = RunDir::read_json(root, "run.json")?;
+            let mut paths = info.data_paths.clone();
+            paths.append(&mut opts.data_paths);
+            opts.data_paths = paths;
             if info.pipeline_hash != hash {
                 return Err(ExecError::Resume {
                     dir: root.clone(),
@@ -217,6 +221,7 @@ pub fn run(
                 pipeline_hash: hash,
                 seed: opts.seed,
                 smoke: opts.smoke,
+                data_paths: opts.data_paths.clone(),
             };
             rundir::atomic_write(&root.join("pipeline.nas"), source_text.as_bytes())?;
             rundir::atomic_write(&root.join("pipeline.yaml"), resolved.as_bytes())?;

@@ -31,7 +31,7 @@ use super::search::{Scorer, finish_search, train_standalone};
 use super::supernet::{choices, save_weights, smoke_epochs, supernet_step};
 use super::train::{Fit, StepOut, named_trainable};
 use super::{Ctx, evaluate_set, hash_str, mix, require_val, space_of};
-use crate::compile::latency::{MeasureOpts, measure_op};
+use crate::compile::latency::{MeasureOpts, measure_missing, open_table};
 use crate::compile::{Mix, Supernet};
 use crate::cost::arch_cost;
 use crate::cost::latency::{LatencyTable, op_key};
@@ -69,24 +69,7 @@ pub struct Latencies {
 impl Latencies {
     fn open(ctx: &Ctx, stage: &Stage) -> Result<Latencies, ExecError> {
         let (path, opts) = super::latency::source(ctx, stage)?;
-        let fresh = LatencyTable::new(ctx.device(), &opts);
-        let table = match path.exists() {
-            true => {
-                let old = LatencyTable::load(&path)?;
-                if old.device == fresh.device && old.batch == fresh.batch {
-                    old
-                } else {
-                    eprintln!(
-                        "{}: measured on `{}`, not `{}`; measuring again",
-                        path.display(),
-                        old.device,
-                        fresh.device
-                    );
-                    fresh
-                }
-            }
-            false => fresh,
-        };
+        let table = open_table(&path, ctx.device(), &opts)?;
         eprintln!("latency table {}", path.display());
         Ok(Latencies {
             table,
@@ -101,15 +84,8 @@ impl Latencies {
     /// number's text need not parse back to the very same bits), so a resumed run, which reads the
     /// file, sums the same numbers.
     fn ms(&mut self, net: &Net) -> Result<f64, ExecError> {
-        let mut added = false;
-        for (_, op, input) in net.ops() {
-            let key = op_key(op, input);
-            if !self.table.entries.contains_key(&key) {
-                let v = measure_op(op, input, self.device, &self.opts)?;
-                self.table.entries.insert(key, v);
-                added = true;
-            }
-        }
+        let ops = net.ops().map(|(_, op, input)| (op, input));
+        let added = measure_missing(ops, self.device, &self.opts, &mut self.table)? > 0;
         if added {
             self.table.save(&self.path)?;
             self.table = LatencyTable::load(&self.path)?;

@@ -2,6 +2,7 @@
 //! checkpoint on resume, so a resumed run leaves the same lines as a clean one), the run state that
 //! records finished stages, and per-stage folders.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
@@ -26,6 +27,10 @@ pub struct RunInfo {
     pub pipeline_hash: String,
     pub seed: u64,
     pub smoke: bool,
+    /// The dataset folders given with `--data` when the run started; a resumed run reads them too
+    /// (a `--data` given to the resume overrides one of them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data_paths: BTreeMap<String, PathBuf>,
 }
 
 /// The state of a run: the stages finished, with their results, in order.

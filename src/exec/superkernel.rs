@@ -6,7 +6,7 @@ use tch::Tensor;
 
 use super::error::ExecError;
 use super::{Ctx, latency};
-use crate::compile::latency::{LatencyTable, measure_op, op_key};
+use crate::compile::latency::{LatencyTable, load_or_measure_ops, op_key};
 use crate::compile::superkernel::SkPlan;
 use crate::cost::op_cost;
 use crate::ir::SearchSpace;
@@ -128,30 +128,6 @@ fn latency_table<'a>(
     ops: impl Iterator<Item = &'a (Op, Shape, Shape)>,
 ) -> Result<LatencyTable, ExecError> {
     let (path, opts) = latency::source(ctx, stage)?;
-    let device = ctx.device();
-    let fresh = LatencyTable::new(device, &opts);
-    let mut table = match path.exists() {
-        true => {
-            let old = LatencyTable::load(&path)?;
-            if old.device != fresh.device || old.batch != fresh.batch {
-                fresh
-            } else {
-                old
-            }
-        }
-        false => fresh,
-    };
-    let mut measured = 0;
-    for (op, input, _) in ops {
-        if let std::collections::btree_map::Entry::Vacant(e) =
-            table.entries.entry(op_key(op, *input))
-        {
-            e.insert(measure_op(op, *input, device, &opts)?);
-            measured += 1;
-        }
-    }
-    if measured > 0 || !path.exists() {
-        table.save(&path)?;
-    }
-    Ok(table)
+    let ops = ops.map(|(op, input, _)| (op, *input));
+    Ok(load_or_measure_ops(&path, ops, ctx.device(), &opts)?.0)
 }

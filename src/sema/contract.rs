@@ -194,10 +194,10 @@ fn check_stage(
     if stage.kind == K::ProgressiveShrinking {
         check_shrinking(stage, space, out);
     }
-    // A latency table is a per-option sum over layer/edge decisions (`cost::expected`).
+    // A latency table holds every op of the space at every shape (`cost::latency::table_cover`).
     if stage.uses_latency()
         && let Some(space) = space
-        && let Err(e) = crate::cost::expected::check_linear(space)
+        && let Err(e) = crate::cost::latency::table_cover(space)
     {
         let key = ["latency", "constraint", "objective", "pareto", "sampler"]
             .into_iter()
@@ -207,7 +207,7 @@ fn check_stage(
             span_of(key),
             format!("`nasl run` cannot predict latency on `{}`: {e}", space_name(stage)),
             "no latency table for this space",
-            "a latency table sums per-option latencies of layer and edge decisions; OFA's per-layer lookup over elastic kernel, expand, depth, width and resolution is not implemented yet: bound `flops` or `params` instead (`constraint flops <= 300M`)",
+            "a latency table holds every op of the space at every input shape it can see; bound `flops` or `params` instead (`constraint flops <= 300M`)",
         ));
     }
     if stage.kind == K::Evolution && stage.settings.peek("predictor").is_some() {

@@ -138,10 +138,12 @@ pub fn run_into(file: &Path, out: &Path, seed: u64) -> Command {
 /// the pipeline's first stage, relative to the run folder) exists; checks that the kill landed
 /// before that stage finished.
 pub fn run_and_kill_at(file: &Path, killed: &Path, marker: &str, seed: u64) {
-    let mut child = run_into(file, killed, seed)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    run_and_kill(run_into(file, killed, seed), killed, marker);
+}
+
+/// Spawns `cmd` (a run into `killed`) and kills it as [`run_and_kill_at`] does.
+pub fn run_and_kill(mut cmd: Command, killed: &Path, marker: &str) {
+    let mut child = cmd.stderr(std::process::Stdio::null()).spawn().unwrap();
     wait_for(&killed.join(marker), &mut child, Duration::from_secs(300));
     child.kill().unwrap();
     child.wait().unwrap();

@@ -3,6 +3,8 @@
 //! whose supernet a search and an evaluation read; and a run killed with SIGKILL in a middle phase,
 //! resumed, ending with the files of a clean run without training the finished phases again.
 
+use std::path::Path;
+
 use serde_json::Value as Json;
 
 use super::common::{clean_then_killed_and_resumed, read_json, smoke_text};
@@ -228,24 +230,88 @@ fn evolution_with_an_accuracy_predictor_reports_its_fit() {
     assert_eq!(report["params"], search["params"]);
 }
 
-/// `pipelines/ofa.nas` checks up to its latency table: a latency lookup over elastic decisions is
-/// refused up front (with the span of the setting and a help line), since latency tables sum
-/// per-option costs of layer and edge decisions.
+/// `pipelines/ofa.nas` runs end to end under `--smoke`: progressive shrinking, then evolution with
+/// the accuracy predictor under its latency constraint, read off a lookup table that holds every op
+/// of the elastic space at every resolution (`cost::latency::space_ops` over the space's op cover),
+/// then the best sub-network evaluated without retraining. Killed with SIGKILL in the depth phase
+/// and resumed (with the clean run's latency table, since measured latencies differ between any two
+/// measurements), it ends with the files of the clean run; the resume is given no `--data`: the run
+/// recorded the dataset folder it started with.
 #[test]
-fn ofa_pipeline_is_refused_only_for_its_latency_table() {
+fn ofa_pipeline_runs_and_resumes_mid_shrinking_to_the_same_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cifar = tmp.path().join("cifar");
+    super::common::fake_cifar(&cifar);
     let file = super::common::root().join("pipelines/ofa.nas");
+    let run = |out: &Path| {
+        let mut c = super::common::run_into(&file, out, 0);
+        c.arg("--smoke")
+            .arg("--data")
+            .arg(format!("cifar={}", cifar.display()));
+        c
+    };
+    let clean = tmp.path().join("clean");
+    let o = run(&clean).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let summary = read_json(&clean.join("summary.json"));
+    assert_eq!(summary["complete"], true);
+    let sup = stage(&summary, "supernet");
+    assert_eq!(sup["kind"], "progressive_shrinking");
+    let search = stage(&summary, "search");
+    assert!(search["settings"].get("latency").is_some(), "{search}");
+    assert!(search["settings"].get("constraint").is_some(), "{search}");
+    // The table: exactly the ops of the space's architectures (279 keys), one per key.
     let front = nasl::driver::check_file(&file, &nasl::source::FsLoader);
-    let errors: Vec<_> = front
-        .checked
-        .diags
-        .iter()
-        .filter(|d| d.is_error())
-        .collect();
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert_eq!(errors[0].code, nasl::diag::Code::SemaNotRun);
+    assert!(!front.checked.has_errors(), "{:?}", front.checked.diags);
+    let space = &front.spaces[0].1;
+    let table_path = clean.join("stages/search/ofa_latency.json");
+    let table = nasl::cost::latency::LatencyTable::load(&table_path).unwrap();
+    let ops = nasl::cost::latency::space_ops(space).unwrap();
+    assert_eq!(
+        table.entries.keys().collect::<Vec<_>>(),
+        ops.keys().collect::<Vec<_>>()
+    );
+    // Every measured candidate's latency is the table's sum over its network, within the bound.
+    let state = read_json(&clean.join("state.json"));
+    let result = &state["done"][1]["result"];
+    let candidates = result["candidates"].as_array().unwrap();
+    assert!(!candidates.is_empty());
+    for c in candidates {
+        let arch = nasl::ir::Arch::from_json(&c["arch"].to_string()).unwrap();
+        let (net, _) = space
+            .net_from_choices(&space.arch_indices(&arch).unwrap())
+            .unwrap();
+        let ms = table.net_ms(&net).unwrap();
+        let got = c["latency_ms"].as_f64().unwrap();
+        assert!((got - ms).abs() < 1e-9, "{got} against {ms}");
+        assert!(got <= 20.0, "{got} ms breaks `constraint latency <= 20ms`");
+    }
+    let report = stage(&summary, "report");
+    assert_eq!(report["weights"], "supernet", "{report}");
+    assert!(clean.join("best.arch.yaml").is_file());
+
+    let killed = tmp.path().join("killed");
+    super::common::run_and_kill(
+        run(&killed),
+        &killed,
+        "stages/supernet/p2.depth.1.ckpt.json",
+    );
+    let dir = killed.join("stages/search");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&table_path, dir.join("ofa_latency.json")).unwrap();
+    let err = super::common::resume(&killed);
     assert!(
-        errors[0].message.contains("latency"),
-        "{}",
-        errors[0].message
+        !err.contains("p0.full epoch"),
+        "the full phase trained again:\n{err}"
+    );
+    super::assert_same_run(
+        &clean,
+        &killed,
+        &[
+            "best.arch.yaml",
+            "stages/supernet/supernet.safetensors",
+            "stages/search/ofa_latency.json",
+        ],
     );
 }

@@ -17,6 +17,7 @@ use petgraph::visit::{Dfs, Reversed};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+mod cover;
 mod elastic;
 mod lowering;
 mod net;
