@@ -818,3 +818,21 @@ fn input_choice_refusals_are_check_errors() {
         );
     }
 }
+
+/// `rank ... { extremes true }` needs a space whose options are all sizes: layer choices have no
+/// largest architecture (refused at the setting), an elastic space has one.
+#[test]
+fn extremes_need_a_space_of_sizes() {
+    let rank = "stage ev = evaluate(r, d.test)\nstage k = rank(t) { samples 2; extremes true }";
+    let c = front_codes(&with("stage ev = evaluate(r, d.test)", rank));
+    assert_eq!(c, ["nasl::sema::wrong_input"], "{c:?}");
+    let elastic = with(
+        "choose [conv(3) bn relu, skip]",
+        "mbconv(kernel: [3, 5], expand: [2, 4])",
+    );
+    let elastic = elastic.replace("repeat: 2", "repeat: [1, 2]");
+    let c = front_codes(&format!(
+        "{elastic}stage k = rank(t) {{ samples 2; extremes true }}\n"
+    ));
+    assert!(c.is_empty(), "{c:?}");
+}

@@ -343,10 +343,24 @@ fn sampled(
         *spec.samples
     };
     let epochs = smoke_epochs(ctx, *spec.training.epochs).max(1);
-    Ok((
-        distinct_archs(space, k, ctx.stage_seed(&stage.name))?,
-        epochs,
-    ))
+    let random = distinct_archs(space, k + 2, ctx.stage_seed(&stage.name))?;
+    if !*spec.extremes {
+        return Ok((random.into_iter().take(k).collect(), epochs));
+    }
+    // The largest and the smallest first, then `k` random ones other than those two.
+    let mut archs: Vec<Sampled> = Vec::new();
+    for largest in [true, false] {
+        let g = space.extreme(largest).map_err(ExecError::from)?;
+        archs.push((g.clone(), Arch::from_indices(space, &g)?));
+    }
+    let ends: Vec<Arch> = archs.iter().map(|(_, a)| a.clone()).collect();
+    archs.extend(
+        random
+            .into_iter()
+            .filter(|(_, a)| !ends.contains(a))
+            .take(k),
+    );
+    Ok((archs, epochs))
 }
 
 /// `rank(h)` of a `hypernet` stage `h`: generated-weight accuracy against stand-alone accuracy.

@@ -210,6 +210,21 @@ fn check_stage(
             "a latency table holds every op of the space at every input shape it can see; bound `flops` or `params` instead (`constraint flops <= 300M`)",
         ));
     }
+    // The largest and smallest architectures are defined where every option is a size.
+    if matches!(stage.settings.peek("extremes"), Some(Value::Bool(true)))
+        && let Some(space) = space
+        && let Err(crate::ir::IrError::Spec { message, .. }) = space.extreme(true)
+    {
+        out.push(
+            Diagnostic::new(
+                Code::SemaWrongInput,
+                span_of("extremes"),
+                format!("`{}`: {message}", space_name(stage)),
+            )
+            .label("no largest or smallest architecture")
+            .help("rank the largest and smallest on a space of elastic sizes, depths, channels and resolutions (OFA's), or drop `extremes`"),
+        );
+    }
     if stage.kind == K::Evolution && stage.settings.peek("predictor").is_some() {
         let objective: Vec<&str> = stage
             .settings

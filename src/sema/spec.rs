@@ -602,6 +602,8 @@ pub struct RankSpec {
     pub training: Training,
     pub samples: Tracked<usize>,
     pub recalibrate: Tracked<Option<usize>>,
+    /// `extremes true`: the largest and the smallest architecture are ranked too.
+    pub extremes: Tracked<bool>,
 }
 
 /// What a progressive-shrinking phase releases (OFA's order: full, kernel, depth, width).
@@ -1023,6 +1025,7 @@ impl<'a> Reader<'a> {
                     v.and_then(Value::as_f64).unwrap_or(10.0).max(2.0) as usize
                 }),
                 recalibrate: self.recalibrate(),
+                extremes: self.field("extremes", |v| matches!(v, Some(Value::Bool(true)))),
             }),
         }
     }

@@ -846,6 +846,13 @@ pub const SETTINGS: &[Setting] = &[
         "one progressive-shrinking phase (repeatable)",
     ),
     s(
+        "extremes",
+        Ty::Bool,
+        &[K::Rank],
+        "also rank the largest and the smallest architecture (every decision at its greatest or least value: elastic kernel and expand, depth, channels, resolution), as OFA and BigNAS report them",
+    )
+    .or(Dv::Bool(false)),
+    s(
         "affine",
         Ty::Bool,
         &[K::Train],

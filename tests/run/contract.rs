@@ -61,6 +61,7 @@ const SAMPLES: &[(&str, &str)] = &[
     ("dropout", "0.2"),
     ("network", "cells: 3, channels: 8"),
     ("affine", "false"),
+    ("extremes", "true"),
 ];
 
 /// Settings that exclude one another within a stage (`pareto` replaces `objective`, `phase` lines
@@ -165,7 +166,15 @@ fn scaffolds(kind: StageKind) -> Vec<Scaffold> {
                 &[],
             ),
         ],
-        K::Rank => vec![("", sup, "rank(sup)", &[])],
+        K::Rank => vec![
+            ("", sup, "rank(sup)", &[]),
+            (
+                "elastic",
+                "stage osup = progressive_shrinking(ofa) { phase full(epochs: 1, lr: 0.05) }\n",
+                "rank(osup)",
+                &[],
+            ),
+        ],
     }
 }
 

@@ -315,3 +315,46 @@ fn ofa_pipeline_runs_and_resumes_mid_shrinking_to_the_same_files() {
         ],
     );
 }
+
+/// `rank(sup) { extremes true }` on a progressive-shrinking supernet ranks the largest and the
+/// smallest sub-network first (every decision at its greatest, then its least size), then the
+/// `samples` random ones, each extracted with BN recalibration and trained stand-alone.
+#[test]
+fn rank_with_extremes_ranks_the_largest_and_the_smallest_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{SPACE}
+stage sup = progressive_shrinking(ofa) {{
+{PHASES}  optimizer sgd(lr: 0.05, momentum: 0.9)
+}}
+
+stage r = rank(sup) {{
+  samples 2
+  extremes true
+  epochs 1
+}}
+"
+    );
+    let (out, o) = smoke_text(tmp.path(), "extremes", &text);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let front = nasl::driver::check_text("extremes.nas", &text);
+    let space = &front.spaces[0].1;
+    let arch = |largest: bool| {
+        let g = space.extreme(largest).unwrap();
+        serde_json::to_value(nasl::ir::Arch::from_indices(space, &g).unwrap()).unwrap()
+    };
+    let state = read_json(&out.join("state.json"));
+    let samples = state["done"][1]["result"]["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 4, "2 extremes + 2 random");
+    assert_eq!(samples[0]["arch"], arch(true));
+    assert_eq!(samples[1]["arch"], arch(false));
+    assert_eq!(samples[0]["arch"]["resolution"], "28");
+    assert_eq!(samples[1]["arch"]["stage0.depth"], "1");
+    let distinct: std::collections::BTreeSet<String> =
+        samples.iter().map(|s| s["arch"].to_string()).collect();
+    assert_eq!(distinct.len(), 4);
+    for s in samples {
+        assert!(s["supernet_accuracy"].as_f64().is_some(), "{s}");
+        assert!(s["standalone_accuracy"].as_f64().is_some(), "{s}");
+    }
+}

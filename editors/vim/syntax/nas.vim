@@ -26,7 +26,7 @@ let s:setting_kw = [
       \ 'controller', 'reward', 'phases', 'phase', 'split_on', 'finetune', 'candidates', 'eta',
       \ 'min_epochs', 'max_epochs', 'drop_path', 'auxiliary', 'cutout', 'latency', 'predictor',
       \ 'distill', 'steps', 'grad_clip', 'warmup', 'label_smoothing', 'proxy_epochs', 'shared',
-      \ 'entropy', 'baseline', 'target', 'sample', 'threshold', 'dropout', 'store', 'affine',
+      \ 'entropy', 'baseline', 'target', 'sample', 'threshold', 'dropout', 'store', 'affine', 'extremes',
       \ 'partition', 'time', 'gpus_per_task', 'cpus_per_task', 'account', 'max_retries'
       \ ]
 let s:sched_kind = [
