@@ -280,6 +280,8 @@ impl Block {
         if op.kind != OpKind::MbConv {
             let y = self.forward(x, used, train);
             return match &m.out {
+                // A vector output (after global pooling, a linear layer) takes the mask as [1, C].
+                Some(o) if y.dim() == 2 => y * o.reshape([1, -1]),
                 Some(o) => y * o,
                 None => y,
             };

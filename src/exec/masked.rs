@@ -14,9 +14,9 @@ use super::error::ExecError;
 use super::{Ctx, superkernel};
 use crate::compile::masked::MaskedPlan;
 use crate::cost::op_cost;
-use crate::ir::SearchSpace;
 use crate::ir::graph::{Net, NetKind};
 use crate::ir::ops::{Op, Shape};
+use crate::ir::{IrError, SearchSpace};
 use crate::sema::hir::Stage;
 
 /// Cost over the options of `decisions` (row-major over their option counts `dims`), counted only
@@ -65,31 +65,29 @@ impl FactorCost {
     }
 }
 
-/// The fixed cost (ops no decision changes) and the factor tables of `metric` (`flops`, `params`:
-/// millions; `latency`: ms from the stage's table), tables with the same decisions and gate summed.
-pub fn costs(
-    ctx: &Ctx,
-    stage: &Stage,
-    space: &SearchSpace,
-    plan: &MaskedPlan,
-    metric: &str,
-) -> Result<(f64, Vec<FactorCost>), ExecError> {
+/// Per op node of the masked network: its decisions, their option counts, its candidate gate, and
+/// per combination of their options (row-major) the op with its input and output shapes.
+type NodeOps = (
+    Vec<usize>,
+    Vec<usize>,
+    Option<(usize, usize)>,
+    Vec<(Op, Shape, Shape)>,
+);
+
+/// Every op node of the masked network with the ops it is at each option of its decisions.
+fn node_ops(space: &SearchSpace, plan: &MaskedPlan) -> Result<Vec<NodeOps>, IrError> {
     let base_opts = plan.options(plan.largest_resolution());
     let (base, _) = space.net_from_mix(&base_opts)?;
     let mut nets: HashMap<Vec<Vec<usize>>, Net> = HashMap::new();
-    // Per op node: its decisions, and per combination of their options its (op, input, output).
-    let mut per_node: Vec<(
-        Vec<usize>,
-        Vec<usize>,
-        Option<(usize, usize)>,
-        Vec<(Op, Shape, Shape)>,
-    )> = vec![];
+    let mut per_node: Vec<NodeOps> = vec![];
     for (i, n) in base.nodes.iter().enumerate() {
         let NetKind::Op(_) = n.kind else { continue };
         let mut decisions: Vec<usize> = vec![];
         if let Some((d, _)) = &plan.resolution {
             decisions.push(*d);
         }
+        // The plan lists every node whose input or output width is searched (the head's first
+        // convolution too); any other op costs the same at every width.
         if let Some(m) = plan.node(&n.path) {
             for d in [m.input, m.out.as_ref().map(|o| o.decision)]
                 .into_iter()
@@ -100,9 +98,6 @@ pub fn costs(
                 }
             }
         }
-        // A node whose widths are not searched may still follow a searched input width (e.g. the
-        // head's first convolution): the plan lists it then. Every other node costs the same at
-        // every width.
         let dims: Vec<usize> = decisions
             .iter()
             .map(|&d| space.decisions[d].labels.len())
@@ -122,32 +117,24 @@ pub fn costs(
             }
             let net = &nets[&opts];
             let node = &net.nodes[i];
-            let NetKind::Op(op) = &node.kind else {
-                continue;
-            };
-            ops.push((op.clone(), net.nodes[node.inputs[0]].shape, node.shape));
+            if let NetKind::Op(op) = &node.kind {
+                ops.push((op.clone(), net.nodes[node.inputs[0]].shape, node.shape));
+            }
         }
         per_node.push((decisions, dims, n.choice, ops));
     }
-    let cost: Box<dyn Fn(&(Op, Shape, Shape)) -> f64> = match metric {
-        "flops" => Box::new(|(o, i, s)| op_cost(o, *i, *s).macs as f64 * 1e-6),
-        "params" => Box::new(|(o, i, s)| op_cost(o, *i, *s).params as f64 * 1e-6),
-        _ => {
-            let all = per_node.iter().flat_map(|p| p.3.iter());
-            let table = superkernel::latency_table(ctx, stage, all)?;
-            Box::new(move |(o, i, _)| {
-                table
-                    .entries
-                    .get(&crate::compile::latency::op_key(o, *i))
-                    .copied()
-                    .unwrap_or(0.0)
-            })
-        }
-    };
+    Ok(per_node)
+}
+
+/// The fixed cost and the factor tables under `cost`, tables with the same decisions and gate summed.
+fn tables(
+    per_node: &[NodeOps],
+    cost: &dyn Fn(&(Op, Shape, Shape)) -> f64,
+) -> (f64, Vec<FactorCost>) {
     let mut fixed = 0.0;
     let mut grouped: BTreeMap<(Vec<usize>, Option<(usize, usize)>), FactorCost> = BTreeMap::new();
-    for (decisions, dims, gate, ops) in &per_node {
-        let values: Vec<f64> = ops.iter().map(&cost).collect();
+    for (decisions, dims, gate, ops) in per_node {
+        let values: Vec<f64> = ops.iter().map(cost).collect();
         if decisions.is_empty() && gate.is_none() {
             fixed += values.iter().sum::<f64>();
             continue;
@@ -164,5 +151,45 @@ pub fn costs(
             *t += v;
         }
     }
-    Ok((fixed, grouped.into_values().collect()))
+    (fixed, grouped.into_values().collect())
+}
+
+/// The fixed cost and factor tables of exact MACs (`flops`) or parameters (`params`), in millions.
+pub fn exact_costs(
+    space: &SearchSpace,
+    plan: &MaskedPlan,
+    metric: &str,
+) -> Result<(f64, Vec<FactorCost>), IrError> {
+    let per_node = node_ops(space, plan)?;
+    Ok(match metric {
+        "params" => tables(&per_node, &|(o, i, s)| {
+            op_cost(o, *i, *s).params as f64 * 1e-6
+        }),
+        _ => tables(&per_node, &|(o, i, s)| {
+            op_cost(o, *i, *s).macs as f64 * 1e-6
+        }),
+    })
+}
+
+/// The fixed cost (ops no decision changes) and the factor tables of `metric` (`flops`, `params`:
+/// millions; `latency`: ms from the stage's table, measured where missing).
+pub fn costs(
+    ctx: &Ctx,
+    stage: &Stage,
+    space: &SearchSpace,
+    plan: &MaskedPlan,
+    metric: &str,
+) -> Result<(f64, Vec<FactorCost>), ExecError> {
+    if metric != "latency" {
+        return Ok(exact_costs(space, plan, metric)?);
+    }
+    let per_node = node_ops(space, plan)?;
+    let table = superkernel::latency_table(ctx, stage, per_node.iter().flat_map(|p| p.3.iter()))?;
+    Ok(tables(&per_node, &|(o, i, _)| {
+        table
+            .entries
+            .get(&crate::compile::latency::op_key(o, *i))
+            .copied()
+            .unwrap_or(0.0)
+    }))
 }
