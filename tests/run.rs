@@ -297,12 +297,11 @@ fn the_report_of_a_smoke_run_renders_in_chromium() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("nasl::report::missing"));
 }
 
-/// Methods the executor does not run yet (FBNetV2 masks, OFA) are refused up front, before any work,
-/// with a code.
+/// Methods the executor does not run yet (OFA) are refused up front, before any work, with a code.
 #[test]
 fn unsupported_methods_are_refused_before_running() {
     let tmp = tempfile::tempdir().unwrap();
-    for name in ["fbnetv2", "ofa"] {
+    for name in ["ofa"] {
         let out = tmp.path().join(name);
         let file = root().join(format!("pipelines/{name}.nas"));
         let o = nasl()
