@@ -293,12 +293,11 @@ impl Block {
         }
         h = self.c("dw").fwd(&h);
         h = act(&self.b("bn_dw").fwd(&h, train), op.act);
-        // Not `*=`: in place would overwrite `h`, which autograd needs.
+        // The hidden mask passes no gradient to the architecture (so that the product need not keep
+        // `h`, the block's largest activation, for the backward): FBNetV2 learns a width from the
+        // masks of the block outputs, which the output mask below carries.
         if let Some(hm) = &m.hidden {
-            #[allow(clippy::assign_op_pattern)]
-            {
-                h = h * hm;
-            }
+            h = h * hm.detach();
         }
         let mut out = self.b("bn_project").fwd(&self.c("project").fwd(&h), train);
         if let Some(o) = &m.out {
