@@ -297,7 +297,11 @@ impl Block {
         // `h`, the block's largest activation, for the backward): FBNetV2 learns a width from the
         // masks of the block outputs, which the output mask below carries.
         if let Some(hm) = &m.hidden {
-            h = h * hm.detach();
+            // Not `*=`: in place would overwrite `h`, which its activation's backward may need.
+            #[allow(clippy::assign_op_pattern)]
+            {
+                h = h * hm.detach();
+            }
         }
         let mut out = self.b("bn_project").fwd(&self.c("project").fwd(&h), train);
         if let Some(o) = &m.out {

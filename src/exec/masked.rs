@@ -41,11 +41,18 @@ impl FactorCost {
         for (axis, &d) in self.decisions.iter().enumerate() {
             let mut shape = vec![1i64; dims.len()];
             shape[axis] = dims[axis];
-            t = t * probs[d].to_kind(Kind::Float).reshape(shape.as_slice());
+            // Not `*=`: the product keeps `t` for the gradient of the probabilities.
+            #[allow(clippy::assign_op_pattern)]
+            {
+                t = t * probs[d].to_kind(Kind::Float).reshape(shape.as_slice());
+            }
         }
         let mut total = t.sum(Kind::Float);
         if let Some((d, o)) = self.gate {
-            total = total * probs[d].to_kind(Kind::Float).get(o as i64);
+            #[allow(clippy::assign_op_pattern)]
+            {
+                total = total * probs[d].to_kind(Kind::Float).get(o as i64);
+            }
         }
         total
     }
@@ -126,13 +133,16 @@ fn node_ops(space: &SearchSpace, plan: &MaskedPlan) -> Result<Vec<NodeOps>, IrEr
     Ok(per_node)
 }
 
+/// A factor table's decisions and candidate gate.
+type FactorKey = (Vec<usize>, Option<(usize, usize)>);
+
 /// The fixed cost and the factor tables under `cost`, tables with the same decisions and gate summed.
 fn tables(
     per_node: &[NodeOps],
     cost: &dyn Fn(&(Op, Shape, Shape)) -> f64,
 ) -> (f64, Vec<FactorCost>) {
     let mut fixed = 0.0;
-    let mut grouped: BTreeMap<(Vec<usize>, Option<(usize, usize)>), FactorCost> = BTreeMap::new();
+    let mut grouped: BTreeMap<FactorKey, FactorCost> = BTreeMap::new();
     for (decisions, dims, gate, ops) in per_node {
         let values: Vec<f64> = ops.iter().map(cost).collect();
         if decisions.is_empty() && gate.is_none() {
