@@ -1,6 +1,7 @@
 //! FBNetV2 (`relax masked_gumbel`): the masked forward at a one-hot sample is the chosen network
 //! (channels and resolution), the architecture parameters get gradients through the masks and the
-//! cost tables, the cost tables are the exact cost at one-hot probabilities, what cannot be masked is
+//! cost tables, the cost tables are the exact cost at one-hot probabilities and a strong penalty drives
+//! widths and resolution to their smallest options, what cannot be masked is
 //! refused up front, and the pipeline runs, derives from its distribution and resumes after SIGKILL to
 //! the files of a clean run.
 
@@ -288,6 +289,50 @@ fn derive_argmax_reads_the_final_distribution() {
     assert!(row["expected"].as_f64().unwrap() > 0.0, "{row}");
     assert!(row["derived"].as_f64().unwrap() > 0.0, "{row}");
     assert!(out.join("model/weights.safetensors").is_file());
+}
+
+/// The expected-cost term reaches the width and resolution decisions: a strong MACs penalty drives
+/// every stage width and the resolution to their smallest options, and the derived architecture is
+/// cheaper than the widest one.
+#[test]
+fn a_cost_penalty_drives_widths_and_resolution_to_the_smallest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("cost.nas");
+    let text = pipeline(12, "penalty flops(weight: 5.0)", "argmax")
+        .replace("arch adam(lr: 0.01)", "arch adam(lr: 0.3)");
+    std::fs::write(&file, &text).unwrap();
+    let out = tmp.path().join("out");
+    let o = super::common::run_into(&file, &out, 1).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let state = read_json(&out.join("state.json"));
+    let best = state["done"][0]["result"]["best"]
+        .as_object()
+        .unwrap()
+        .clone();
+    for (path, smallest) in [
+        ("resolution", "20"),
+        ("stage0.out", "4"),
+        ("stage1.out", "12"),
+    ] {
+        assert_eq!(best[path], smallest, "{path}: {best:?}");
+    }
+    let space = space_of(&text);
+    let cost = |idx: &[usize]| {
+        let arch = Arch::from_indices(&space, idx).unwrap();
+        nasl::cost::arch_cost(&space, &arch).unwrap().macs
+    };
+    let chosen: Vec<usize> = space
+        .decisions
+        .iter()
+        .map(|d| {
+            d.labels
+                .iter()
+                .position(|l| best[&d.path] == l.as_str())
+                .unwrap()
+        })
+        .collect();
+    let widest: Vec<usize> = space.decisions.iter().map(|d| d.labels.len() - 1).collect();
+    assert!(cost(&chosen) < cost(&widest));
 }
 
 /// `pipelines/fbnetv2.nas` runs end to end under `--smoke`: search (bi-level, masks, FLOPs penalty,
