@@ -4,7 +4,7 @@
 //! side is `bench/reference.py`, same rows, same flags, same JSON.
 //!
 //! Run: `cargo bench --bench nasl -- <row> [--batch N] [--steps N] [--warmup N] [--threads N]`
-//! Rows: spos, fairnas, darts, gdas, eval, path, standalone, superkernel (and `overhead`: host-side
+//! Rows: spos, fairnas, darts, gdas, eval, path, standalone, superkernel, masked (and `overhead`: host-side
 //! costs per step); `dump <chain|darts>` prints the networks
 //! (as nasl's IR) the reference builds its modules from; `malloc-env` prints the glibc variables
 //! that give another process nasl's malloc settings; `gen-check <lines> <file>` writes the large
@@ -389,6 +389,105 @@ fn superkernel_row(a: &Args) -> Value {
     })
 }
 
+/// FBNetV2 (`relax masked_gumbel`): the peak memory of one masked search step as `nasl run` takes it
+/// (`exec::diff`: the Gumbel-softmax relaxation of the architecture parameters, the masked forward of
+/// the max-width network with four channel options per stage, cross-entropy, one backward, an SGD
+/// step on the weights and an Adam step on the architecture parameters) against one training step of
+/// the max-width network alone (a standalone `Subnet` of the widest option everywhere, same batch,
+/// same SGD). Peak memory is a process's high-water mark, so each side runs in its own process
+/// (`masked search`, `masked widest`: this binary again); the row prints both and their ratio, the
+/// paper's claim being that memory stays nearly constant in the number of channel options.
+fn masked_row(a: &Args) -> Value {
+    use nasl::compile::masked::plan;
+    let space = load_space("masked");
+    let p = plan(&space).expect("a masked space");
+    let part = a.rest.first().map(String::as_str).unwrap_or("");
+    if part.is_empty() {
+        let exe = std::env::current_exe().expect("the bench binary");
+        let run = |which: &str| -> Value {
+            let mut c = std::process::Command::new(&exe);
+            c.args(["masked", which, "--batch", &a.batch.to_string()])
+                .args([
+                    "--steps",
+                    &a.steps.to_string(),
+                    "--warmup",
+                    &a.warmup.to_string(),
+                ]);
+            if let Some(t) = a.threads {
+                c.args(["--threads", &t.to_string()]);
+            }
+            let o = c.output().expect("run the bench binary");
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let line = String::from_utf8_lossy(&o.stdout);
+            serde_json::from_str(line.lines().last().unwrap_or("{}")).expect("a JSON line")
+        };
+        let (s, w) = (run("search"), run("widest"));
+        let (ps, pw) = (
+            s["peak_rss_mb"].as_f64().unwrap_or(f64::NAN),
+            w["peak_rss_mb"].as_f64().unwrap_or(f64::NAN),
+        );
+        eprintln!(
+            "masked search step / max-width training step, peak memory: {:.3} ({ps:.1} MB vs {pw:.1} MB); {:.1} ms vs {:.1} ms per step",
+            ps / pw,
+            1e3 / s["steps_per_s"].as_f64().unwrap_or(f64::NAN),
+            1e3 / w["steps_per_s"].as_f64().unwrap_or(f64::NAN),
+        );
+        return json!({
+            "peak_ratio": ps / pw,
+            "search": s,
+            "widest": w,
+            "channel_options": 4,
+        });
+    }
+    let data = batches(a.batch, 8);
+    let widest = Arch::from_indices(&space, &p.largest).expect("arch");
+    if part == "widest" {
+        let sub = Subnet::new(&space, &widest, Device::Cpu).expect("subnet");
+        let mut opt = Optimizer::new(sgd(0.9, false, 4e-5), named_trainable(&sub.vs));
+        let (sps, peak) = timed(a.warmup, a.steps, |i| {
+            let (x, y) = &data[i % data.len()];
+            opt.zero_grad();
+            let (loss, _) = loss_and_correct(&sub.forward_t(x, true), y, 0.0);
+            loss.backward();
+            let _ = loss.double_value(&[]);
+            opt.step(0.05, None);
+        });
+        return json!({"steps_per_s": sps, "peak_rss_mb": peak, "params": sub.num_params()});
+    }
+    let net = Supernet::new(&space, Device::Cpu).expect("supernet");
+    let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
+    let arch = ArchParams::new(&space, Device::Cpu, &mut rng);
+    let relax = Relax::MaskedGumbel {
+        tau: Sched::constant(5.0),
+    };
+    let mut w_opt = Optimizer::new(sgd(0.9, false, 4e-5), named_trainable(&net.vs));
+    let mut a_opt = Optimizer::new(
+        Rule::Adam {
+            b1: 0.9,
+            b2: 0.999,
+            eps: 1e-8,
+            wd: 5e-4,
+            decoupled: false,
+        },
+        arch.named(),
+    );
+    let (sps, peak) = timed(a.warmup, a.steps, |i| {
+        let (x, y) = &data[i % data.len()];
+        w_opt.zero_grad();
+        arch.zero_grad();
+        let r = relaxed(&relax, &arch, 0.0, For::Arch, &mut rng);
+        let logits = net
+            .forward_masked(x, &p, &r.mix, true)
+            .expect("masked forward");
+        let (loss, _) = loss_and_correct(&logits, y, 0.0);
+        loss.backward();
+        let _ = loss.double_value(&[]);
+        w_opt.step(0.05, None);
+        a_opt.step(0.01, None);
+    });
+    json!({"steps_per_s": sps, "peak_rss_mb": peak, "params": net.num_params()})
+}
+
 /// Row 3: one first-order DARTS (or GDAS) search step as `nasl run` takes it (`exec::diff`): the
 /// executor's relaxation (`exec::relax::relaxed`) of the architecture parameters, an architecture
 /// update on a validation batch (Adam), then a weight update on a training batch (SGD, clipped at 5;
@@ -659,6 +758,7 @@ fn main() {
         "eval" => eval_row(&a),
         "overhead" => overhead_row(&a),
         "superkernel" => superkernel_row(&a),
+        "masked" => masked_row(&a),
         "dump" => {
             println!(
                 "{}",
@@ -687,7 +787,7 @@ fn main() {
         }
         other => {
             eprintln!(
-                "unknown row `{other}`; rows: spos fairnas darts gdas eval path standalone superkernel overhead, dump <space>, malloc-env, gen-check <lines> <file>"
+                "unknown row `{other}`; rows: spos fairnas darts gdas eval path standalone superkernel masked overhead, dump <space>, malloc-env, gen-check <lines> <file>"
             );
             std::process::exit(2);
         }

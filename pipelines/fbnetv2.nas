@@ -1,8 +1,9 @@
 // fbnetv2.nas - FBNetV2 / DMaskingNAS (Wan et al., "FBNetV2: Differentiable Neural Architecture Search
 // for Spatial and Channel Dimensions", CVPR 2020). Channel and input-resolution search by masks: one
 // widest convolution whose output is multiplied by a Gumbel-softmax-weighted sum of channel masks (one
-// per candidate width); the same for spatial resolution. Bi-level 80/20; temperature 5.0 decaying by
-// e^-0.045 per epoch.
+// per candidate width, shared by a stage's layers); each input resolution runs that network on the
+// resized input, weighted by its own Gumbel weight (the sum taken after global pooling, see
+// docs/language.md). Bi-level 80/20; temperature 5.0 decaying by e^-0.045 per epoch.
 
 dataset cifar = cifar10 {
   split train: 0.8, val: 0.2

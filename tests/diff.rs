@@ -2,11 +2,14 @@
 //! GDAS, FBNet and ProxylessNAS pipelines (search, derive, retrain, evaluate) with their artifacts
 //! (architecture-parameter trajectory as JSON and SVG, derived architecture, latency table), and a
 //! differentiable search killed with SIGKILL and resumed to exactly the clean run's result; Single-Path
-//! NAS's superkernel relaxation (`diff/superkernel.rs`).
+//! NAS's superkernel relaxation (`diff/superkernel.rs`); FBNetV2's masked Gumbel relaxation
+//! (`diff/masked.rs`).
 
 #![cfg(feature = "torch")]
 
 mod common;
+#[path = "diff/masked.rs"]
+mod masked;
 #[path = "diff/superkernel.rs"]
 mod superkernel;
 

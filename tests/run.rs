@@ -297,30 +297,6 @@ fn the_report_of_a_smoke_run_renders_in_chromium() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("nasl::report::missing"));
 }
 
-/// Methods the executor does not run yet (FBNetV2 masks) are refused up front, before any work,
-/// with a code.
-#[test]
-fn unsupported_methods_are_refused_before_running() {
-    let tmp = tempfile::tempdir().unwrap();
-    let name = "fbnetv2";
-    let out = tmp.path().join(name);
-    let file = root().join(format!("pipelines/{name}.nas"));
-    let o = nasl()
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--smoke",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{name}");
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("nasl::sema::not_run"), "{name}: {err}");
-    assert!(!out.exists(), "{name}: a run folder was created");
-}
-
 /// Removes wall-clock fields, which differ between any two runs.
 fn strip_times(v: &mut Json) {
     match v {

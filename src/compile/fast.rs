@@ -187,15 +187,22 @@ pub(super) fn run(
                     Some(q) if Some(idx) == head => {
                         block.forward(&input(i0).dropout(q, train), op, train)
                     }
-                    _ if p.shared_relu[i0] && block.relu_first() => {
+                    _ if p.shared_relu[i0]
+                        && block.relu_first()
+                        && opts.masks.is_none_or(|m| !m.contains_key(&node.path)) =>
+                    {
                         if relus[i0].is_none() {
                             relus[i0] = Some(input(i0).relu());
                         }
                         block.forward_shared(input(i0), relus[i0].as_ref(), op, train)
                     }
-                    _ => match opts.gates.and_then(|g| g.get(&node.path)) {
-                        Some(g) => block.forward_superkernel(input(i0), g, train),
-                        None => block.forward(input(i0), op, train),
+                    _ => match (
+                        opts.gates.and_then(|g| g.get(&node.path)),
+                        opts.masks.and_then(|m| m.get(&node.path)),
+                    ) {
+                        (Some(g), _) => block.forward_superkernel(input(i0), g, train),
+                        (_, Some(m)) => block.forward_masked(input(i0), op, m, train),
+                        _ => block.forward(input(i0), op, train),
                     },
                 }
             }

@@ -11,6 +11,7 @@ pub mod auxiliary;
 mod elastic;
 mod fast;
 mod fold;
+pub mod masked;
 pub mod mix;
 pub mod superkernel;
 
@@ -644,6 +645,8 @@ struct RunOpts<'a> {
     reference: bool,
     /// Single-Path NAS: MBConv blocks (by path) that run through their gated superkernel.
     gates: Option<&'a HashMap<String, superkernel::Gates>>,
+    /// FBNetV2: nodes (by path) whose output and hidden channels are masked.
+    masks: Option<&'a HashMap<String, masked::NodeMasks>>,
 }
 
 /// `x` resized (bilinear) to the network's input resolution when a resolution decision chose
@@ -724,7 +727,10 @@ fn run_reference(
                         blocks[&n.path].forward(&inp.dropout(p, train), op, train)
                     }
                     (_, Some(g)) => blocks[&n.path].forward_superkernel(inp, g, train),
-                    _ => blocks[&n.path].forward(inp, op, train),
+                    _ => match opts.masks.and_then(|m| m.get(&n.path)) {
+                        Some(m) => blocks[&n.path].forward_masked(inp, op, m, train),
+                        None => blocks[&n.path].forward(inp, op, train),
+                    },
                 }
             }
             NetKind::Sum => {

@@ -1,4 +1,4 @@
-//! `differentiable` stages (DARTS, SNAS, GDAS, FBNet, ProxylessNAS): architecture parameters learned
+//! `differentiable` stages (DARTS, SNAS, GDAS, FBNet, FBNetV2, ProxylessNAS, Single-Path NAS): architecture parameters learned
 //! together with the supernet's weights — single-level (one loss, one backward) or bi-level on a
 //! weights/architecture split of the training set with alternating updates, first or second order
 //! (one unrolled step, Hessian-vector product by central differences); warm-up epochs of weights
@@ -16,6 +16,7 @@ use serde_json::{Value as Json, json};
 use tch::{Kind, Tensor};
 
 use super::error::ExecError;
+use super::masked::FactorCost;
 use super::optim::Optimizer;
 use super::relax::{ArchParams, For, Relax, Sched, log_prob, relaxed, rescale_drawn};
 use super::result::{Candidate, Part, SupernetOut};
@@ -27,6 +28,7 @@ use super::superkernel::LayerCost;
 use super::supernet::{op_paths, save_weights, smoke_epochs};
 use super::train::{Fit, ParamGroup, StepOut, loss_and_correct, named_trainable};
 use super::{Ctx, space_of};
+use crate::compile::masked::MaskedPlan;
 use crate::compile::superkernel::SkPlan;
 use crate::compile::{Mix, Supernet};
 use crate::data::loader::{Loader, TensorSet};
@@ -47,6 +49,8 @@ pub struct Penalty {
     pub options: Vec<Vec<f64>>,
     /// Superkernel layers' costs per (kernel, expansion) pair (`relax superkernel`; else empty).
     pub layers: Vec<LayerCost>,
+    /// Costs over resolution, width and candidate options (`relax masked_gumbel`; else empty).
+    pub factors: Vec<FactorCost>,
 }
 
 impl Penalty {
@@ -77,6 +81,9 @@ impl Penalty {
         for l in &self.layers {
             total += l.expected(probs, &total);
         }
+        for f in &self.factors {
+            total += f.expected(probs, &total);
+        }
         total
     }
 
@@ -89,6 +96,7 @@ impl Penalty {
                 .map(|(i, c)| i.and_then(|i| c.get(i).copied()).unwrap_or(0.0))
                 .sum::<f64>()
             + self.layers.iter().map(|l| l.of(choices)).sum::<f64>()
+            + self.factors.iter().map(|f| f.of(choices)).sum::<f64>()
     }
 
     /// A REINFORCE reward with this penalty on a sampled architecture of cost `cost`: `linear`
@@ -130,16 +138,21 @@ fn penalties_of(
     space: &SearchSpace,
     specs: &[PenaltySpec],
     sk: Option<&SkPlan>,
+    masked: Option<&MaskedPlan>,
 ) -> Result<Vec<Penalty>, ExecError> {
     let mut out = vec![];
     for p in specs {
-        let (costs, layers) = match sk {
-            Some(plan) => {
+        let (costs, layers, factors) = match (sk, masked) {
+            (Some(plan), _) => {
                 let (fixed, layers) =
                     super::superkernel::costs(ctx, stage, space, plan, &p.metric)?;
-                ((fixed, vec![]), layers)
+                ((fixed, vec![]), layers, vec![])
             }
-            None => (option_costs(ctx, stage, space, &p.metric)?, vec![]),
+            (_, Some(plan)) => {
+                let (fixed, factors) = super::masked::costs(ctx, stage, space, plan, &p.metric)?;
+                ((fixed, vec![]), vec![], factors)
+            }
+            _ => (option_costs(ctx, stage, space, &p.metric)?, vec![], vec![]),
         };
         out.push(Penalty {
             metric: p.metric.clone(),
@@ -150,6 +163,7 @@ fn penalties_of(
             fixed: costs.0,
             options: costs.1,
             layers,
+            factors,
         });
     }
     Ok(out)
@@ -228,11 +242,16 @@ struct Search<'a> {
     baseline: Tensor,
     /// `relax superkernel`: the superkernel layers (the architecture parameters are thresholds).
     sk: Option<SkPlan>,
+    /// `relax masked_gumbel`: the masked nodes (FBNetV2's channel and resolution masks).
+    masked: Option<MaskedPlan>,
 }
 
 impl Search<'_> {
     fn ce(&self, x: &Tensor, y: &Tensor, mix: &Mix) -> Result<(Tensor, i64), ExecError> {
-        let logits = self.net.forward_mix(x, mix, true)?;
+        let logits = match &self.masked {
+            Some(plan) => self.net.forward_masked(x, plan, mix, true)?,
+            None => self.net.forward_mix(x, mix, true)?,
+        };
         Ok(loss_and_correct(&logits, y, self.smoothing))
     }
 
@@ -526,6 +545,10 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
         Relax::Superkernel { .. } => Some(crate::compile::superkernel::plan(&space)?),
         _ => None,
     };
+    let masked = match relax {
+        Relax::MaskedGumbel { .. } => Some(crate::compile::masked::plan(&space)?),
+        _ => None,
+    };
     let arch = Rc::new(match relax {
         Relax::Superkernel { threshold_init } => {
             ArchParams::thresholds(&space, threshold_init, ctx.device())
@@ -608,7 +631,14 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
         line
     }));
     let warmup = *spec.training.warmup as f64 / epochs.max(1) as f64;
-    let penalties = penalties_of(ctx, stage, &space, &spec.penalty, sk.as_ref())?;
+    let penalties = penalties_of(
+        ctx,
+        stage,
+        &space,
+        &spec.penalty,
+        sk.as_ref(),
+        masked.as_ref(),
+    )?;
     let loader = fit.loader.clone();
     let search = Search {
         net: &net,
@@ -626,6 +656,7 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
         weight_lr: (lr, schedule, epochs, wd),
         baseline,
         sk: sk.clone(),
+        masked: masked.clone(),
     };
     let mut step = |x: &Tensor, y: &Tensor, rng: &mut ChaCha8Rng, t: f64| search.step(x, y, rng, t);
     let name = stage.name.clone();
@@ -660,6 +691,10 @@ pub fn search(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
     })
     .map_err(|e| ExecError::io(&stage_dir.join("alphas.safetensors"), e))?;
     let trajectory = write_trajectory(ctx, stage, &space, &stage_dir)?;
+    // A masked search trained the widest blocks: every narrower width takes their leading channels.
+    if let Some(plan) = &masked {
+        net.bake_masked(plan)?;
+    }
     // Derive and score on the validation split with the trained supernet (BN re-estimated).
     let weights = save_weights(ctx, &stage.name, "supernet.safetensors", &net)?;
     let supernet = SupernetOut {
@@ -886,6 +921,7 @@ mod tests {
             fixed: 1.0,
             options: vec![vec![2.0, 4.0]],
             layers: vec![],
+            factors: vec![],
         };
         // E = 1 + 0.5 * 2 + 0.5 * 4 = 4.
         let ce = || Tensor::from(2.0f32);

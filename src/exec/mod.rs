@@ -18,6 +18,7 @@ pub mod hypernet;
 mod journal;
 pub mod latency;
 pub mod malloc;
+pub mod masked;
 pub mod model;
 pub mod optim;
 pub mod piece;

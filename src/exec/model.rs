@@ -189,7 +189,11 @@ pub fn save_model(
     let text = serde_json::to_string_pretty(&pre).unwrap_or_default();
     super::rundir::atomic_write(&dir.join("preprocess.json"), text.as_bytes())?;
     let _ = ctx;
-    export::torchscript(net, &pre.input, &dir.join("model.pt"))?;
+    // The TorchScript model takes the architecture's resolution (a searched resolution may be below
+    // the images'), as `nasl export` writes it.
+    let traced =
+        crate::compile::model::net_input_shape(net).map_or(pre.input.clone(), |s| s.to_vec());
+    export::torchscript(net, &traced, &dir.join("model.pt"))?;
     Ok(())
 }
 

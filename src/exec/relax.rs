@@ -160,7 +160,8 @@ pub fn relaxed(
                 }
                 drawn[d] = (0..len).collect();
             }
-            Relax::Gumbel { tau } => {
+            // FBNetV2's masks weight channel and resolution options by the same Gumbel-softmax.
+            Relax::Gumbel { tau } | Relax::MaskedGumbel { tau } => {
                 let g = gumbel(len, rng, device);
                 let w = ((a + g) / tau.at(t)).softmax(0, Kind::Float);
                 for o in 0..len {

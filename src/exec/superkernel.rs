@@ -122,7 +122,7 @@ pub fn costs(
 
 /// The stage's latency table with an entry for each of `ops` (measured now where missing, and saved
 /// when anything was measured); a table from another device or batch is measured again.
-fn latency_table<'a>(
+pub(super) fn latency_table<'a>(
     ctx: &Ctx,
     stage: &Stage,
     ops: impl Iterator<Item = &'a (Op, Shape, Shape)>,

@@ -7,6 +7,7 @@ pub mod dot;
 pub mod examples;
 pub mod graph;
 pub mod lower;
+pub mod masked;
 pub mod ops;
 pub mod spec;
 pub mod superkernel;

@@ -109,6 +109,7 @@ pub const RUN_RELAXATIONS: &[&str] = &[
     "gumbel_hard",
     "binary_gates",
     "superkernel",
+    "masked_gumbel",
 ];
 /// Metrics a search can maximise or put on a Pareto front.
 pub const RUN_OBJECTIVES: &[&str] = &[
@@ -311,14 +312,10 @@ fn check_stage(
     if let Some((name, _)) = call_name("relax")
         && !RUN_RELAXATIONS.contains(&name)
     {
-        let help = if name == "masked_gumbel" {
-            "FBNetV2's channel masks over one max-width convolution and its spatial masking of resolutions are not implemented; search channel and resolution decisions with a supernet (`train(space)`, then `evolution`), or relax layer choices with `gumbel(tau)`".to_string()
-        } else {
-            format!(
-                "differentiable search runs {}",
-                one_of(RUN_RELAXATIONS.iter().copied())
-            )
-        };
+        let help = format!(
+            "differentiable search runs {}",
+            one_of(RUN_RELAXATIONS.iter().copied())
+        );
         out.push(refuse(
             span_of("relax"),
             format!("`nasl run` does not execute the `{name}` relaxation yet"),
@@ -850,7 +847,19 @@ fn check_space(
     if stage.kind == K::Differentiable && superkernel {
         check_superkernel(stage, space, out);
     } else if stage.kind == K::Differentiable {
-        if let Some(d) = space
+        let masked = matches!(stage.settings.peek("relax"), Some(Value::Call(c)) if c.name == "masked_gumbel");
+        if masked {
+            if let Err(e) = crate::ir::masked::plan(space) {
+                let (message, help) = match e {
+                    crate::ir::IrError::Spec { message, help, .. } => (message, help),
+                    other => (
+                        other.to_string(),
+                        "check the space with `nasl inspect`".into(),
+                    ),
+                };
+                out.push(refuse(span_of("relax"), message, "cannot be masked", help));
+            }
+        } else if let Some(d) = space
             .decisions
             .iter()
             .find(|d| d.kind == DecisionKind::Input)
@@ -880,7 +889,7 @@ fn check_space(
                 if d.kind == DecisionKind::Elastic {
                     "elastic mbconv kernel and expand decisions are searched by `relax superkernel` (Single-Path NAS) with `level single`; or train the space as a supernet and search it with `evolution`"
                 } else {
-                    "softmax, Gumbel and binary-gate relaxations weight the candidates of layer and edge decisions, and FBNetV2's `masked_gumbel` (channels, resolution) is not executed yet; search channels, depth or resolution with a supernet and `evolution`"
+                    "softmax, Gumbel and binary-gate relaxations weight the candidates of layer and edge decisions; search channels and resolution with `relax masked_gumbel(tau)` (FBNetV2), depth with a supernet and `evolution`"
                 },
             ));
         }

@@ -236,6 +236,10 @@ pub enum Relax {
     /// chosen by norm-threshold indicators; the thresholds (one per option beyond the first, starting
     /// at `threshold_init`) are the architecture parameters.
     Superkernel { threshold_init: f64 },
+    /// FBNetV2 (DMaskingNAS): layer choices relaxed as `Gumbel`; channel decisions by one max-width
+    /// network whose layer outputs are multiplied by a Gumbel-weighted sum of channel masks, and the
+    /// input resolution by a Gumbel-weighted sum over the resolutions (`compile::masked`).
+    MaskedGumbel { tau: Schedule },
 }
 
 impl Relax {
@@ -243,14 +247,19 @@ impl Relax {
     pub fn runs_every_candidate(&self) -> bool {
         matches!(
             self,
-            Relax::Softmax | Relax::Gumbel { .. } | Relax::Superkernel { .. }
+            Relax::Softmax
+                | Relax::Gumbel { .. }
+                | Relax::Superkernel { .. }
+                | Relax::MaskedGumbel { .. }
         )
     }
 
     /// The temperature at progress `t`, for relaxations that have one.
     pub fn tau(&self, t: f64) -> Option<f64> {
         match self {
-            Relax::Gumbel { tau } | Relax::GumbelHard { tau } => Some(tau.at(t)),
+            Relax::Gumbel { tau } | Relax::GumbelHard { tau } | Relax::MaskedGumbel { tau } => {
+                Some(tau.at(t))
+            }
             _ => None,
         }
     }
@@ -1236,6 +1245,9 @@ fn relax(c: Option<&Call>) -> Relax {
         },
         "superkernel" => Relax::Superkernel {
             threshold_init: num(c, "threshold_init", 0.0),
+        },
+        "masked_gumbel" => Relax::MaskedGumbel {
+            tau: Schedule::of(c.get("tau"), 5.0),
         },
         _ => Relax::Softmax,
     }

@@ -411,7 +411,7 @@ fn refusals(text: &str) -> Vec<(String, String, String)> {
 /// What a superkernel search does not define is refused by `nasl check` with `not_run` and a help
 /// line: a bi-level level, a derivation other than argmax, a space with a layer choice, channel
 /// decisions or options not in ascending order; other relaxations refuse elastic decisions and name
-/// `superkernel`; `masked_gumbel` says what is missing.
+/// `superkernel`; `masked_gumbel` refuses elastic decisions and names `superkernel`.
 #[test]
 fn what_a_superkernel_search_does_not_define_is_refused_up_front() {
     let ok = pipeline(0.0, 1, "penalty flops(weight: 0.1)");
@@ -459,8 +459,8 @@ fn what_a_superkernel_search_does_not_define_is_refused_up_front() {
                 "relax superkernel(threshold_init: 0)",
                 "relax masked_gumbel(tau: 5.0)",
             ),
-            "`masked_gumbel`",
-            "not implemented",
+            "`relax masked_gumbel` masks channels and resolution",
+            "relax superkernel",
         ),
     ];
     for (text, message, help) in cases {
