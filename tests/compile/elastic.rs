@@ -1,6 +1,7 @@
 //! OFA's elastic ops: the kernel transformation matrices (shapes, identity start, gradients), the
 //! stand-alone subnet of every elastic dimension (kernel, expand, depth, resolution) against the
-//! supernet's path, channel sorting by importance, and BN recalibration at a chosen resolution.
+//! supernet's path (and its TorchScript export), channel sorting by importance, and BN
+//! recalibration at a chosen resolution.
 
 use nasl::compile::{Subnet, Supernet, kernel_transform_name};
 use nasl::cost::{arch_cost, space_cost};
@@ -236,6 +237,17 @@ fn extraction_bakes_the_transformed_kernel() {
     let a = tch::no_grad(|| sup.forward_t(&x, &arch, false).unwrap());
     let b = tch::no_grad(|| sub.forward_t(&x, false));
     assert!(max_diff(&a, &b) < 1e-5);
+    // Exported to TorchScript (as `model/` holds it), the subnet still computes the supernet's
+    // output: the transformed kernel is in the traced weights.
+    let shape = nasl::compile::model::net_input_shape(&sub).unwrap();
+    assert_eq!(shape, [3, 24, 24]);
+    let dir = tempfile::tempdir().unwrap();
+    let pt = dir.path().join("model.pt");
+    nasl::compile::export::torchscript(&sub, &shape, &pt).unwrap();
+    let m = tch::CModule::load(&pt).unwrap();
+    let got = tch::no_grad(|| m.forward_ts(&[&x])).unwrap();
+    let d = max_diff(&got, &a);
+    assert!(d < 1e-5, "TorchScript and supernet differ by {d}");
 }
 
 /// The sum of |project weights| reading each expanded channel of block `path`.
