@@ -101,7 +101,7 @@ pub const NOT_RUN: &[NotRun] = &[
 ];
 
 /// Supernet-training samplers the executor runs.
-pub const RUN_SAMPLERS: &[&str] = &["uniform", "constrained", "fair", "path_dropout"];
+pub const RUN_SAMPLERS: &[&str] = &["uniform", "constrained", "fair", "path_dropout", "sandwich"];
 /// Relaxations the executor runs.
 pub const RUN_RELAXATIONS: &[&str] = &[
     "softmax",
@@ -813,6 +813,27 @@ fn check_space(
                 ),
                 "nothing to drop",
                 help,
+            ));
+        }
+    }
+    if matches!(stage.settings.peek("sample_over"), Some(Value::Name(n)) if n == "classes") {
+        let too_big = crate::search::cells::cell_shapes(space)
+            .into_iter()
+            .find(|(s, _)| {
+                s.assignments()
+                    .is_none_or(|n| n > crate::search::cells::MAX_CLASS_ENUMERATION)
+            });
+        if let Some((shape, _)) = too_big {
+            out.push(refuse(
+                span_of("sample_over"),
+                format!(
+                    "`nasl run` enumerates a cell's {} ops on {} edges for `sample_over classes`: more than {} assignments",
+                    shape.ops,
+                    shape.edges.len(),
+                    crate::search::cells::MAX_CLASS_ENUMERATION
+                ),
+                "too many cells to enumerate",
+                "use `sample_over live` (no enumeration), or fewer nodes or ops",
             ));
         }
     }
