@@ -242,13 +242,16 @@ impl<'a> Drawer<'a> {
 /// nothing reads (the preprocessing of a cell input that no chosen edge reads) gets no gradient, so
 /// it is not updated, as PyTorch skips a parameter without a gradient; counting it would let weight
 /// decay and momentum move it in one process and not in a resumed one (whose gradient is undefined).
+/// A `none` edge reads its input only for its shape (its zeros carry no gradient), so an op read
+/// only through `none` edges is not trained either.
 pub fn op_paths(net: &crate::ir::Net) -> Vec<String> {
     let mut live = vec![false; net.nodes.len()];
     if let Some(last) = live.last_mut() {
         *last = true;
     }
+    let zero = |i: usize| matches!(&net.nodes[i].kind, crate::ir::NetKind::Op(op) if op.kind == crate::catalog::OpKind::Zero);
     for i in (0..net.nodes.len()).rev() {
-        if live[i] {
+        if live[i] && !zero(i) {
             for &j in &net.nodes[i].inputs {
                 live[j] = true;
             }
@@ -582,4 +585,68 @@ pub fn random_genome(space: &SearchSpace, rng: &mut impl RngExt) -> Vec<usize> {
         .iter()
         .map(|d| rng.random_range(0..d.labels.len()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn sandwich_steps_hold_the_largest_and_the_smallest_path() {
+        let space = SearchSpace::new(crate::ir::examples::darts_search()).unwrap();
+        let labels = |g: &[usize]| -> Vec<String> {
+            g.iter()
+                .enumerate()
+                .map(|(d, &o)| space.decisions[d].labels[o].clone())
+                .collect()
+        };
+        let (largest, smallest) = sandwich_extremes(&space, &[]).unwrap();
+        // The largest: the costliest op on every edge, the same everywhere; the smallest never
+        // `none` (which would disconnect the cell) and cheaper on every edge.
+        let big = labels(&largest);
+        assert!(big.iter().all(|l| *l == big[0]), "{big:?}");
+        assert!(
+            big[0].starts_with("sep_conv") || big[0].starts_with("dil_conv"),
+            "{big:?}"
+        );
+        let small = labels(&smallest);
+        assert!(!small.iter().any(|l| is_none(l)), "{small:?}");
+        let cost = |g: &[usize]| {
+            let c = arch_cost(&space, &Arch::from_indices(&space, g).unwrap()).unwrap();
+            (c.macs, c.params)
+        };
+        let (lc, sc) = (cost(&largest), cost(&smallest));
+        assert!(lc.0 > sc.0 && lc.1 > sc.1, "{lc:?} {sc:?}");
+        // Each step holds both, then the random paths, none costlier than the largest (a random
+        // path may be cheaper than the smallest: it may hold `none` edges).
+        let sampler = Sampler::Sandwich {
+            random: 2,
+            distill: false,
+        };
+        let drawer = Drawer {
+            sampler: &sampler,
+            latency: None,
+            cells: Some(CellDraw::new(&space, Over::Live, &[]).unwrap()),
+            extremes: Some((largest.clone(), smallest.clone())),
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for _ in 0..20 {
+            let paths = drawer.draw_single(&space, &[], &mut rng, "s").unwrap();
+            assert_eq!(paths.len(), 4);
+            assert_eq!((&paths[0], &paths[1]), (&largest, &smallest));
+            for p in &paths[2..] {
+                let c = cost(p);
+                assert!(c.0 <= lc.0, "{c:?} {lc:?}");
+            }
+        }
+        // A few-shot prefix stays fixed in both extremes.
+        let none = space.decisions[0]
+            .labels
+            .iter()
+            .position(|l| is_none(l))
+            .unwrap();
+        let (l, s) = sandwich_extremes(&space, &[none]).unwrap();
+        assert_eq!((l[0], s[0]), (none, none));
+    }
 }
