@@ -496,7 +496,7 @@ mod tests {
     #[test]
     fn class_draws_are_uniform_over_classes_and_never_dead() {
         let s = small();
-        let t = ClassTable::build(&s, &vec![None; 5]).unwrap();
+        let t = ClassTable::build(&s, &[None; 5]).unwrap();
         let b = brute(&s);
         assert_eq!(t.classes(), b.len());
         // Fewer classes than live assignments: some classes have several members.
