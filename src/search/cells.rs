@@ -303,11 +303,18 @@ impl CellDraw {
     /// cell type has too many assignments to enumerate, or none that the rule admits.
     pub fn new(space: &SearchSpace, over: Over, prefix: &[usize]) -> Result<CellDraw, String> {
         let choices: Vec<usize> = space.decisions.iter().map(|d| d.labels.len()).collect();
-        let mut groups = Vec::new();
+        let mut groups: Vec<CellGroup> = Vec::new();
+        // Built tables by shape and fixed edges: the normal and the reduction cell share one.
+        let mut built: Vec<(CellShape, Vec<Option<usize>>, ClassTable)> = Vec::new();
         for (shape, decisions) in cell_shapes(space) {
             let fixed: Vec<Option<usize>> =
                 decisions.iter().map(|&d| prefix.get(d).copied()).collect();
+            let known = built
+                .iter()
+                .find(|(s, f, _)| *s == shape && *f == fixed)
+                .map(|(.., t)| t.clone());
             let table = match over {
+                Over::Classes if known.is_some() => known,
                 Over::Classes => {
                     let t = ClassTable::build(&shape, &fixed).ok_or_else(|| {
                         format!(
@@ -319,6 +326,7 @@ impl CellDraw {
                     if t.classes() == 0 {
                         return Err("no cell of the space (with the few-shot part's fixed edges) computes anything".into());
                     }
+                    built.push((shape.clone(), fixed.clone(), t.clone()));
                     Some(t)
                 }
                 _ => None,
