@@ -490,6 +490,51 @@ fn fair_and_few_shot_on_cells_run_and_resume_after_sigkill() {
     assert_same_run(&clean, &killed, &["best.arch.yaml"]);
 }
 
+/// The cell sampling rules (`sample_over live`, `classes`) and the sandwich rule (with in-place
+/// distillation, and in few-shot parts) run on a small cell space and report what they applied; a
+/// run killed by SIGKILL in the first supernet's training resumes to the same results.
+#[test]
+fn cell_sampling_rules_and_sandwich_run_and_resume_after_sigkill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = root().join("tests/run/cells_sampling.nas");
+    let clean = tmp.path().join("clean");
+    let killed = tmp.path().join("killed");
+    let err = common::clean_then_killed_and_resumed(
+        &file,
+        &clean,
+        &killed,
+        "stages/live/live.ckpt.json",
+        2,
+    );
+    // The first epoch of `live` was not trained again.
+    assert!(!err.contains("live epoch 1/2"), "{err}");
+    let summary = read_json(&clean.join("summary.json"));
+    let stage = |name: &str| {
+        summary["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stage"] == name)
+            .unwrap_or_else(|| panic!("no stage {name}: {summary}"))
+            .clone()
+    };
+    for (name, over, sampler) in [
+        ("live", "live", "uniform"),
+        ("classes", "classes", "uniform"),
+        ("sandwich", "classes", "sandwich"),
+        ("split", "live", "sandwich"),
+    ] {
+        let s = stage(name);
+        assert_eq!(s["sampler"], sampler, "{s}");
+        assert_eq!(s["settings"]["sample_over"]["name"], over, "{s}");
+    }
+    let sandwich = &stage("sandwich")["settings"]["sampler"]["call"]["args"];
+    assert_eq!(sandwich["distill"]["bool"], true, "{sandwich}");
+    assert_eq!(stage("split")["sub_supernets"], 4);
+    assert_eq!(stage("ranking")["supernets"].as_array().unwrap().len(), 4);
+    assert_same_run(&clean, &killed, &[]);
+}
+
 /// The tensor names of a safetensors file (its JSON header).
 fn safetensors_names(path: &Path) -> Vec<String> {
     let bytes = std::fs::read(path).unwrap();

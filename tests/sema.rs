@@ -819,20 +819,64 @@ fn input_choice_refusals_are_check_errors() {
     }
 }
 
-/// `rank ... { extremes true }` needs a space whose options are all sizes: layer choices have no
-/// largest architecture (refused at the setting), an elastic space has one.
+/// `sample_over` draws the edges of cells: on a chain, with input choice, or with a sampler that
+/// draws its own way (`fair`) it is a `sampler_mismatch` on the setting; `classes` enumerates each
+/// cell, so a cell too big for that is refused (`not_run`) while `live` runs; the sandwich rule runs
+/// on cells and chains.
 #[test]
-fn extremes_need_a_space_of_sizes() {
-    let rank = "stage ev = evaluate(r, d.test)\nstage k = rank(t) { samples 2; extremes true }";
-    let c = front_codes(&with("stage ev = evaluate(r, d.test)", rank));
-    assert_eq!(c, ["nasl::sema::wrong_input"], "{c:?}");
-    let elastic = with(
-        "choose [conv(3) bn relu, skip]",
-        "mbconv(kernel: [3, 5], expand: [2, 4])",
+fn sample_over_and_sandwich_are_checked() {
+    let stage = |settings: &str| {
+        format!(
+            "stage t = train(c) {{ {settings}; epochs 1 }}\nstage search = random_search(t) {{ samples 4 }}"
+        )
+    };
+    for ok in [
+        "sample_over classes",
+        "sample_over live",
+        "sample_over edges; sampler fair",
+        "sampler sandwich(random: 1, distill: true); sample_over classes",
+        "sampler sandwich",
+    ] {
+        let text = input_choice(CELL2, "", &stage(ok));
+        assert!(
+            front_codes(&text).is_empty(),
+            "{ok}: {:?}",
+            front_codes(&text)
+        );
+    }
+    for (cell, ni, settings) in [
+        (CELL2, "node_inputs 2", "sample_over live"),
+        (CELL2, "", "sampler fair; sample_over classes"),
+        (
+            CELL2,
+            "",
+            "sampler path_dropout(rate: 0.1); sample_over live",
+        ),
+    ] {
+        let text = input_choice(cell, ni, &stage(settings));
+        let c = nasl::driver::check_text("t.nas", &text).checked;
+        assert_eq!(
+            c.diags.iter().map(|d| d.code.as_str()).collect::<Vec<_>>(),
+            ["nasl::sema::sampler_mismatch"],
+            "{settings}"
+        );
+        let at = text.find("sample_over").unwrap();
+        assert_eq!(c.diags[0].span.start, at, "{settings}");
+        assert!(c.diags[0].help.is_some());
+    }
+    let chain = with(
+        "stage t = train(s) { sampler uniform;",
+        "stage t = train(s) { sampler uniform; sample_over live;",
     );
-    let elastic = elastic.replace("repeat: 2", "repeat: [1, 2]");
-    let c = front_codes(&format!(
-        "{elastic}stage k = rank(t) {{ samples 2; extremes true }}\n"
-    ));
-    assert!(c.is_empty(), "{c:?}");
+    assert_eq!(codes(&chain), ["nasl::sema::sampler_mismatch"]);
+    let sandwich = with(
+        "stage t = train(s) { sampler uniform;",
+        "stage t = train(s) { sampler sandwich(random: 2);",
+    );
+    assert!(codes(&sandwich).is_empty(), "{:?}", codes(&sandwich));
+    // Four nodes of 5 ops: 5^14 assignments per cell type, too many to enumerate.
+    let big = "cell(nodes: 4, inputs: 2)";
+    let text = input_choice(big, "", &stage("sample_over classes"));
+    assert_eq!(front_codes(&text), ["nasl::sema::not_run"]);
+    assert!(front_codes(&input_choice(big, "", &stage("sample_over live"))).is_empty());
 }

@@ -347,11 +347,13 @@ fn sampled(
     if !*spec.extremes {
         return Ok((random.into_iter().take(k).collect(), epochs));
     }
-    // The largest and the smallest first, then `k` random ones other than those two.
+    // The largest and the smallest first (the sandwich rule's, by MACs then parameters, the
+    // smallest never `none`), then `k` random ones other than those two.
+    let (big, small) = super::supernet::sandwich_extremes(space, &[])?;
     let mut archs: Vec<Sampled> = Vec::new();
-    for largest in [true, false] {
-        let g = space.extreme(largest).map_err(ExecError::from)?;
-        archs.push((g.clone(), Arch::from_indices(space, &g)?));
+    for g in [big, small] {
+        let arch = Arch::from_indices(space, &g)?;
+        archs.push((g, arch));
     }
     let ends: Vec<Arch> = archs.iter().map(|(_, a)| a.clone()).collect();
     archs.extend(

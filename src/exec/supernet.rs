@@ -1,7 +1,10 @@
 //! Supernet training (`train` on a space with decisions) with the one-shot sampling policies: uniform
 //! single path (SPOS, RandomNAS), uniform within a cost range (SPOS constraint sampling), strict
-//! fairness (FairNAS: m paths per step, gradients accumulated, one update); and few-shot splitting
-//! into sub-supernets that start from the trained supernet and are fine-tuned on their part.
+//! fairness (FairNAS: m paths per step, gradients accumulated, one update), the sandwich rule
+//! (BigNAS: the largest, the smallest and random paths per step, optionally distilled from the
+//! largest), with a cell space's random paths drawn per edge, without dead nodes or per isomorphism
+//! class (`sample_over`, `search::cells`); and few-shot splitting into sub-supernets that start from
+//! the trained supernet and are fine-tuned on their part.
 
 use std::collections::HashMap;
 
@@ -17,6 +20,7 @@ use super::{Ctx, space_of, stage_input};
 use crate::compile::{Mix, Supernet, drop_paths};
 use crate::cost::arch_cost;
 use crate::ir::{Arch, SearchSpace, SpaceSpec};
+use crate::search::cells::{CellDraw, Over, extremes, is_none};
 use crate::search::sample;
 use crate::sema::hir::Stage;
 use crate::sema::spec::{Sampler, StageSpec};
@@ -65,13 +69,83 @@ pub fn choices(space: &SearchSpace) -> Vec<usize> {
 }
 
 /// A supernet training's sampler (sema's typed `sampler`) with the latency table that a
-/// `constrained(latency: ..)` range needs.
+/// `constrained(latency: ..)` range needs, the cell draws of `sample_over` (`None` for `edges`),
+/// and the sandwich rule's largest and smallest paths.
 struct Drawer<'a> {
     sampler: &'a Sampler,
     latency: Option<crate::compile::latency::LatencyTable>,
+    cells: Option<CellDraw>,
+    extremes: Option<(Vec<usize>, Vec<usize>)>,
 }
 
-impl Drawer<'_> {
+/// The sandwich rule's largest and smallest architecture of `space` with the leading decisions
+/// fixed to `prefix`: by MACs, then parameters (`cost::arch_cost`), the smallest never `none`.
+pub fn sandwich_extremes(
+    space: &SearchSpace,
+    prefix: &[usize],
+) -> Result<(Vec<usize>, Vec<usize>), ExecError> {
+    let cost = |g: &Vec<usize>| {
+        Arch::from_indices(space, g)
+            .and_then(|a| arch_cost(space, &a))
+            .map(|c| (c.macs as f64, c.params as f64))
+            .unwrap_or((f64::NAN, f64::NAN))
+    };
+    let skip = |d: usize, o: usize| is_none(&space.decisions[d].labels[o]);
+    Ok(extremes(&choices(space), prefix, skip, cost))
+}
+
+impl<'a> Drawer<'a> {
+    fn new(
+        ctx: &Ctx,
+        stage: &Stage,
+        space: &SearchSpace,
+        prefix: &[usize],
+        sampler: &'a Sampler,
+        over: Over,
+    ) -> Result<Self, ExecError> {
+        let cells = match over {
+            Over::Edges => None,
+            _ => Some(CellDraw::new(space, over, prefix).map_err(|m| {
+                ExecError::setting(
+                    &stage.name,
+                    m,
+                    "use `sample_over live` or `edges`, or a smaller cell",
+                )
+            })?),
+        };
+        let extremes = match sampler {
+            Sampler::Sandwich { .. } => Some(sandwich_extremes(space, prefix)?),
+            _ => None,
+        };
+        Ok(Drawer {
+            sampler,
+            latency: super::latency::table_if_wanted(ctx, stage, space)?,
+            cells,
+            extremes,
+        })
+    }
+
+    /// One uniformly random path: per decision, or by the cell rule of `sample_over`.
+    fn random(
+        &self,
+        prefix: &[usize],
+        ch: &[usize],
+        rng: &mut ChaCha8Rng,
+        stage: &str,
+    ) -> Result<Vec<usize>, ExecError> {
+        match &self.cells {
+            None => Ok(
+                sample::with_prefix(prefix, ch, rng).unwrap_or_else(|| sample::uniform(ch, rng))
+            ),
+            Some(c) => c.draw(rng).ok_or_else(|| ExecError::Search {
+                stage: stage.to_string(),
+                message: "`sample_over live` found no cell without dead nodes in 10,000 draws"
+                    .into(),
+                help: "use `sample_over classes` or `edges`".into(),
+            }),
+        }
+    }
+
     /// The paths of one step, each as per-decision option lists (one option per decision, except
     /// path dropout's layers); `prefix` fixes the leading decisions (few-shot parts).
     fn draw(
@@ -111,9 +185,17 @@ impl Drawer<'_> {
             g
         };
         Ok(match self.sampler {
-            Sampler::Uniform | Sampler::PathDropout { .. } => vec![
-                sample::with_prefix(prefix, &ch, rng).unwrap_or_else(|| sample::uniform(&ch, rng)),
-            ],
+            Sampler::Uniform | Sampler::PathDropout { .. } => {
+                vec![self.random(prefix, &ch, rng, stage)?]
+            }
+            Sampler::Sandwich { random, .. } => {
+                let (largest, smallest) = self.extremes.clone().unwrap_or_default();
+                let mut paths = vec![largest, smallest];
+                for _ in 0..*random {
+                    paths.push(self.random(prefix, &ch, rng, stage)?);
+                }
+                paths
+            }
             Sampler::Fair => sample::fair(&ch, rng).into_iter().map(fix).collect(),
             Sampler::Constrained {
                 flops,
@@ -160,13 +242,16 @@ impl Drawer<'_> {
 /// nothing reads (the preprocessing of a cell input that no chosen edge reads) gets no gradient, so
 /// it is not updated, as PyTorch skips a parameter without a gradient; counting it would let weight
 /// decay and momentum move it in one process and not in a resumed one (whose gradient is undefined).
+/// A `none` edge reads its input only for its shape (its zeros carry no gradient), so an op read
+/// only through `none` edges is not trained either.
 pub fn op_paths(net: &crate::ir::Net) -> Vec<String> {
     let mut live = vec![false; net.nodes.len()];
     if let Some(last) = live.last_mut() {
         *last = true;
     }
+    let zero = |i: usize| matches!(&net.nodes[i].kind, crate::ir::NetKind::Op(op) if op.kind == crate::catalog::OpKind::Zero);
     for i in (0..net.nodes.len()).rev() {
-        if live[i] {
+        if live[i] && !zero(i) {
             for &j in &net.nodes[i].inputs {
                 live[j] = true;
             }
@@ -200,20 +285,19 @@ fn train_supernet(
     tag: &str,
     epochs: usize,
     sampler: &Sampler,
+    over: Over,
 ) -> Result<TrainSummary, ExecError> {
     let data = ctx.data(stage)?;
     let seed = super::mix(ctx.stage_seed(&stage.name), super::hash_str(tag));
     let fit = Fit::for_stage(ctx, stage, &data, &net.vs, tag, epochs, epochs, seed)?;
-    let sampler = Drawer {
-        sampler,
-        latency: super::latency::table_if_wanted(ctx, stage, space)?,
-    };
+    let distill = matches!(sampler, Sampler::Sandwich { distill: true, .. });
+    let sampler = Drawer::new(ctx, stage, space, prefix, sampler, over)?;
     let smoothing = *super::training(stage)?.label_smoothing;
     let name = stage.name.clone();
     let mut step =
         |x: &Tensor, y: &Tensor, rng: &mut ChaCha8Rng, t: f64| -> Result<StepOut, ExecError> {
             let paths = sampler.draw(space, prefix, rng, &name, t)?;
-            supernet_step(net, space, &paths, x, y, smoothing)
+            paths_step(net, space, &paths, x, y, smoothing, distill)
         };
     super::train::fit(
         ctx,
@@ -236,15 +320,41 @@ pub fn supernet_step(
     y: &Tensor,
     smoothing: f64,
 ) -> Result<StepOut, ExecError> {
+    paths_step(net, space, paths, x, y, smoothing, false)
+}
+
+/// [`supernet_step`], with in-place distillation when `distill`: the first path (the sandwich's
+/// largest) learns the labels, the others the first path's softmax output (detached; BigNAS), by
+/// cross-entropy against it. The reported loss is each path's training loss.
+fn paths_step(
+    net: &Supernet,
+    space: &SearchSpace,
+    paths: &[Vec<Vec<usize>>],
+    x: &Tensor,
+    y: &Tensor,
+    smoothing: f64,
+    distill: bool,
+) -> Result<StepOut, ExecError> {
     let mut out = StepOut {
         loss: 0.0,
         correct: 0,
         n: 0,
         active: Some(Vec::new()),
     };
+    let mut teacher: Option<Tensor> = None;
     for options in paths {
         let logits = net.forward_mix(x, &Mix::from_options(options), true)?;
-        let (loss, correct) = loss_and_correct(&logits, y, smoothing);
+        let (mut loss, correct) = loss_and_correct(&logits, y, smoothing);
+        if distill {
+            match &teacher {
+                None => teacher = Some(logits.detach().softmax(-1, tch::Kind::Float)),
+                Some(t) => {
+                    loss = -(t * logits.log_softmax(-1, tch::Kind::Float))
+                        .sum_dim_intlist(-1, false, tch::Kind::Float)
+                        .mean(tch::Kind::Float);
+                }
+            }
+        }
         loss.backward();
         let b = y.size()[0];
         out.loss += loss.double_value(&[]) * b as f64;
@@ -339,7 +449,18 @@ pub fn train(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
     let mut net = Supernet::new(&space, ctx.device())?;
     net.dropout = *spec.training.dropout;
     let sampler = spec.sampler.clone_value();
-    let summary = train_supernet(ctx, stage, &space, &net, &[], &stage.name, epochs, &sampler)?;
+    let over = *spec.sample_over;
+    let summary = train_supernet(
+        ctx,
+        stage,
+        &space,
+        &net,
+        &[],
+        &stage.name,
+        epochs,
+        &sampler,
+        over,
+    )?;
     let weights = save_weights(ctx, &stage.name, "supernet.safetensors", &net)?;
     let out = SupernetOut {
         space: space_name,
@@ -433,6 +554,7 @@ pub fn few_shot_part(
         return Err(super::wrong_kind(stage));
     };
     let sampler = spec.sampler.clone_value();
+    let over = *spec.sample_over;
     let base = parent.parts.first().cloned().ok_or_else(|| {
         ExecError::setting(
             &stage.name,
@@ -443,7 +565,9 @@ pub fn few_shot_part(
     let tag = format!("part{index}");
     let mut net = load_supernet(ctx, &space, &base, &stage.name)?;
     net.dropout = *spec.training.dropout;
-    let summary = train_supernet(ctx, stage, &space, &net, prefix, &tag, epochs, &sampler)?;
+    let summary = train_supernet(
+        ctx, stage, &space, &net, prefix, &tag, epochs, &sampler, over,
+    )?;
     let weights = save_weights(ctx, &stage.name, &format!("{tag}.safetensors"), &net)?;
     Ok((
         Part {
@@ -461,4 +585,68 @@ pub fn random_genome(space: &SearchSpace, rng: &mut impl RngExt) -> Vec<usize> {
         .iter()
         .map(|d| rng.random_range(0..d.labels.len()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn sandwich_steps_hold_the_largest_and_the_smallest_path() {
+        let space = SearchSpace::new(crate::ir::examples::darts_search()).unwrap();
+        let labels = |g: &[usize]| -> Vec<String> {
+            g.iter()
+                .enumerate()
+                .map(|(d, &o)| space.decisions[d].labels[o].clone())
+                .collect()
+        };
+        let (largest, smallest) = sandwich_extremes(&space, &[]).unwrap();
+        // The largest: the costliest op on every edge, the same everywhere; the smallest never
+        // `none` (which would disconnect the cell) and cheaper on every edge.
+        let big = labels(&largest);
+        assert!(big.iter().all(|l| *l == big[0]), "{big:?}");
+        assert!(
+            big[0].starts_with("sep_conv") || big[0].starts_with("dil_conv"),
+            "{big:?}"
+        );
+        let small = labels(&smallest);
+        assert!(!small.iter().any(|l| is_none(l)), "{small:?}");
+        let cost = |g: &[usize]| {
+            let c = arch_cost(&space, &Arch::from_indices(&space, g).unwrap()).unwrap();
+            (c.macs, c.params)
+        };
+        let (lc, sc) = (cost(&largest), cost(&smallest));
+        assert!(lc.0 > sc.0 && lc.1 > sc.1, "{lc:?} {sc:?}");
+        // Each step holds both, then the random paths, none costlier than the largest (a random
+        // path may be cheaper than the smallest: it may hold `none` edges).
+        let sampler = Sampler::Sandwich {
+            random: 2,
+            distill: false,
+        };
+        let drawer = Drawer {
+            sampler: &sampler,
+            latency: None,
+            cells: Some(CellDraw::new(&space, Over::Live, &[]).unwrap()),
+            extremes: Some((largest.clone(), smallest.clone())),
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for _ in 0..20 {
+            let paths = drawer.draw_single(&space, &[], &mut rng, "s").unwrap();
+            assert_eq!(paths.len(), 4);
+            assert_eq!((&paths[0], &paths[1]), (&largest, &smallest));
+            for p in &paths[2..] {
+                let c = cost(p);
+                assert!(c.0 <= lc.0, "{c:?} {lc:?}");
+            }
+        }
+        // A few-shot prefix stays fixed in both extremes.
+        let none = space.decisions[0]
+            .labels
+            .iter()
+            .position(|l| is_none(l))
+            .unwrap();
+        let (l, s) = sandwich_extremes(&space, &[none]).unwrap();
+        assert_eq!((l[0], s[0]), (none, none));
+    }
 }

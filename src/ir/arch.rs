@@ -70,40 +70,6 @@ impl Arch {
 }
 
 impl SearchSpace {
-    /// The largest (`largest`) or the smallest architecture: every decision at the option whose
-    /// label is the greatest (least) number, as elastic kernel and expand, depth, channel and
-    /// resolution options are. A decision whose options are not numbers (a layer or edge choice) is
-    /// an error naming it.
-    pub fn extreme(&self, largest: bool) -> Result<Vec<usize>, IrError> {
-        self.decisions
-            .iter()
-            .map(|d| {
-                let values: Option<Vec<f64>> =
-                    d.labels.iter().map(|l| l.parse::<f64>().ok()).collect();
-                let values = values.ok_or_else(|| IrError::Spec {
-                    path: d.path.clone(),
-                    message: format!(
-                        "the options of `{}` ({}) are not sizes, so no architecture is the largest \
-                         or the smallest",
-                        d.path,
-                        d.labels.join(", ")
-                    ),
-                    help:
-                        "`extremes` needs a space whose decisions are all elastic sizes, depths, \
-                           channels or resolutions"
-                            .into(),
-                })?;
-                let order = |a: &usize, b: &usize| values[*a].total_cmp(&values[*b]);
-                let pick = if largest {
-                    (0..values.len()).max_by(order)
-                } else {
-                    (0..values.len()).min_by(order)
-                };
-                Ok(pick.unwrap_or(0))
-            })
-            .collect()
-    }
-
     /// Validates an architecture: every named decision exists and every choice is an option.
     pub fn arch_indices(&self, arch: &Arch) -> Result<Vec<Option<usize>>, IrError> {
         let mut out = vec![None; self.decisions.len()];

@@ -13,6 +13,7 @@
 //!
 //! Scores are maximised; a NaN score ranks below every number.
 
+pub mod cells;
 pub mod derive;
 pub mod evolution;
 pub mod halving;

@@ -101,7 +101,7 @@ pub const NOT_RUN: &[NotRun] = &[
 ];
 
 /// Supernet-training samplers the executor runs.
-pub const RUN_SAMPLERS: &[&str] = &["uniform", "constrained", "fair", "path_dropout"];
+pub const RUN_SAMPLERS: &[&str] = &["uniform", "constrained", "fair", "path_dropout", "sandwich"];
 /// Relaxations the executor runs.
 pub const RUN_RELAXATIONS: &[&str] = &[
     "softmax",
@@ -210,21 +210,6 @@ fn check_stage(
             "no latency table for this space",
             "a latency table holds every op of the space at every input shape it can see; bound `flops` or `params` instead (`constraint flops <= 300M`)",
         ));
-    }
-    // The largest and smallest architectures are defined where every option is a size.
-    if matches!(stage.settings.peek("extremes"), Some(Value::Bool(true)))
-        && let Some(space) = space
-        && let Err(crate::ir::IrError::Spec { message, .. }) = space.extreme(true)
-    {
-        out.push(
-            Diagnostic::new(
-                Code::SemaWrongInput,
-                span_of("extremes"),
-                format!("`{}`: {message}", space_name(stage)),
-            )
-            .label("no largest or smallest architecture")
-            .help("rank the largest and smallest on a space of elastic sizes, depths, channels and resolutions (OFA's), or drop `extremes`"),
-        );
     }
     if stage.kind == K::Evolution && stage.settings.peek("predictor").is_some() {
         let objective: Vec<&str> = stage
@@ -825,6 +810,27 @@ fn check_space(
                 ),
                 "nothing to drop",
                 help,
+            ));
+        }
+    }
+    if matches!(stage.settings.peek("sample_over"), Some(Value::Name(n)) if n == "classes") {
+        let too_big = crate::search::cells::cell_shapes(space)
+            .into_iter()
+            .find(|(s, _)| {
+                s.assignments()
+                    .is_none_or(|n| n > crate::search::cells::MAX_CLASS_ENUMERATION)
+            });
+        if let Some((shape, _)) = too_big {
+            out.push(refuse(
+                span_of("sample_over"),
+                format!(
+                    "`nasl run` enumerates a cell's {} ops on {} edges for `sample_over classes`: more than {} assignments",
+                    shape.ops,
+                    shape.edges.len(),
+                    crate::search::cells::MAX_CLASS_ENUMERATION
+                ),
+                "too many cells to enumerate",
+                "use `sample_over live` (no enumeration), or fewer nodes or ops",
             ));
         }
     }

@@ -18,6 +18,7 @@ use serde::{Serialize, Serializer};
 
 use super::hir::value::{Call, Schedule, Settings, StageKind, Value};
 use super::tables::{self, Dv, Ty};
+use crate::search::cells::Over;
 
 /// The settings of one stage the executor has read (shared by the stage's tracked fields).
 #[derive(Debug, Clone, Default)]
@@ -205,6 +206,14 @@ pub enum Sampler {
         rate: Schedule,
         keep: usize,
     },
+    /// The sandwich rule (BigNAS): per step the largest and the smallest architecture of the space
+    /// (by MACs, then parameters; the smallest without `none`) and `random` uniform ones, gradients
+    /// accumulated, one update; with `distill` the others learn the largest's softened output
+    /// (in-place distillation) instead of the labels.
+    Sandwich {
+        random: usize,
+        distill: bool,
+    },
 }
 
 impl Sampler {
@@ -214,6 +223,7 @@ impl Sampler {
             Sampler::Constrained { .. } => "constrained",
             Sampler::Fair => "fair",
             Sampler::PathDropout { .. } => "path_dropout",
+            Sampler::Sandwich { .. } => "sandwich",
         }
     }
 }
@@ -496,6 +506,7 @@ pub struct TrainSpec {
     pub auxiliary: Tracked<Option<f64>>,
     pub cutout: Tracked<Option<usize>>,
     pub affine: Tracked<bool>,
+    pub sample_over: Tracked<Over>,
 }
 
 /// `few_shot(supernet)`.
@@ -504,6 +515,7 @@ pub struct FewShotSpec {
     pub common: Common,
     pub training: Training,
     pub sampler: Tracked<Sampler>,
+    pub sample_over: Tracked<Over>,
     pub split_on: Tracked<usize>,
     pub finetune: Tracked<usize>,
 }
@@ -879,6 +891,13 @@ impl<'a> Reader<'a> {
         self.field("sampler", |v| sampler(v.and_then(as_call)))
     }
 
+    fn sample_over(&self) -> Tracked<Over> {
+        self.field("sample_over", |v| match v {
+            Some(Value::Name(n)) => Over::parse(n).unwrap_or(Over::Edges),
+            _ => Over::Edges,
+        })
+    }
+
     fn recalibrate(&self) -> Tracked<Option<usize>> {
         self.field("recalibrate", |v| {
             v.and_then(as_call)
@@ -929,6 +948,7 @@ impl<'a> Reader<'a> {
                 auxiliary: self.float("auxiliary"),
                 cutout: self.opt_nat("cutout"),
                 affine: self.field("affine", |v| !matches!(v, Some(Value::Bool(false)))),
+                sample_over: self.sample_over(),
             }),
             K::ProgressiveShrinking => StageSpec::ProgressiveShrinking(ShrinkSpec {
                 common: self.common(),
@@ -940,6 +960,7 @@ impl<'a> Reader<'a> {
                 common: self.common(),
                 training: self.training(),
                 sampler: self.sampler(),
+                sample_over: self.sample_over(),
                 split_on: self.nat("split_on"),
                 finetune: self.nat("finetune"),
             }),
@@ -1223,6 +1244,10 @@ fn sampler(c: Option<&Call>) -> Sampler {
         "path_dropout" => Sampler::PathDropout {
             rate: Schedule::of(c.get("rate"), 0.0),
             keep: num(c, "keep", 1.0).max(1.0) as usize,
+        },
+        "sandwich" => Sampler::Sandwich {
+            random: num(c, "random", 2.0).max(0.0) as usize,
+            distill: matches!(c.get("distill"), Some(Value::Bool(true))),
         },
         _ => Sampler::Uniform,
     }

@@ -1211,6 +1211,46 @@ impl Cx<'_> {
                 }
             }
         }
+        if let Some(Value::Name(over)) = settings.get("sample_over")
+            && over != "edges"
+        {
+            let sampler = call("sampler")
+                .map(|c| c.name)
+                .unwrap_or_else(|| "uniform".into());
+            let problem = match &space.body {
+                SpaceBody::Cell(c) if c.node_inputs.is_some() => Some((
+                    format!(
+                        "`sample_over {over}` reads the edges of every cell node, but `{}` chooses node inputs",
+                        space.name
+                    ),
+                    "drop `node_inputs`, or leave `sample_over` at `edges`".to_string(),
+                )),
+                SpaceBody::Cell(_) => None,
+                _ => Some((
+                    format!(
+                        "`sample_over {over}` draws the edges of cells, but `{}` is not a cell space",
+                        space.name
+                    ),
+                    "leave `sample_over` at `edges` (its default) on chains".to_string(),
+                )),
+            };
+            let problem = problem.or_else(|| {
+                (!matches!(sampler.as_str(), "uniform" | "sandwich")).then(|| {
+                    (
+                        format!("`sample_over {over}` shapes uniform draws, but `sampler {sampler}` draws its own way"),
+                        "use `sampler uniform` or `sampler sandwich(...)` with it".to_string(),
+                    )
+                })
+            });
+            if let Some((message, help)) = problem {
+                self.err(
+                    Diagnostic::new(Code::SemaSamplerMismatch, span_of("sample_over"), message)
+                        .label("no such draw here")
+                        .help(help),
+                );
+                ok = false;
+            }
+        }
         if let Some(r) = call("relax") {
             if !tables::RELAXATIONS.contains(&r.name.as_str()) {
                 self.err(

@@ -232,6 +232,15 @@ pub const SAMPLERS: &[Sig] = &[
         "drop each path with a (scheduled) rate, keep at least one (OneShot)",
     ),
     sig(
+        "sandwich",
+        0,
+        &[
+            p("random", Ty::Nat, Dv::Int(2)),
+            p("distill", Ty::Bool, Dv::Bool(false)),
+        ],
+        "sandwich rule: the largest, the smallest and `random` uniform paths per step, one update; `distill` teaches the others the largest's output (BigNAS)",
+    ),
+    sig(
         "softmax",
         0,
         &[],
@@ -277,7 +286,7 @@ pub const SAMPLERS: &[Sig] = &[
 ];
 
 /// Samplers usable in `sampler` (supernet training) and in `relax` (gradient search).
-pub const TRAIN_SAMPLERS: &[&str] = &["uniform", "constrained", "fair", "path_dropout"];
+pub const TRAIN_SAMPLERS: &[&str] = &["uniform", "constrained", "fair", "path_dropout", "sandwich"];
 pub const RELAXATIONS: &[&str] = &[
     "softmax",
     "gumbel",
@@ -849,7 +858,7 @@ pub const SETTINGS: &[Setting] = &[
         "extremes",
         Ty::Bool,
         &[K::Rank],
-        "also rank the largest and the smallest architecture (every decision at its greatest or least value: elastic kernel and expand, depth, channels, resolution), as OFA and BigNAS report them",
+        "also rank the largest and the smallest architecture (by MACs, then parameters, as the sandwich rule finds them; the smallest never `none`), as OFA and BigNAS report them",
     )
     .or(Dv::Bool(false)),
     s(
@@ -859,6 +868,13 @@ pub const SETTINGS: &[Setting] = &[
         "affine batch norms in a cell supernet (false: no scale and shift, as DARTS searches)",
     )
     .or(Dv::Bool(true)),
+    s(
+        "sample_over",
+        Ty::Name(&["edges", "live", "classes"]),
+        &[K::Train, K::FewShot],
+        "what a cell supernet's random paths are uniform over: `edges` (each edge's op), `live` (cells without dead nodes), `classes` (isomorphism classes of cells, de-isomorphic sampling)",
+    )
+    .or(Dv::Name("edges")),
     s(
         "split_on",
         Ty::Nat,

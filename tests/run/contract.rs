@@ -62,6 +62,7 @@ const SAMPLES: &[(&str, &str)] = &[
     ("network", "cells: 3, channels: 8"),
     ("affine", "false"),
     ("extremes", "true"),
+    ("sample_over", "classes"),
 ];
 
 /// Settings that exclude one another within a stage (`pareto` replaces `objective`, `phase` lines
@@ -127,6 +128,13 @@ fn scaffolds(kind: StageKind) -> Vec<Scaffold> {
         K::Train => vec![
             ("supernet", "", "train(net)", &[]),
             ("fixed", "", "train(fixed)", &[]),
+            // A cell supernet under the sandwich rule: `sample_over` and `affine` apply there.
+            (
+                "cell",
+                "",
+                "train(cells)",
+                &[("sampler", "sandwich(random: 1, distill: true)")],
+            ),
         ],
         K::ProgressiveShrinking => vec![("", "", "progressive_shrinking(ofa)", &[])],
         K::FewShot => vec![("", sup, "few_shot(sup)", &[])],
@@ -323,6 +331,8 @@ fn every_setting_check_accepts_is_applied_by_run_or_refused_by_check() {
     // Both sides are exercised: the core settings run, and what does not run yet is refused.
     for pair in [
         "train-supernet.sampler",
+        "train-cell.sample_over",
+        "train-cell.affine",
         "train-fixed.seeds",
         "differentiable.relax",
         "differentiable-superkernel.penalty",
@@ -355,6 +365,8 @@ fn every_setting_check_accepts_is_applied_by_run_or_refused_by_check() {
         "{applied:?}"
     );
     for refusal in [
+        "train-supernet.sample_over",
+        "few_shot.sample_over",
         "rl-enas.proxy_epochs",
         "rl-mnas.steps",
         "differentiable-superkernel.derive",

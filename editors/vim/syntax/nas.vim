@@ -22,7 +22,7 @@ let s:setting_kw = [
       \ 'layers', 'head', 'resolution', 'ops', 'network', 'normal', 'reduce', 'node_inputs', 'node', 'concat',
       \ 'data', 'sampler', 'epochs', 'optimizer', 'schedule', 'level', 'relax', 'weights',
       \ 'arch', 'derive', 'population', 'generations', 'keep', 'mutate', 'crossover',
-      \ 'constraint', 'penalty', 'objective', 'pareto', 'recalibrate', 'samples', 'seeds',
+      \ 'constraint', 'penalty', 'objective', 'pareto', 'recalibrate', 'sample_over', 'samples', 'seeds',
       \ 'controller', 'reward', 'phases', 'phase', 'split_on', 'finetune', 'candidates', 'eta',
       \ 'min_epochs', 'max_epochs', 'drop_path', 'auxiliary', 'cutout', 'latency', 'predictor',
       \ 'distill', 'steps', 'grad_clip', 'warmup', 'label_smoothing', 'proxy_epochs', 'shared',
@@ -52,7 +52,7 @@ let s:stage_kinds = [
 let s:builtins = [
       \ 'chain', 'cell', 'genotype', 'fashion_mnist', 'mnist', 'cifar10', 'cifar100', 'folder',
       \ 'synthetic', 'random_crop', 'hflip', 'cutout', 'uniform', 'constrained', 'fair',
-      \ 'path_dropout', 'softmax', 'gumbel', 'gumbel_hard', 'binary_gates', 'superkernel',
+      \ 'path_dropout', 'sandwich', 'softmax', 'gumbel', 'gumbel_hard', 'binary_gates', 'superkernel',
       \ 'masked_gumbel', 'sgd', 'adam', 'adamw', 'rmsprop', 'constant', 'exponential',
       \ 'cosine', 'step', 'single', 'bilevel', 'argmax', 'top_k_edges', 'sample', 'lstm',
       \ 'accuracy', 'mnas', 'flops', 'params', 'latency', 'lut', 'measure', 'mlp', 'full',
