@@ -210,18 +210,16 @@ fn a_killed_differentiable_search_resumes_to_the_same_result() {
         !err.contains("search epoch 1/4"),
         "epoch 1 was redone:\n{err}"
     );
-    for f in [
-        "stages/search/alphas.safetensors",
-        "stages/search/arch_trajectory.json",
-        "best.arch.yaml",
-        "model/weights.safetensors",
-    ] {
-        assert_eq!(
-            std::fs::read(clean.join(f)).unwrap(),
-            std::fs::read(killed.join(f)).unwrap(),
-            "{f} differs"
-        );
-    }
+    common::assert_same_files(
+        &clean,
+        &killed,
+        &[
+            "stages/search/alphas.safetensors",
+            "stages/search/arch_trajectory.json",
+            "best.arch.yaml",
+            "model/weights.safetensors",
+        ],
+    );
     // The distribution moved away from its near-uniform start.
     let traj = read_json(&clean.join("stages/search/arch_trajectory.json"));
     let last = traj.as_array().unwrap().last().unwrap()["probs"].clone();

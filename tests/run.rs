@@ -428,15 +428,7 @@ fn fair_and_few_shot_on_cells_run_and_resume_after_sigkill() {
         String::from_utf8_lossy(&out.stderr)
     );
     let summary = read_json(&clean.join("summary.json"));
-    let stage = |name: &str| {
-        summary["stages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["stage"] == name)
-            .unwrap_or_else(|| panic!("no stage {name}: {summary}"))
-            .clone()
-    };
+    let stage = |name: &str| common::stage_of(&summary, name);
     let fair = stage("fair");
     assert_eq!(fair["sampler"], "fair");
     assert_eq!(fair["affine"], false);
@@ -509,15 +501,7 @@ fn cell_sampling_rules_and_sandwich_run_and_resume_after_sigkill() {
     // The first epoch of `live` was not trained again.
     assert!(!err.contains("live epoch 1/2"), "{err}");
     let summary = read_json(&clean.join("summary.json"));
-    let stage = |name: &str| {
-        summary["stages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["stage"] == name)
-            .unwrap_or_else(|| panic!("no stage {name}: {summary}"))
-            .clone()
-    };
+    let stage = |name: &str| common::stage_of(&summary, name);
     for (name, over, sampler) in [
         ("live", "live", "uniform"),
         ("classes", "classes", "uniform"),

@@ -180,3 +180,46 @@ pub fn clean_then_killed_and_resumed(
     run_and_kill_at(file, killed, marker, seed);
     resume(killed)
 }
+
+/// The summary's row of stage `name` (panics naming the stage when it is absent).
+pub fn stage_of(summary: &Json, name: &str) -> Json {
+    summary["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == name)
+        .unwrap_or_else(|| panic!("no stage {name}: {summary}"))
+        .clone()
+}
+
+/// Asserts that each of `files` (paths relative to the run folders) has the same bytes in `a` and
+/// `b`.
+pub fn assert_same_files(a: &Path, b: &Path, files: &[&str]) {
+    for f in files {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+}
+
+/// The errors of `nasl check` on a pipeline text: code, message and help line of each.
+pub fn check_errors(text: &str) -> Vec<(String, String, String)> {
+    let mut loader = nasl::source::MemLoader::default();
+    loader.files.insert("p.nas".into(), text.to_string());
+    let front = nasl::driver::check_file(Path::new("p.nas"), &loader);
+    front
+        .checked
+        .diags
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| {
+            (
+                d.code.as_str().to_string(),
+                d.message.clone(),
+                d.help.clone().unwrap_or_default(),
+            )
+        })
+        .collect()
+}

@@ -5,6 +5,7 @@
 //! refused up front, and the pipeline runs, derives from its distribution and resumes after SIGKILL to
 //! the files of a clean run.
 
+use super::common::check_errors as refusals;
 use std::path::Path;
 
 use super::common::{clean_then_killed_and_resumed, fake_cifar, read_json, smoke_run, smoke_text};
@@ -390,39 +391,17 @@ fn a_killed_masked_search_resumes_to_the_same_result() {
         !err.contains("search epoch 1/12"),
         "epoch 1 was redone:\n{err}"
     );
-    for f in [
-        "stages/search/alphas.safetensors",
-        "stages/search/supernet.safetensors",
-        "stages/search/arch_trajectory.json",
-        "best.arch.yaml",
-        "model/weights.safetensors",
-    ] {
-        assert_eq!(
-            std::fs::read(clean.join(f)).unwrap(),
-            std::fs::read(killed.join(f)).unwrap(),
-            "{f} differs"
-        );
-    }
-}
-
-/// The errors and help lines of `nasl check` on a pipeline text.
-fn refusals(text: &str) -> Vec<(String, String, String)> {
-    let mut loader = MemLoader::default();
-    loader.files.insert("p.nas".into(), text.to_string());
-    let front = nasl::driver::check_file(Path::new("p.nas"), &loader);
-    front
-        .checked
-        .diags
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| {
-            (
-                d.code.as_str().to_string(),
-                d.message.clone(),
-                d.help.clone().unwrap_or_default(),
-            )
-        })
-        .collect()
+    super::common::assert_same_files(
+        &clean,
+        &killed,
+        &[
+            "stages/search/alphas.safetensors",
+            "stages/search/supernet.safetensors",
+            "stages/search/arch_trajectory.json",
+            "best.arch.yaml",
+            "model/weights.safetensors",
+        ],
+    );
 }
 
 /// `pipelines/fbnetv2.nas` checks; what masks cannot stand for is refused by `nasl check` with

@@ -34,15 +34,7 @@ fn input_choice_cells_run_through_spos_few_shot_and_retrain() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary = read_json(&out.join("summary.json"));
     assert_eq!(summary["complete"], true, "{summary}");
-    let stage = |name: &str| {
-        summary["stages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["stage"] == name)
-            .unwrap_or_else(|| panic!("no stage {name}: {summary}"))
-            .clone()
-    };
+    let stage = |name: &str| super::common::stage_of(&summary, name);
     // `split_on 1` splits on `normal.node0.input0`: node 0 reads cell input 0 or 1.
     assert_eq!(stage("split")["sub_supernets"], 2);
     // The best architecture chose every node's inputs, and the retrained network is that

@@ -49,15 +49,7 @@ const PHASES: &str = "  phase full(epochs: 1, lr: 0.05)
   phase width(epochs: 2, lr: 0.01)
 ";
 
-fn stage(summary: &Json, name: &str) -> Json {
-    summary["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stage"] == name)
-        .unwrap_or_else(|| panic!("no stage {name}: {summary}"))
-        .clone()
-}
+use super::common::stage_of as stage;
 
 /// The phases of the smoke run: in the written order, each sampling the options released so far
 /// (full: one per decision; kernel: kernel sizes and resolution; depth: two depths, then three;
