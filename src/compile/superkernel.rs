@@ -13,9 +13,10 @@
 //! from the loss. The expansion groups are masked on the hidden activations after the depthwise
 //! convolution's batch norm and activation, so that at the indicators' values the forward equals the
 //! chosen sub-network's exactly (masking only the depthwise kernel, as the reference does, would let
-//! the batch norm's shift through the dropped channels). The layer is never dropped as a whole: the
-//! reference drops a layer through the smallest expansion's indicator only where its space offers a
-//! skip, and an elastic `mbconv` has no skip option.
+//! the batch norm's shift through the dropped channels). A layer written `choose [mbconv(..), skip]`
+//! can be dropped as a whole, as the paper's smallest expansion can: `1(||group_0|| > t_drop)` (the
+//! first expansion group, on the kernel left) multiplies the block's branch before its residual add,
+//! so at 0 the layer is the identity that `skip` stands for.
 
 use std::collections::HashMap;
 
@@ -59,6 +60,10 @@ pub struct Gates {
     pub channels: Option<Tensor>,
     pub kernel_p: Option<Tensor>,
     pub expand_p: Option<Tensor>,
+    /// A droppable layer's keep gate (1: the block runs, 0: the identity), a scalar.
+    pub keep: Option<Tensor>,
+    /// A droppable layer's decision probabilities (the block's option `keep`, `skip`'s `1 - keep`).
+    pub drop_p: Option<Tensor>,
 }
 
 /// The chain of nested indicators over parts with norms `norms` and thresholds `t` (one per part
@@ -119,11 +124,33 @@ pub fn gates(layer: &SkLayer, w: &Tensor, thresholds: &[Tensor], hard: bool) -> 
         }
         None => (None, None),
     };
+    // The layer drop: the smallest expansion's group (all hidden channels without an expansion
+    // decision), on the kernel the kernel decision left, against the drop decision's threshold.
+    let (keep, drop_p) = match layer.drop {
+        Some((d, skip)) => {
+            let first = layer
+                .expand
+                .as_ref()
+                .map_or(dw.size()[0], |(_, es)| (layer.cin * es[0]) as i64);
+            let norm = dw.narrow(0, 0, first).norm();
+            let keep = indicator(&(norm - thresholds[d].get(0)), hard);
+            let gone = 1.0 - &keep;
+            let p = if skip == 0 {
+                Tensor::stack(&[gone, keep.shallow_clone()], 0)
+            } else {
+                Tensor::stack(&[keep.shallow_clone(), gone], 0)
+            };
+            (Some(keep), Some(p))
+        }
+        None => (None, None),
+    };
     Gates {
         dw,
         channels,
         kernel_p,
         expand_p,
+        keep,
+        drop_p,
     }
 }
 
@@ -136,6 +163,9 @@ pub fn decision_probs(plan: &SkPlan, gates: &[Gates], decisions: usize) -> Vec<T
             out[*d] = p.shallow_clone();
         }
         if let (Some((d, _)), Some(p)) = (&l.expand, &g.expand_p) {
+            out[*d] = p.shallow_clone();
+        }
+        if let (Some((d, _)), Some(p)) = (&l.drop, &g.drop_p) {
             out[*d] = p.shallow_clone();
         }
     }
@@ -240,10 +270,11 @@ impl Block {
             }
         }
         let out = self.b("bn_project").fwd(&self.c("project").fwd(&h), train);
-        if mbconv_residual(op, self.cin) {
-            out + x
-        } else {
-            out
+        match (&g.keep, mbconv_residual(op, self.cin)) {
+            // A dropped layer leaves its input (`plan` allows a drop only with the residual).
+            (Some(keep), true) => out * keep + x,
+            (None, true) => out + x,
+            _ => out,
         }
     }
 }

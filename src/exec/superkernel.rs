@@ -20,6 +20,8 @@ pub struct LayerCost {
     pub kernel: Option<usize>,
     pub expand: Option<usize>,
     pub table: Vec<Vec<f64>>,
+    /// A droppable layer's decision and its `skip` option (a dropped layer costs nothing).
+    pub drop: Option<(usize, usize)>,
 }
 
 impl LayerCost {
@@ -34,11 +36,18 @@ impl LayerCost {
         let one = || Tensor::ones([1], (tch::Kind::Float, like.device()));
         let pk = self.kernel.map_or_else(one, |d| probs[d].shallow_clone());
         let pe = self.expand.map_or_else(one, |d| probs[d].shallow_clone());
-        (pk.unsqueeze(1) * t * pe.unsqueeze(0)).sum(tch::Kind::Float)
+        let pairs = (pk.unsqueeze(1) * t * pe.unsqueeze(0)).sum(tch::Kind::Float);
+        match self.drop {
+            Some((d, skip)) => pairs * probs[d].get(1 - skip as i64),
+            None => pairs,
+        }
     }
 
     /// The cost of the pair chosen by `choices` (per decision).
     pub fn of(&self, choices: &[Option<usize>]) -> f64 {
+        if self.drop.is_some_and(|(d, skip)| choices[d] == Some(skip)) {
+            return 0.0;
+        }
         let i = self.kernel.and_then(|d| choices[d]).unwrap_or(0);
         let j = self.expand.and_then(|d| choices[d]).unwrap_or(0);
         self.table
@@ -115,6 +124,7 @@ pub fn costs(
                 .iter()
                 .map(|row| row.iter().map(&cost).collect())
                 .collect(),
+            drop: l.drop,
         })
         .collect();
     Ok((fixed, layers))

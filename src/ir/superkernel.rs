@@ -4,6 +4,7 @@
 
 use crate::catalog::OpKind;
 use crate::ir::graph::{DecisionKind, kind_name};
+use crate::ir::ops::mbconv_residual;
 use crate::ir::{IrError, SearchSpace};
 
 /// One searched MBConv layer.
@@ -17,6 +18,9 @@ pub struct SkLayer {
     pub expand: Option<(usize, Vec<usize>)>,
     /// Input channels (the expansion groups are `cin * e` channels).
     pub cin: usize,
+    /// The layer choice `choose [mbconv(..), skip]` that can drop the layer, and its `skip` option:
+    /// the smallest expansion's indicator keeps the block or leaves the identity (Single-Path NAS).
+    pub drop: Option<(usize, usize)>,
 }
 
 /// The superkernel layers of a space, and the option index per decision of the largest network (the
@@ -44,6 +48,26 @@ pub fn plan(space: &SearchSpace) -> Result<SkPlan, IrError> {
     const HELP: &str = "a superkernel layer is one `mbconv(kernel: [3, 5], expand: [3, 6])`; fix `out`, `repeat` and `resolution` to single values and write layer choices as elastic arguments";
     let mut largest = vec![];
     for d in &space.decisions {
+        if d.kind == DecisionKind::Layer {
+            // Single-Path NAS's layer drop: `choose [mbconv(..), skip]`, the block's option largest.
+            match skip_option(d) {
+                Some(s) => {
+                    largest.push(1 - s);
+                    continue;
+                }
+                None => {
+                    return Err(refuse(
+                        &d.path,
+                        format!(
+                            "`relax superkernel` searches a layer choice only as a block that can be dropped, `choose [mbconv(kernel: [..], expand: [..]), skip]`; `{}` chooses among {}",
+                            d.path,
+                            d.labels.join(", ")
+                        ),
+                        HELP,
+                    ));
+                }
+            }
+        }
         if d.kind != DecisionKind::Elastic {
             return Err(refuse(
                 &d.path,
@@ -83,6 +107,9 @@ pub fn plan(space: &SearchSpace) -> Result<SkPlan, IrError> {
     let (net, _) = space.net_from_choices(&choices)?;
     let mut layers: Vec<SkLayer> = vec![];
     for (d, dec) in space.decisions.iter().enumerate() {
+        if dec.kind == DecisionKind::Layer {
+            continue;
+        }
         let (prefix, arg) = dec.path.rsplit_once('.').unwrap_or(("", ""));
         let node = net
             .ops()
@@ -114,6 +141,7 @@ pub fn plan(space: &SearchSpace) -> Result<SkPlan, IrError> {
                     kernel: None,
                     expand: None,
                     cin: input.channels(),
+                    drop: None,
                 });
                 layers.len() - 1
             }
@@ -123,5 +151,54 @@ pub fn plan(space: &SearchSpace) -> Result<SkPlan, IrError> {
             _ => layers[i].expand = Some((d, values)),
         }
     }
+    // The droppable layers: the block of the kept candidate, one mbconv that adds its input.
+    for (d, dec) in space.decisions.iter().enumerate() {
+        let Some(s) = (dec.kind == DecisionKind::Layer)
+            .then(|| skip_option(dec))
+            .flatten()
+        else {
+            continue;
+        };
+        let prefix = format!("{}.cand{}", dec.path, 1 - s);
+        let ops: Vec<_> = net
+            .ops()
+            .filter(|(n, _, _)| n.path == prefix || n.path.starts_with(&format!("{prefix}.")))
+            .collect();
+        let droppable = match ops.as_slice() {
+            [(n, op, input)] if op.kind == OpKind::MbConv => {
+                mbconv_residual(op, input.channels()).then_some((n, input))
+            }
+            _ => None,
+        };
+        let Some((n, input)) = droppable else {
+            return Err(refuse(
+                &dec.path,
+                format!(
+                    "`{}` can be dropped only where its block is one mbconv that adds its input (stride 1, as many channels out as in), which `skip` then stands for",
+                    dec.path
+                ),
+                "write `layers out: C, stride: 1, ..., choose [mbconv(kernel: [3, 5], expand: [3, 6]), skip]` with the layer's input at C channels",
+            ));
+        };
+        match layers.iter().position(|l| l.path == n.path) {
+            Some(i) => layers[i].drop = Some((d, s)),
+            None => layers.push(SkLayer {
+                path: n.path.clone(),
+                kernel: None,
+                expand: None,
+                cin: input.channels(),
+                drop: Some((d, s)),
+            }),
+        }
+    }
     Ok(SkPlan { layers, largest })
+}
+
+/// The `skip` option of a two-option layer decision whose other option is not `skip`.
+fn skip_option(d: &crate::ir::graph::Decision) -> Option<usize> {
+    match d.labels.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [a, "skip"] if a != "skip" => Some(1),
+        ["skip", b] if b != "skip" => Some(0),
+        _ => None,
+    }
 }

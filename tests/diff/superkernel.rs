@@ -241,6 +241,7 @@ fn gradients_reach_the_thresholds_from_the_loss_and_the_latency_term() {
         kernel: Some(dk),
         expand: Some(de),
         table: vec![vec![1.0, 2.0], vec![3.0, 5.0]],
+        drop: None,
     };
     let mut kept = vec![None; 2];
     kept[dk] = Some(1);
@@ -351,7 +352,7 @@ fn single_path_nas_passes_a_smoke_run() {
     assert!(dir.join("alphas.safetensors").is_file());
     let state = read_json(&out.join("state.json"));
     let result = &state["done"][0]["result"];
-    assert_eq!(result["final_probs"].as_object().unwrap().len(), 42);
+    assert_eq!(result["final_probs"].as_object().unwrap().len(), 57);
     let row = &result["penalties"][0];
     assert_eq!(row["metric"], "latency");
     assert!(row["derived"].as_f64().unwrap() > 0.0, "{row}");
@@ -411,8 +412,16 @@ fn what_a_superkernel_search_does_not_define_is_refused_up_front() {
                 "repeat: 2, mbconv(kernel: [3, 5], expand: [2, 4])",
                 "repeat: 2, choose [mbconv(3, 3), mbconv(5, 6)]",
             ),
-            "is a layer decision",
+            "searches a layer choice only as a block that can be dropped",
             "mbconv(kernel: [3, 5], expand: [3, 6])",
+        ),
+        (
+            ok.replace(
+                "layers out: 16, stride: 2, repeat: 1, mbconv(kernel: [3, 5, 7], expand: [1, 3])",
+                "layers out: 16, stride: 2, repeat: 1, choose [mbconv(kernel: [3, 5, 7], expand: [1, 3]), skip]",
+            ),
+            "can be dropped only where its block is one mbconv that adds its input",
+            "stride: 1",
         ),
         (
             ok.replace("layers out: 8,", "layers out: [8, 12],"),
@@ -502,4 +511,106 @@ fn a_cost_penalty_drives_the_thresholds_to_smaller_options() {
         let top = |p: &Json| p.as_array().unwrap().last().unwrap().as_f64().unwrap();
         assert!(top(&last[path]) < top(p), "{path}: {p} -> {}", last[path]);
     }
+}
+
+/// A layer that can be dropped (Single-Path NAS's smallest expansion as a skip).
+const DROP_SPACE: &str = r#"
+space net = chain(input: [3, 8, 8], classes: 3) {
+  stem conv(3, out: 8) bn relu
+  layers out: 8, stride: 1, repeat: 1, choose [mbconv(kernel: [3, 5], expand: [2, 4]), skip]
+  head global_avg_pool linear(out: classes)
+}
+"#;
+
+/// `choose [mbconv(..), skip]` under `relax superkernel`: the drop indicator on the first
+/// expansion group's norm keeps the block or leaves the identity. At its values the forward equals
+/// the sub-network with the block (at the kernel and expansion the other indicators chose) or with
+/// `skip`, in training and evaluation; the layer decision's probabilities are one-hot on the chosen
+/// option (what `derive argmax` reads); a dropped layer costs nothing; the drop threshold gets a
+/// gradient from the loss.
+#[test]
+fn a_dropped_layer_is_the_identity_that_skip_stands_for() {
+    tch::manual_seed(5);
+    let space = space_of(DROP_SPACE);
+    let p = plan(&space).unwrap();
+    assert_eq!(p.layers.len(), 1);
+    let l = &p.layers[0];
+    let (dl, skip) = l.drop.unwrap();
+    assert_eq!(space.decisions[dl].labels[skip], "skip");
+    assert_eq!(p.largest[dl], 1 - skip, "the block is the largest option");
+    let (dk, de) = (l.kernel.as_ref().unwrap().0, l.expand.as_ref().unwrap().0);
+    let net = Supernet::new(&space, Device::Cpu).unwrap();
+    let x = Tensor::randn([4, 3, 8, 8], (Kind::Float, Device::Cpu));
+    let n = space.decisions.len();
+    let at = |td: f64, tk: f64, te: f64| -> Vec<Tensor> {
+        let mut t: Vec<Tensor> = (0..n).map(|_| Tensor::new()).collect();
+        t[dl] = Tensor::from_slice(&[td as f32]).set_requires_grad(true);
+        t[dk] = Tensor::from_slice(&[tk as f32]).set_requires_grad(true);
+        t[de] = Tensor::from_slice(&[te as f32]).set_requires_grad(true);
+        t
+    };
+    for (dropped, k, e) in [(true, 0, 0), (false, 1, 0), (false, 0, 1)] {
+        let t = at(
+            if dropped { 1e6 } else { -1e6 },
+            if k == 1 { -1e6 } else { 1e6 },
+            if e == 1 { -1e6 } else { 1e6 },
+        );
+        let mut idx = vec![0; n];
+        idx[dl] = if dropped { skip } else { 1 - skip };
+        idx[dk] = k;
+        idx[de] = e;
+        let arch = Arch::from_indices(&space, &idx).unwrap();
+        for train in [false, true] {
+            let (a, probs) = net.forward_superkernel(&x, &p, &t, train).unwrap();
+            let b = net.forward_t(&x, &arch, train).unwrap();
+            let diff = (&a - &b).abs().max().double_value(&[]);
+            assert!(
+                diff < 1e-5,
+                "dropped {dropped} k {k} e {e} train {train}: {diff}"
+            );
+            assert_eq!(values(&probs[dl])[idx[dl]], 1.0, "dropped {dropped}");
+        }
+    }
+    // A dropped layer costs nothing, in the expectation and for the chosen architecture.
+    let cost = LayerCost {
+        kernel: Some(dk),
+        expand: Some(de),
+        table: vec![vec![1.0, 2.0], vec![3.0, 5.0]],
+        drop: Some((dl, skip)),
+    };
+    let mut chosen = vec![Some(1); n];
+    chosen[dl] = Some(1 - skip);
+    assert_eq!(cost.of(&chosen), 5.0);
+    chosen[dl] = Some(skip);
+    assert_eq!(cost.of(&chosen), 0.0);
+    let w = net.superkernels(&p).unwrap().remove(0);
+    let probs = decision_probs(&p, &[gates(l, &w, &at(1e6, -1e6, -1e6), true)], n);
+    assert_eq!(cost.expected(&probs, &w).double_value(&[]), 0.0);
+    let probs = decision_probs(&p, &[gates(l, &w, &at(-1e6, -1e6, -1e6), true)], n);
+    assert_eq!(cost.expected(&probs, &w).double_value(&[]), 5.0);
+    // The drop threshold learns from the loss near the first group's norm.
+    let first = tch::no_grad(|| w.narrow(0, 0, 16).narrow(2, 1, 3).narrow(3, 1, 3).norm());
+    let t = at(first.double_value(&[]) - 0.5, 1e6, 1e6);
+    let y = Tensor::from_slice(&[0i64, 1, 2, 0]);
+    let (logits, _) = net.forward_superkernel(&x, &p, &t, true).unwrap();
+    logits.cross_entropy_for_logits(&y).backward();
+    let g = values(&t[dl].grad());
+    assert!(g[0] != 0.0 && g[0].is_finite(), "{g:?}");
+}
+
+/// A search whose indicators all start far above the norms drops every droppable layer: the
+/// derived architecture chooses `skip` there, end to end.
+#[test]
+fn a_search_that_drops_every_layer_derives_skips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = pipeline(1000.0, 1, "penalty params(weight: 0.1)").replace(
+        "layers out: 8, stride: 1, repeat: 2, mbconv(kernel: [3, 5], expand: [2, 4])",
+        "layers out: 8, stride: 1, repeat: 2, choose [mbconv(kernel: [3, 5], expand: [2, 4]), skip]",
+    );
+    assert!(text.contains("skip]"));
+    let (out, o) = smoke_text(tmp.path(), "drop", &text);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let best = std::fs::read_to_string(out.join("best.arch.yaml")).unwrap();
+    assert!(best.contains("stage0.layer0: skip"), "{best}");
+    assert!(best.contains("stage0.layer1: skip"), "{best}");
 }
