@@ -466,3 +466,36 @@ fn what_masking_cannot_search_is_refused_up_front() {
         );
     }
 }
+
+/// `penalty latency` under masks reads the stage's latency table (measured into the stage's folder):
+/// the penalty row's derived latency is the table's sum over the derived architecture's network.
+#[test]
+fn a_latency_penalty_reads_the_stage_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = pipeline(
+        1,
+        "penalty latency(weight: 0.1)\n  latency measure(runs: 3)",
+        "argmax",
+    );
+    let (out, o) = smoke_text(tmp.path(), "lat", &text);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let state = read_json(&out.join("state.json"));
+    let row = &state["done"][0]["result"]["penalties"][0];
+    assert_eq!(row["metric"], "latency", "{row}");
+    assert!(row["expected"].as_f64().unwrap() > 0.0, "{row}");
+    let table =
+        nasl::cost::latency::LatencyTable::load(&out.join("stages/search/latency.yaml")).unwrap();
+    let front = nasl::driver::check_text("lat.nas", &text);
+    let space = &front.spaces[0].1;
+    let best =
+        Arch::from_yaml(&std::fs::read_to_string(out.join("best.arch.yaml")).unwrap()).unwrap();
+    let (net, _) = space
+        .net_from_choices(&space.arch_indices(&best).unwrap())
+        .unwrap();
+    let ms = table.net_ms(&net).unwrap();
+    let derived = row["derived"].as_f64().unwrap();
+    assert!(
+        (derived - ms).abs() <= 1e-6 * ms.max(1.0),
+        "derived {derived} ms, the table says {ms} ms"
+    );
+}
