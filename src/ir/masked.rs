@@ -91,8 +91,7 @@ const HELP: &str = "`relax masked_gumbel` searches layer choices (`choose [...]`
 /// The index of the largest numeric label of decision `d`.
 fn largest_label(space: &SearchSpace, d: usize) -> Result<usize, IrError> {
     let dec = &space.decisions[d];
-    let values: Vec<usize> = dec.labels.iter().filter_map(|l| l.parse().ok()).collect();
-    if values.len() != dec.labels.len() || values.is_empty() {
+    let Some(values) = dec.sizes().filter(|v| !v.is_empty()) else {
         return Err(refuse(
             &dec.path,
             format!(
@@ -102,7 +101,7 @@ fn largest_label(space: &SearchSpace, d: usize) -> Result<usize, IrError> {
             ),
             HELP,
         ));
-    }
+    };
     let max = values.iter().max().copied().unwrap_or(0);
     Ok(values.iter().position(|&v| v == max).unwrap_or(0))
 }
@@ -147,7 +146,7 @@ pub fn plan(space: &SearchSpace) -> Result<MaskedPlan, IrError> {
             }
             DecisionKind::Resolution => {
                 largest.push(largest_label(space, d)?);
-                let sizes = dec.labels.iter().filter_map(|l| l.parse().ok()).collect();
+                let sizes = dec.sizes().unwrap_or_default();
                 resolution = Some((d, sizes));
             }
             kind => {

@@ -79,7 +79,7 @@ pub fn plan(space: &SearchSpace) -> Result<SkPlan, IrError> {
                 HELP,
             ));
         }
-        let values: Vec<usize> = d.labels.iter().filter_map(|l| l.parse().ok()).collect();
+        let values = d.sizes().unwrap_or_default();
         if values.len() != d.labels.len() || values.windows(2).any(|w| w[0] >= w[1]) {
             return Err(refuse(
                 &d.path,
@@ -132,7 +132,7 @@ pub fn plan(space: &SearchSpace) -> Result<SkPlan, IrError> {
                 "drop `se: true`, or fix `expand` to one value",
             ));
         }
-        let values: Vec<usize> = dec.labels.iter().filter_map(|l| l.parse().ok()).collect();
+        let values = dec.sizes().unwrap_or_default();
         let i = match layers.iter().position(|l| l.path == n.path) {
             Some(i) => i,
             None => {

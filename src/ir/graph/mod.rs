@@ -63,6 +63,14 @@ pub struct Decision {
     pub labels: Vec<String>,
 }
 
+impl Decision {
+    /// The options as whole numbers (elastic sizes, depths, channels, resolutions), in their order;
+    /// `None` when an option is not one (a layer or edge choice).
+    pub fn sizes(&self) -> Option<Vec<usize>> {
+        self.labels.iter().map(|l| l.parse().ok()).collect()
+    }
+}
+
 /// A node of the space graph.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum SpaceNode {
