@@ -100,17 +100,6 @@ pub const NOT_RUN: &[NotRun] = &[
     },
 ];
 
-/// Supernet-training samplers the executor runs.
-pub const RUN_SAMPLERS: &[&str] = &["uniform", "constrained", "fair", "path_dropout", "sandwich"];
-/// Relaxations the executor runs.
-pub const RUN_RELAXATIONS: &[&str] = &[
-    "softmax",
-    "gumbel",
-    "gumbel_hard",
-    "binary_gates",
-    "superkernel",
-    "masked_gumbel",
-];
 /// Metrics a search can maximise or put on a Pareto front.
 pub const RUN_OBJECTIVES: &[&str] = &[
     "val.accuracy",
@@ -264,19 +253,6 @@ fn check_stage(
         Some(Value::Call(c)) => Some((c.name.as_str(), c)),
         _ => None,
     };
-    if let Some((name, _)) = call_name("sampler")
-        && !RUN_SAMPLERS.contains(&name)
-    {
-        out.push(refuse(
-            span_of("sampler"),
-            format!("`nasl run` does not execute the `{name}` sampler yet"),
-            "not executed",
-            format!(
-                "supernet training runs {}",
-                one_of(RUN_SAMPLERS.iter().copied())
-            ),
-        ));
-    }
     for key in ["optimizer", "weights"] {
         if let Some((_, c)) = call_name(key)
             && matches!(c.get("lr"), Some(Value::Schedule(_)))
@@ -293,20 +269,6 @@ fn check_stage(
                 .help("keep one: `lr: 0.1 -> 0.001 cosine`, or a number with `schedule cosine(min: 0.001)`"),
             );
         }
-    }
-    if let Some((name, _)) = call_name("relax")
-        && !RUN_RELAXATIONS.contains(&name)
-    {
-        let help = format!(
-            "differentiable search runs {}",
-            one_of(RUN_RELAXATIONS.iter().copied())
-        );
-        out.push(refuse(
-            span_of("relax"),
-            format!("`nasl run` does not execute the `{name}` relaxation yet"),
-            "not executed",
-            help,
-        ));
     }
     for key in ["objective", "pareto"] {
         let Some(metrics) = stage.settings.peek(key).map(Value::names) else {
