@@ -6,9 +6,7 @@
 use super::common::check_errors as refusals;
 use std::path::Path;
 
-use super::common::{
-    clean_then_killed_and_resumed, fake_cifar, nasl, read_json, smoke_run, smoke_text,
-};
+use super::common::{clean_then_killed_and_resumed, fake_cifar, read_json, smoke_run, smoke_text};
 use nasl::compile::Supernet;
 use nasl::compile::superkernel::{SkPlan, decision_probs, gates, plan};
 use nasl::exec::superkernel::LayerCost;
@@ -477,16 +475,7 @@ fn a_cost_penalty_drives_the_thresholds_to_smaller_options() {
         .replace("arch adam(lr: 0.01)", "arch adam(lr: 0.3)");
     std::fs::write(&file, text).unwrap();
     let out = tmp.path().join("out");
-    let o = nasl()
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .args(["--device", "cpu", "--threads", "1", "--seed", "1"])
-        .output()
-        .unwrap();
+    let o = super::common::run_into(&file, &out, 1).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let state = read_json(&out.join("state.json"));
     let result = &state["done"][0]["result"];

@@ -6,29 +6,15 @@
 use nasl::cost::arch_cost;
 use nasl::ir::Arch;
 
-use super::common::{nasl, read_json, root};
+use super::common::{read_json, root};
 
 #[test]
 fn input_choice_cells_run_through_spos_few_shot_and_retrain() {
     let tmp = tempfile::tempdir().unwrap();
     let file = root().join("tests/run/input_choice.nas");
     let out = tmp.path().join("run");
-    let o = nasl()
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .args([
-            "--smoke",
-            "--device",
-            "cpu",
-            "--threads",
-            "1",
-            "--seed",
-            "3",
-        ])
+    let o = super::common::run_into(&file, &out, 3)
+        .arg("--smoke")
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
