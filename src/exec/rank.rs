@@ -343,10 +343,14 @@ fn sampled(
         *spec.samples
     };
     let epochs = smoke_epochs(ctx, *spec.training.epochs).max(1);
-    let random = distinct_archs(space, k + 2, ctx.stage_seed(&stage.name))?;
     if !*spec.extremes {
-        return Ok((random.into_iter().take(k).collect(), epochs));
+        return Ok((
+            distinct_archs(space, k, ctx.stage_seed(&stage.name))?,
+            epochs,
+        ));
     }
+    // Two more than `k`, in case the draws hold the extremes.
+    let random = distinct_archs(space, k + 2, ctx.stage_seed(&stage.name))?;
     // The largest and the smallest first (the sandwich rule's, by MACs then parameters, the
     // smallest never `none`), then `k` random ones other than those two.
     let (big, small) = super::supernet::sandwich_extremes(space, &[])?;
