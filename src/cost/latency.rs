@@ -411,6 +411,34 @@ space net = chain(input: [1, 12, 12], classes: 3) {
         assert!(cells.op_cover().is_err());
     }
 
+    /// A cover of more than `MAX_COVER` architectures is a spec error with a help line, not a
+    /// table measured for hours.
+    #[test]
+    fn a_cover_too_large_to_measure_is_refused() {
+        let text = r#"
+space net = chain(input: [1, 32, 32], classes: 3) {
+  resolution [14, 16, 18, 20, 22, 24, 26, 28, 30, 32]
+  stem conv(3, out: 4) bn relu
+  layers out: [4, 6, 8, 10, 12], stride: 1, repeat: 1, mbconv(kernel: [3, 5, 7], expand: [1, 2, 3])
+  layers out: [4, 6, 8, 10, 12], stride: 1, repeat: 1, conv(3) bn relu
+  layers out: [4, 6, 8, 10, 12], stride: 1, repeat: 1, conv(3) bn relu
+  layers out: [4, 6, 8, 10, 12], stride: 1, repeat: 1, conv(3) bn relu
+  head global_avg_pool linear(out: classes)
+}
+"#;
+        let front = crate::driver::check_text("t.nas", text);
+        assert!(!front.checked.has_errors(), "{:?}", front.checked.diags);
+        let space = &front.spaces[0].1;
+        // 10 resolutions x 5^4 widths x 9 (kernel, expand) pairs.
+        match table_cover(space) {
+            Err(IrError::Spec { message, help, .. }) => {
+                assert!(message.contains("56250 architectures"), "{message}");
+                assert!(!help.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn keys_separate_what_differs_and_merge_what_is_the_same() {
         let space = SearchSpace::new(small_cells()).unwrap();
