@@ -695,5 +695,7 @@ pub struct PhaseOut {
     pub tag: String,
     /// How many options each decision was sampled from (1: fixed to its largest).
     pub released: Vec<usize>,
+    /// Sub-networks trained per step (their gradients summed into one update).
+    pub subnets: usize,
     pub train: TrainSummary,
 }

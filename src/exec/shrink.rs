@@ -1,11 +1,14 @@
 //! `progressive_shrinking(space)` (Once-for-All, Cai et al., ICLR 2020): the supernet's phases in the
 //! order written, each releasing elastic dimensions on top of the earlier ones (full: the largest
-//! network only; kernel: kernel sizes and the input resolution; depth and width in the paper's
-//! sub-steps, the two largest values first, then all, with the expanded channels sorted by
-//! importance before each width sub-step), sub-networks sampled uniformly within what is released,
+//! network only; kernel: kernel sizes; depth and width in the paper's sub-steps, the two largest
+//! values first, then all, with the expanded channels sorted by importance before each width
+//! sub-step; the input resolution elastic in every phase, one size per batch), per step `subnets`
+//! sub-networks sampled uniformly within what is released, their gradients summed into one update,
 //! and an optional soft-target distillation loss from the full phase's network. Each (sub-)step is one
 //! `train::fit` with its own tag, learning rate and schedule, so it checkpoints per epoch and resumes
 //! where it stopped; the result is a trained supernet like a `train` stage's.
+
+use std::collections::BTreeSet;
 
 use super::result::PhaseOut;
 use rand::RngExt;
@@ -34,6 +37,8 @@ pub struct Step {
     pub allowed: Vec<Vec<usize>>,
     /// Width sub-steps: sort the expanded channels first, with this `expand_ratio_stage`.
     pub sort: Option<usize>,
+    /// Sub-networks sampled per training step (their gradients summed into one update).
+    pub subnets: usize,
 }
 
 /// The options of decision `d` from largest to smallest (by the number each label is).
@@ -45,17 +50,18 @@ fn by_size(space: &SearchSpace, d: usize) -> Vec<usize> {
     idx
 }
 
-/// Which phase releases decision `d`.
-fn released_by(space: &SearchSpace, d: usize) -> PhaseKind {
+/// Which phase releases decision `d` (`None`: elastic from the first phase on).
+fn released_by(space: &SearchSpace, d: usize) -> Option<PhaseKind> {
     let dec = &space.decisions[d];
-    match dec.kind {
+    Some(match dec.kind {
+        // OFA samples the image size of every batch in every phase, the full network's included.
+        DecisionKind::Resolution => return None,
         DecisionKind::Depth => PhaseKind::Depth,
         DecisionKind::Channels => PhaseKind::Width,
         DecisionKind::Elastic if dec.path.ends_with(".expand") => PhaseKind::Width,
-        // Kernel sizes, and the input resolution (OFA samples it in every phase after the full one);
-        // `nasl check` admits no other decision kind here.
+        // Kernel sizes; `nasl check` admits no other decision kind here.
         _ => PhaseKind::Kernel,
-    }
+    })
 }
 
 /// The phases as written (or OFA's four of `epochs` each) expanded into training steps: depth and
@@ -75,6 +81,7 @@ pub fn schedule(space: &SearchSpace, phases: &[Phase], default_epochs: usize) ->
             kind,
             epochs: default_epochs,
             lr: None,
+            subnets: kind.default_subnets(),
         })
         .collect()
     } else {
@@ -83,17 +90,17 @@ pub fn schedule(space: &SearchSpace, phases: &[Phase], default_epochs: usize) ->
     let n = space.decisions.len();
     let order: Vec<Vec<usize>> = (0..n).map(|d| by_size(space, d)).collect();
     // How many of each decision's options are released so far (largest first).
-    let mut count = vec![1usize; n];
+    let mut count: Vec<usize> = (0..n)
+        .map(|d| match released_by(space, d) {
+            None => order[d].len(),
+            Some(_) => 1,
+        })
+        .collect();
     let mut steps = Vec::new();
     for (i, ph) in phases.iter().enumerate() {
-        let name = match ph.kind {
-            PhaseKind::Full => "full",
-            PhaseKind::Kernel => "kernel",
-            PhaseKind::Depth => "depth",
-            PhaseKind::Width => "width",
-        };
+        let name = ph.kind.name();
         let mine: Vec<usize> = (0..n)
-            .filter(|&d| ph.kind != PhaseKind::Full && released_by(space, d) == ph.kind)
+            .filter(|&d| ph.kind != PhaseKind::Full && released_by(space, d) == Some(ph.kind))
             .collect();
         let allowed = |count: &[usize]| -> Vec<Vec<usize>> {
             (0..n).map(|d| order[d][..count[d]].to_vec()).collect()
@@ -110,6 +117,7 @@ pub fn schedule(space: &SearchSpace, phases: &[Phase], default_epochs: usize) ->
                     lr: ph.lr,
                     allowed: allowed(&count),
                     sort: None,
+                    subnets: ph.subnets,
                 });
             }
             PhaseKind::Depth | PhaseKind::Width => {
@@ -133,6 +141,7 @@ pub fn schedule(space: &SearchSpace, phases: &[Phase], default_epochs: usize) ->
                         lr: ph.lr,
                         allowed: allowed(&count),
                         sort: (ph.kind == PhaseKind::Width).then_some(k),
+                        subnets: ph.subnets,
                     });
                 }
             }
@@ -186,37 +195,57 @@ pub fn progressive_shrinking(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult
         let teach = teacher.as_ref().zip(distill);
         let mut step =
             |x: &Tensor, y: &Tensor, rng: &mut ChaCha8Rng, _t: f64| -> Result<StepOut, ExecError> {
-                let genome: Vec<usize> = st
-                    .allowed
-                    .iter()
-                    .map(|opts| opts[rng.random_range(0..opts.len())])
+                // One image size per batch, shared by the step's sub-networks and the teacher (OFA
+                // resizes the batch); every other decision drawn per sub-network.
+                let size: Vec<Option<usize>> = (0..space.decisions.len())
+                    .map(|d| {
+                        let opts = &st.allowed[d];
+                        (space.decisions[d].kind == DecisionKind::Resolution)
+                            .then(|| opts[rng.random_range(0..opts.len())])
+                    })
                     .collect();
-                let options: Vec<Vec<usize>> = genome.iter().map(|&o| vec![o]).collect();
-                let logits = net.forward_mix(x, &Mix::from_options(&options), true)?;
-                let (ce, correct) = loss_and_correct(&logits, y, smoothing);
-                let loss = match teach {
-                    Some((t, w)) => {
-                        // The full network at the student's resolution (OFA resizes the batch for
-                        // both).
-                        let mut full: Vec<Vec<usize>> = largest.iter().map(|&o| vec![o]).collect();
-                        for (d, dec) in space.decisions.iter().enumerate() {
-                            if dec.kind == DecisionKind::Resolution {
-                                full[d] = vec![genome[d]];
-                            }
-                        }
-                        let soft =
-                            tch::no_grad(|| t.forward_mix(x, &Mix::from_options(&full), true))?;
-                        ce + soft_target_loss(&logits, &soft) * w
+                let soft = match teach {
+                    Some((t, _)) => {
+                        let full: Vec<Vec<usize>> = largest
+                            .iter()
+                            .zip(&size)
+                            .map(|(&o, s)| vec![s.unwrap_or(o)])
+                            .collect();
+                        Some(tch::no_grad(|| {
+                            t.forward_mix(x, &Mix::from_options(&full), true)
+                        })?)
                     }
-                    None => ce,
+                    None => None,
                 };
-                loss.backward();
                 let b = y.size()[0];
+                let (mut loss_sum, mut correct_sum) = (0.0, 0);
+                let mut active: BTreeSet<String> = BTreeSet::new();
+                for _ in 0..st.subnets {
+                    let options: Vec<Vec<usize>> = st
+                        .allowed
+                        .iter()
+                        .zip(&size)
+                        .map(|(opts, s)| {
+                            vec![s.unwrap_or_else(|| opts[rng.random_range(0..opts.len())])]
+                        })
+                        .collect();
+                    let logits = net.forward_mix(x, &Mix::from_options(&options), true)?;
+                    let (ce, correct) = loss_and_correct(&logits, y, smoothing);
+                    let loss = match (&soft, teach) {
+                        (Some(soft), Some((_, w))) => ce + soft_target_loss(&logits, soft) * w,
+                        _ => ce,
+                    };
+                    // Gradients of the sub-networks add up; one optimizer update follows.
+                    loss.backward();
+                    loss_sum += loss.double_value(&[]) * b as f64;
+                    correct_sum += correct;
+                    active.extend(active_weights(&net, &space.net_from_mix(&options)?.0));
+                }
                 Ok(StepOut {
-                    loss: loss.double_value(&[]) * b as f64,
-                    correct,
-                    n: b,
-                    active: Some(active_weights(&net, &space.net_from_mix(&options)?.0)),
+                    loss: loss_sum,
+                    correct: correct_sum,
+                    n: b * st.subnets as i64,
+                    active: Some(active.into_iter().collect()),
                 })
             };
         let summary = super::train::fit(
@@ -243,6 +272,7 @@ pub fn progressive_shrinking(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult
         outs.push(PhaseOut {
             tag: st.tag.clone(),
             released: st.allowed.iter().map(Vec::len).collect(),
+            subnets: st.subnets,
             train: summary,
         });
     }

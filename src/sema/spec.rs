@@ -641,13 +641,41 @@ pub enum PhaseKind {
     Width,
 }
 
-/// One `phase KIND(epochs: N, lr: X)` of `progressive_shrinking`.
+impl PhaseKind {
+    /// The phase's name in a `phase` line.
+    pub fn name(self) -> &'static str {
+        match self {
+            PhaseKind::Full => "full",
+            PhaseKind::Kernel => "kernel",
+            PhaseKind::Depth => "depth",
+            PhaseKind::Width => "width",
+        }
+    }
+
+    /// Sub-networks per step where the `phase` line does not say (the settings table's default).
+    pub fn default_subnets(self) -> usize {
+        tables::PHASES
+            .iter()
+            .find(|s| s.name == self.name())
+            .and_then(|s| s.params.iter().find(|p| p.name == "subnets"))
+            .and_then(|p| match p.default {
+                Dv::Int(n) => usize::try_from(n).ok(),
+                _ => None,
+            })
+            .unwrap_or(1)
+    }
+}
+
+/// One `phase KIND(epochs: N, lr: X, subnets: K)` of `progressive_shrinking`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Phase {
     pub kind: PhaseKind,
     pub epochs: usize,
     /// The phase's base learning rate (`None`: the optimizer's).
     pub lr: Option<f64>,
+    /// Sub-networks sampled per training step, their gradients summed into one update (OFA's
+    /// `dynamic_batch_size`: 1 in the full and kernel phases, 2 in depth and width).
+    pub subnets: usize,
 }
 
 /// `progressive_shrinking(space)` (OFA).
@@ -1323,6 +1351,7 @@ fn phases(v: Option<&Value>) -> Vec<Phase> {
                 kind,
                 epochs: num(c, "epochs", 1.0).max(0.0) as usize,
                 lr: c.get("lr").and_then(Value::as_f64),
+                subnets: num(c, "subnets", kind.default_subnets() as f64).max(1.0) as usize,
             })
         })
         .collect()

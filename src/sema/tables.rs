@@ -531,6 +531,7 @@ pub const PHASES: &[Sig] = &[
         &[
             p("epochs", Ty::Int, Dv::Required),
             p("lr", Ty::Float, Dv::Absent),
+            p("subnets", Ty::Nat, Dv::Int(1)),
         ],
         "train the largest network",
     ),
@@ -540,6 +541,7 @@ pub const PHASES: &[Sig] = &[
         &[
             p("epochs", Ty::Int, Dv::Required),
             p("lr", Ty::Float, Dv::Absent),
+            p("subnets", Ty::Nat, Dv::Int(1)),
         ],
         "sample elastic kernel sizes",
     ),
@@ -549,6 +551,7 @@ pub const PHASES: &[Sig] = &[
         &[
             p("epochs", Ty::Int, Dv::Required),
             p("lr", Ty::Float, Dv::Absent),
+            p("subnets", Ty::Nat, Dv::Int(2)),
         ],
         "sample elastic depth (and kernel)",
     ),
@@ -558,6 +561,7 @@ pub const PHASES: &[Sig] = &[
         &[
             p("epochs", Ty::Int, Dv::Required),
             p("lr", Ty::Float, Dv::Absent),
+            p("subnets", Ty::Nat, Dv::Int(2)),
         ],
         "sample elastic width (and depth, kernel)",
     ),

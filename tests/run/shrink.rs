@@ -52,10 +52,12 @@ const PHASES: &str = "  phase full(epochs: 1, lr: 0.05)
 use super::common::stage_of as stage;
 
 /// The phases of the smoke run: in the written order, each sampling the options released so far
-/// (full: one per decision; kernel: kernel sizes and resolution; depth: two depths, then three;
-/// width: two expand ratios, then three, after kernel and depth), with `phase` and `distill`
-/// applied, the supernet read by the search, and the best sub-network evaluated on the supernet's
-/// weights. Distillation changes the training after the full phase, and only after it.
+/// (the resolution in every phase; full: one per other decision; kernel: kernel sizes; depth: two
+/// depths, then three; width: two expand ratios, then three, after kernel and depth), one sub-network
+/// per step in full and kernel and two in depth and width, with `phase` and `distill` applied, the
+/// supernet read by the search, and the best sub-network evaluated on the supernet's weights.
+/// Distillation changes the training after the full phase, and only after it; `subnets` changes the
+/// phase it is given to, and only from it on.
 #[test]
 fn progressive_shrinking_releases_dimensions_in_phase_order() {
     let tmp = tempfile::tempdir().unwrap();
@@ -97,10 +99,11 @@ fn progressive_shrinking_releases_dimensions_in_phase_order() {
         assert_eq!(released.len(), space.decisions.len());
         for (d, dec) in space.decisions.iter().enumerate() {
             let n = dec.labels.len();
-            let kernel = dec.kind == K::Resolution
-                || (dec.kind == K::Elastic && dec.path.ends_with(".kernel"));
+            let kernel = dec.kind == K::Elastic && dec.path.ends_with(".kernel");
             let width = dec.kind == K::Elastic && dec.path.ends_with(".expand");
             let want = match tag {
+                // OFA's image size is elastic in every phase, the full network's included.
+                _ if dec.kind == K::Resolution => n,
                 "p0.full" => 1,
                 "p1.kernel" => {
                     if kernel {
@@ -128,6 +131,13 @@ fn progressive_shrinking_releases_dimensions_in_phase_order() {
             p["train"]["epochs"], 1,
             "{tag}: smoke runs train one epoch per step"
         );
+        // OFA's sub-networks per step: one in the full and kernel phases, two in depth and width.
+        let subnets = if tag.starts_with("p2") || tag.starts_with("p3") {
+            2
+        } else {
+            1
+        };
+        assert_eq!(p["subnets"], subnets, "{tag}");
     }
     let search = stage(&summary, "search");
     assert!(search["best"].is_object(), "{search}");
@@ -148,6 +158,22 @@ fn progressive_shrinking_releases_dimensions_in_phase_order() {
     assert!(
         (loss(&sup, 1) - loss(&other, 1)).abs() > 1e-6,
         "distill changed nothing"
+    );
+
+    // One sub-network per depth step instead of two: the same phases before depth, another depth
+    // phase.
+    let one = PHASES.replace(
+        "phase depth(epochs: 2, lr: 0.01)",
+        "phase depth(epochs: 2, lr: 0.01, subnets: 1)",
+    );
+    let (single, o) = smoke_text(tmp.path(), "single", &pipeline(&one, ""));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let single = stage(&read_json(&single.join("summary.json")), "sup");
+    assert_eq!(single["phases"][2]["subnets"], 1);
+    assert_eq!(loss(&single, 1), loss(&other, 1));
+    assert!(
+        (loss(&single, 2) - loss(&other, 2)).abs() > 1e-6,
+        "`subnets` changed nothing"
     );
 }
 
