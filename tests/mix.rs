@@ -699,3 +699,155 @@ fn the_optimised_forward_equals_the_unoptimised_one_on_every_op_and_relaxation()
     let draws: usize = relaxations.iter().map(|r| r.3).sum();
     assert_eq!(compared, spaces.len() * (draws + 2));
 }
+
+/// `exec::diff`'s first-order architecture step runs with the weights not requiring gradients
+/// (`arch_only`), and a bi-level weight step with a mix that carries no architecture gradient
+/// (`weights_mix`): the architecture gradients of the one and the weight gradients of the other are
+/// those of the full backward (double precision, to 1e-9 of their scale); the architecture step
+/// leaves no weight gradient and restores `requires_grad`; the weight step leaves no architecture
+/// gradient.
+#[test]
+fn skipping_the_gradients_a_step_discards_keeps_the_ones_it_uses() {
+    use nasl::exec::diff::{arch_only, weights_mix};
+    use nasl::exec::relax::{ArchParams, For, Relax, Sched, relaxed};
+    let _serial = serial();
+    let relaxations = [
+        ("softmax", Relax::Softmax),
+        (
+            "gumbel_hard",
+            Relax::GumbelHard {
+                tau: Sched::constant(1.0),
+            },
+        ),
+        (
+            "binary_gates",
+            Relax::BinaryGates {
+                paths: 2,
+                reinforce: false,
+            },
+        ),
+    ];
+    // Spaces whose every decision mixes (a differentiable stage refuses relaxing channel and
+    // depth decisions without `masked_gumbel`).
+    let spaces = [
+        ("cells, every edge op", every_edge_op_cells()),
+        ("small_cells", SearchSpace::new(small_cells()).unwrap()),
+        ("linear_head_chain", linear_head_chain()),
+    ];
+    let trainable = |sup: &Supernet| -> Vec<(String, Tensor)> {
+        let mut v: Vec<(String, Tensor)> = sup
+            .vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let grads_of = |ts: &[Tensor]| -> Vec<Option<Tensor>> {
+        ts.iter()
+            .map(|t| {
+                let g = t.grad();
+                g.defined().then(|| g.copy())
+            })
+            .collect()
+    };
+    let same = |what: &str, a: &[Option<Tensor>], b: &[Option<Tensor>]| {
+        assert_eq!(a.len(), b.len());
+        for (i, (a, b)) in a.iter().zip(b).enumerate() {
+            match (a, b) {
+                (Some(a), Some(b)) => {
+                    let d = rel_diff(a, b);
+                    assert!(d < 1e-9, "{what}: gradient {i} differs by {d}");
+                }
+                (None, None) => {}
+                (Some(a), None) | (None, Some(a)) => assert!(
+                    a.abs().max().double_value(&[]) == 0.0,
+                    "{what}: gradient {i} defined on one side only, and not zero"
+                ),
+            }
+        }
+    };
+    let mut checked = 0;
+    for (sname, space) in &spaces {
+        for (rname, relax) in &relaxations {
+            let what = format!("{sname}, {rname}");
+            // Two identical supernets and architectures: one for each way of taking the step.
+            let build = || {
+                tch::manual_seed(3);
+                let mut sup = Supernet::new(space, Device::Cpu).unwrap();
+                sup.vs.double();
+                let arch = ArchParams::new(space, Device::Cpu, &mut ChaCha8Rng::seed_from_u64(5));
+                for a in &arch.alphas {
+                    tch::no_grad(|| a.shallow_clone().copy_(&a.randn_like()));
+                }
+                (sup, arch)
+            };
+            tch::manual_seed(4);
+            let first = space.decisions.iter().map(|_| vec![0]).collect::<Vec<_>>();
+            let shape = space.net_from_mix(&first).unwrap().0.nodes[0].shape;
+            let x = input(shape).to_kind(Kind::Double);
+            let step = |sup: &Supernet, arch: &ArchParams, purpose: For, fast: bool| {
+                let mut rng = ChaCha8Rng::seed_from_u64(9);
+                tch::manual_seed(6);
+                let r = match (purpose, fast) {
+                    (For::Weights, true) => weights_mix(relax, arch, 0.0, false, &mut rng),
+                    _ => relaxed(relax, arch, 0.0, purpose, &mut rng),
+                };
+                let backward = || {
+                    let y = sup.forward_mix(&x, &r.mix, true).unwrap();
+                    let proj = Tensor::arange(y.numel() as i64, (y.kind(), Device::Cpu))
+                        .reshape(y.size())
+                        .sin();
+                    (&y * proj).sum(Kind::Float).backward();
+                };
+                if purpose == For::Arch && fast {
+                    arch_only(&sup.vs, backward);
+                } else {
+                    backward();
+                }
+            };
+            // The architecture step.
+            let (full, full_arch) = build();
+            let (fast, fast_arch) = build();
+            let before = trainable(&fast).len();
+            step(&full, &full_arch, For::Arch, false);
+            step(&fast, &fast_arch, For::Arch, true);
+            same(
+                &format!("{what}: architecture"),
+                &grads_of(&fast_arch.alphas),
+                &grads_of(&full_arch.alphas),
+            );
+            assert!(
+                grads_of(&full_arch.alphas).iter().any(Option::is_some),
+                "{what}: no architecture gradient to compare"
+            );
+            let weights: Vec<Tensor> = trainable(&fast).into_iter().map(|(_, t)| t).collect();
+            assert_eq!(weights.len(), before, "{what}: requires_grad not restored");
+            assert!(
+                grads_of(&weights).iter().all(Option::is_none),
+                "{what}: the architecture step computed weight gradients"
+            );
+            // The weight step.
+            let (full, full_arch) = build();
+            let (fast, fast_arch) = build();
+            step(&full, &full_arch, For::Weights, false);
+            step(&fast, &fast_arch, For::Weights, true);
+            let w = |s: &Supernet| {
+                grads_of(&trainable(s).into_iter().map(|(_, t)| t).collect::<Vec<_>>())
+            };
+            let (wf, ws) = (w(&full), w(&fast));
+            assert!(
+                wf.iter().any(Option::is_some),
+                "{what}: no weight gradient to compare"
+            );
+            same(&format!("{what}: weights"), &ws, &wf);
+            assert!(
+                grads_of(&fast_arch.alphas).iter().all(Option::is_none),
+                "{what}: the weight step computed architecture gradients"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 9);
+}

@@ -182,6 +182,44 @@ fn random_batch(loader: &Loader, set: &TensorSet, rng: &mut ChaCha8Rng) -> (Tens
     (x, sel.labels.to_device(loader.device))
 }
 
+/// Runs `f` (an architecture forward and backward) with the supernet's trainable weights not
+/// requiring gradients, restored afterwards: a first-order architecture step discards the weights'
+/// gradients, and this way libtorch computes none of them (no weight-gradient kernels, no backward
+/// through anything before the first architecture-weighted op, fewer tensors kept for it). The
+/// architecture's gradients are those of the full backward (tests/mix.rs).
+pub fn arch_only<T>(vs: &tch::nn::VarStore, f: impl FnOnce() -> T) -> T {
+    let frozen: Vec<Tensor> = vs
+        .trainable_variables()
+        .into_iter()
+        .filter(Tensor::requires_grad)
+        .collect();
+    for w in &frozen {
+        let _ = w.set_requires_grad(false);
+    }
+    let out = f();
+    for w in &frozen {
+        let _ = w.set_requires_grad(true);
+    }
+    out
+}
+
+/// The relaxation of a weight step: with `arch_grad` false (bi-level, or warm-up) the mix weights are
+/// computed without a graph, so the weights' backward computes no architecture gradient that the
+/// next architecture step would zero anyway; forward values and weight gradients are unchanged.
+pub fn weights_mix(
+    relax: &Relax,
+    arch: &ArchParams,
+    t: f64,
+    arch_grad: bool,
+    rng: &mut ChaCha8Rng,
+) -> super::relax::Relaxed {
+    if arch_grad {
+        relaxed(relax, arch, t, For::Weights, rng)
+    } else {
+        tch::no_grad(|| relaxed(relax, arch, t, For::Weights, rng))
+    }
+}
+
 /// Gradients of `loss` with respect to `inputs` (zeros where the input was not used).
 fn grads(loss: &Tensor, inputs: &[Tensor]) -> Vec<Tensor> {
     Tensor::run_backward(&[loss], inputs, false, false)
@@ -336,8 +374,11 @@ impl Search<'_> {
             }
             _ => {
                 let r = relaxed(&self.relax, &self.arch, t, For::Arch, rng);
-                let (ce, _) = self.ce(&xv, &yv, &r.mix)?;
-                self.with_penalty(ce).backward();
+                arch_only(&self.net.vs, || -> Result<(), ExecError> {
+                    let (ce, _) = self.ce(&xv, &yv, &r.mix)?;
+                    self.with_penalty(ce).backward();
+                    Ok(())
+                })?;
                 drawn = r.drawn;
             }
         }
@@ -467,11 +508,11 @@ impl Search<'_> {
             self.arch_step((x, y), rng, t)?;
         }
         self.arch.zero_grad();
-        let r = relaxed(&self.relax, &self.arch, t, For::Weights, rng);
+        let single = self.level == Level::Single && learn_arch;
+        let r = weights_mix(&self.relax, &self.arch, t, single, rng);
         let (ce, correct) = self.ce(x, y, &r.mix)?;
         let b = y.size()[0];
         let value = ce.double_value(&[]);
-        let single = self.level == Level::Single && learn_arch;
         let loss = if single { self.with_penalty(ce) } else { ce };
         loss.backward();
         if single {
