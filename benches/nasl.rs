@@ -16,6 +16,7 @@ use std::time::Instant;
 use nasl::compile::{Mix, Subnet, Supernet};
 use nasl::data::loader::{Loader, Normalize, TensorSet};
 use nasl::data::{read_idx_images, read_idx_labels};
+use nasl::exec::diff::{arch_only, weights_mix};
 use nasl::exec::optim::{Optimizer, Rule};
 use nasl::exec::relax::{ArchParams, For, Relax, Sched, relaxed};
 use nasl::exec::supernet::{op_paths, supernet_step};
@@ -83,8 +84,13 @@ fn root() -> PathBuf {
 
 /// A space of `bench/spaces/<name>.nas`, built through the driver as `nasl run` builds it.
 fn load_space(name: &str) -> SearchSpace {
+    load_space_text(name, |t| t.to_string())
+}
+
+/// A space of `bench/spaces/` with its text edited by `edit` first.
+fn load_space_text(name: &str, edit: impl Fn(&str) -> String) -> SearchSpace {
     let path = root().join("bench/spaces").join(format!("{name}.nas"));
-    let text = std::fs::read_to_string(&path).expect("read the bench space");
+    let text = edit(&std::fs::read_to_string(&path).expect("read the bench space"));
     let front = nasl::driver::check_text(&path.display().to_string(), &text);
     assert!(
         !front.checked.has_errors(),
@@ -397,31 +403,76 @@ fn superkernel_row(a: &Args) -> Value {
 /// same SGD). Peak memory is a process's high-water mark, so each side runs in its own process
 /// (`masked search`, `masked widest`: this binary again); the row prints both and their ratio, the
 /// paper's claim being that memory stays nearly constant in the number of channel options.
+///
+/// `masked resolutions` sweeps the number of input-resolution options instead (1 to 4: 28; 24, 28;
+/// 20, 24, 28; 16, 20, 24, 28, on top of the channel options): each option runs the masked network
+/// on its own subsampled input, so memory follows the sum over options of (size / 28)^2, which the
+/// row prints beside the measured peaks.
 fn masked_row(a: &Args) -> Value {
     use nasl::compile::masked::plan;
-    let space = load_space("masked");
-    let p = plan(&space).expect("a masked space");
     let part = a.rest.first().map(String::as_str).unwrap_or("");
+    // Resolution options of the searched space (`masked search K`): the K largest of RESOLUTIONS.
+    const RESOLUTIONS: [i64; 4] = [16, 20, 24, 28];
+    let k: usize = a.rest.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let space = if k == 0 {
+        load_space("masked")
+    } else {
+        let sizes: Vec<String> = RESOLUTIONS[4 - k.min(4)..]
+            .iter()
+            .map(i64::to_string)
+            .collect();
+        let line = format!("classes: 10) {{\n  resolution [{}]", sizes.join(", "));
+        load_space_text("masked", |t| t.replacen("classes: 10) {", &line, 1))
+    };
+    let p = plan(&space).expect("a masked space");
+    let exe = std::env::current_exe().expect("the bench binary");
+    let run = |which: &str, k: usize| -> Value {
+        let mut c = std::process::Command::new(&exe);
+        c.args(["masked", which, &k.to_string()])
+            .args(["--batch", &a.batch.to_string()])
+            .args([
+                "--steps",
+                &a.steps.to_string(),
+                "--warmup",
+                &a.warmup.to_string(),
+            ]);
+        if let Some(t) = a.threads {
+            c.args(["--threads", &t.to_string()]);
+        }
+        let o = c.output().expect("run the bench binary");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let line = String::from_utf8_lossy(&o.stdout);
+        serde_json::from_str(line.lines().last().unwrap_or("{}")).expect("a JSON line")
+    };
+    if part == "resolutions" {
+        let peak = |v: &Value| v["peak_rss_mb"].as_f64().unwrap_or(f64::NAN);
+        let runs: Vec<Value> = (1..=4).map(|k| run("search", k)).collect();
+        let one = peak(&runs[0]);
+        let mut rows = Vec::new();
+        for (i, r) in runs.iter().enumerate() {
+            let sizes = &RESOLUTIONS[3 - i..];
+            let predicted: f64 = sizes.iter().map(|&s| (s as f64 / 28.0).powi(2)).sum();
+            eprintln!(
+                "masked search step, {} resolution option(s) {:?}: peak {:.1} MB ({:.2} x one option; sum of (size/28)^2 = {:.2}), {:.1} ms per step",
+                i + 1,
+                sizes,
+                peak(r),
+                peak(r) / one,
+                predicted,
+                1e3 / r["steps_per_s"].as_f64().unwrap_or(f64::NAN),
+            );
+            rows.push(json!({
+                "options": sizes,
+                "peak_rss_mb": peak(r),
+                "peak_vs_one": peak(r) / one,
+                "area_sum": predicted,
+                "steps_per_s": r["steps_per_s"],
+            }));
+        }
+        return json!({ "resolutions": rows });
+    }
     if part.is_empty() {
-        let exe = std::env::current_exe().expect("the bench binary");
-        let run = |which: &str| -> Value {
-            let mut c = std::process::Command::new(&exe);
-            c.args(["masked", which, "--batch", &a.batch.to_string()])
-                .args([
-                    "--steps",
-                    &a.steps.to_string(),
-                    "--warmup",
-                    &a.warmup.to_string(),
-                ]);
-            if let Some(t) = a.threads {
-                c.args(["--threads", &t.to_string()]);
-            }
-            let o = c.output().expect("run the bench binary");
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            let line = String::from_utf8_lossy(&o.stdout);
-            serde_json::from_str(line.lines().last().unwrap_or("{}")).expect("a JSON line")
-        };
-        let (s, w) = (run("search"), run("widest"));
+        let (s, w) = (run("search", 0), run("widest", 0));
         let (ps, pw) = (
             s["peak_rss_mb"].as_f64().unwrap_or(f64::NAN),
             w["peak_rss_mb"].as_f64().unwrap_or(f64::NAN),
@@ -516,16 +567,20 @@ fn relaxed_search_step(
     arch.zero_grad();
     let r = relaxed(relax, arch, 0.0, For::Arch, rng);
     record(&r.mix, relax, picks);
-    let logits = net.forward_mix(&val.0, &r.mix, true).expect("forward_mix");
-    let (loss, _) = loss_and_correct(&logits, &val.1, 0.0);
-    mark("arch forward");
-    loss.backward();
-    mark("arch backward");
+    // As `exec::diff`'s first-order architecture step: no weight gradients computed.
+    arch_only(&net.vs, || {
+        let logits = net.forward_mix(&val.0, &r.mix, true).expect("forward_mix");
+        let (loss, _) = loss_and_correct(&logits, &val.1, 0.0);
+        mark("arch forward");
+        loss.backward();
+        mark("arch backward");
+    });
     arch_opt.step(3e-4, None);
     w_opt.zero_grad();
     arch.zero_grad();
     mark("arch step + zero_grad");
-    let r = relaxed(relax, arch, 0.0, For::Weights, rng);
+    // Bi-level: the weight step's mix carries no architecture gradient.
+    let r = weights_mix(relax, arch, 0.0, false, rng);
     record(&r.mix, relax, picks);
     let logits = net
         .forward_mix(&train.0, &r.mix, true)

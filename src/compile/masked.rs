@@ -11,9 +11,10 @@
 //! with the subsampling kept (every convolution sees the option's own pixels, so receptive fields are
 //! the option's network's): where the paper sums the zero-padded maps, the sum here is taken after the
 //! global pooling of each option's own pixels, and the subsampling is the resize the derived network
-//! applies to its images (bilinear) rather than nearest-neighbour. Memory and time grow with the
-//! number of resolution options (each at its own, smaller, cost), not with the number of channel
-//! options.
+//! applies to its images (bilinear) rather than nearest-neighbour (a zero-padded sum before the
+//! global average pooling would also scale each option by its area, which no derived network does).
+//! Memory and time grow with the number of resolution options (each at its own, smaller, cost; bench
+//! row `masked resolutions`), not with the number of channel options.
 //!
 //! The masked search trains the widest blocks only; `Supernet::bake_masked` then copies their leading
 //! channels into the supernet's blocks of every narrower width, so that extracting any architecture
