@@ -238,7 +238,7 @@ def table(res):
                      if c else " n/a | n/a |")
         if has_b:
             line += f" {spread(r['baseline_ratios'])} |" if r.get("baseline_ratios") else " n/a |"
-        line += (f" {n['params']:,} / {t['params']:,} | {n['peak_rss_mb']:.1f} / {t['peak_rss_mb']:.1f} |")
+        line += (f" {round(n['params']):,} / {round(t['params']):,} | {n['peak_rss_mb']:.1f} / {t['peak_rss_mb']:.1f} |")
         out.append(line)
     if "check" in res:
         c = res["check"]
