@@ -8,17 +8,15 @@
 //! `train::fit` with its own tag, learning rate and schedule, so it checkpoints per epoch and resumes
 //! where it stopped; the result is a trained supernet like a `train` stage's.
 
-use std::collections::BTreeSet;
-
 use super::result::PhaseOut;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use super::error::ExecError;
 use super::result::{Part, StageResult, SupernetOut};
-use super::supernet::{active_weights, save_weights, smoke_epochs};
-use super::train::{Fit, StepOut, loss_and_correct};
+use super::supernet::{Targets, paths_step, save_weights, smoke_epochs};
+use super::train::{Fit, StepOut};
 use super::{Ctx, space_of};
 use crate::compile::{Mix, Supernet};
 use crate::ir::{DecisionKind, SearchSpace};
@@ -150,15 +148,6 @@ pub fn schedule(space: &SearchSpace, phases: &[Phase], default_epochs: usize) ->
     steps
 }
 
-/// The soft-target distillation loss (OFA's `cross_entropy_loss_with_soft_target`): the batch mean of
-/// the cross-entropy between the teacher's softmax and the student's log-softmax.
-pub fn soft_target_loss(student: &Tensor, teacher: &Tensor) -> Tensor {
-    let target = teacher.softmax(-1, Kind::Float);
-    (-(target * student.log_softmax(-1, Kind::Float)))
-        .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
-        .mean(Kind::Float)
-}
-
 /// `progressive_shrinking(space)`.
 pub fn progressive_shrinking(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult, ExecError> {
     let StageSpec::ProgressiveShrinking(spec) = &stage.spec else {
@@ -204,7 +193,7 @@ pub fn progressive_shrinking(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult
                             .then(|| opts[rng.random_range(0..opts.len())])
                     })
                     .collect();
-                let soft = match teach {
+                let teacher = match teach {
                     Some((t, _)) => {
                         let full: Vec<Vec<usize>> = largest
                             .iter()
@@ -217,36 +206,23 @@ pub fn progressive_shrinking(ctx: &mut Ctx, stage: &Stage) -> Result<StageResult
                     }
                     None => None,
                 };
-                let b = y.size()[0];
-                let (mut loss_sum, mut correct_sum) = (0.0, 0);
-                let mut active: BTreeSet<String> = BTreeSet::new();
-                for _ in 0..st.subnets {
-                    let options: Vec<Vec<usize>> = st
-                        .allowed
-                        .iter()
-                        .zip(&size)
-                        .map(|(opts, s)| {
-                            vec![s.unwrap_or_else(|| opts[rng.random_range(0..opts.len())])]
-                        })
-                        .collect();
-                    let logits = net.forward_mix(x, &Mix::from_options(&options), true)?;
-                    let (ce, correct) = loss_and_correct(&logits, y, smoothing);
-                    let loss = match (&soft, teach) {
-                        (Some(soft), Some((_, w))) => ce + soft_target_loss(&logits, soft) * w,
-                        _ => ce,
-                    };
-                    // Gradients of the sub-networks add up; one optimizer update follows.
-                    loss.backward();
-                    loss_sum += loss.double_value(&[]) * b as f64;
-                    correct_sum += correct;
-                    active.extend(active_weights(&net, &space.net_from_mix(&options)?.0));
-                }
-                Ok(StepOut {
-                    loss: loss_sum,
-                    correct: correct_sum,
-                    n: b * st.subnets as i64,
-                    active: Some(active.into_iter().collect()),
-                })
+                let targets = match (&teacher, teach) {
+                    (Some(logits), Some((_, weight))) => Targets::Teacher { logits, weight },
+                    _ => Targets::Labels,
+                };
+                // Gradients of the sub-networks add up; one optimizer update follows.
+                let paths: Vec<Vec<Vec<usize>>> = (0..st.subnets)
+                    .map(|_| {
+                        st.allowed
+                            .iter()
+                            .zip(&size)
+                            .map(|(opts, s)| {
+                                vec![s.unwrap_or_else(|| opts[rng.random_range(0..opts.len())])]
+                            })
+                            .collect()
+                    })
+                    .collect();
+                paths_step(&net, &space, &paths, x, y, smoothing, &targets)
             };
         let summary = super::train::fit(
             ctx,

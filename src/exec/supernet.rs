@@ -290,14 +290,18 @@ fn train_supernet(
     let data = ctx.data(stage)?;
     let seed = super::mix(ctx.stage_seed(&stage.name), super::hash_str(tag));
     let fit = Fit::for_stage(ctx, stage, &data, &net.vs, tag, epochs, epochs, seed)?;
-    let distill = matches!(sampler, Sampler::Sandwich { distill: true, .. });
+    let targets = if matches!(sampler, Sampler::Sandwich { distill: true, .. }) {
+        Targets::FirstPath
+    } else {
+        Targets::Labels
+    };
     let sampler = Drawer::new(ctx, stage, space, prefix, sampler, over)?;
     let smoothing = *super::training(stage)?.label_smoothing;
     let name = stage.name.clone();
     let mut step =
         |x: &Tensor, y: &Tensor, rng: &mut ChaCha8Rng, t: f64| -> Result<StepOut, ExecError> {
             let paths = sampler.draw(space, prefix, rng, &name, t)?;
-            paths_step(net, space, &paths, x, y, smoothing, distill)
+            paths_step(net, space, &paths, x, y, smoothing, &targets)
         };
     super::train::fit(
         ctx,
@@ -320,20 +324,39 @@ pub fn supernet_step(
     y: &Tensor,
     smoothing: f64,
 ) -> Result<StepOut, ExecError> {
-    paths_step(net, space, paths, x, y, smoothing, false)
+    paths_step(net, space, paths, x, y, smoothing, &Targets::Labels)
 }
 
-/// [`supernet_step`], with in-place distillation when `distill`: the first path (the sandwich's
-/// largest) learns the labels, the others the first path's softmax output (detached; BigNAS), by
-/// cross-entropy against it. The reported loss is each path's training loss.
-fn paths_step(
+/// What the paths of a step learn besides, or instead of, the labels.
+pub enum Targets<'a> {
+    /// The labels alone.
+    Labels,
+    /// In-place distillation (BigNAS): the first path (the sandwich's largest) learns the labels,
+    /// the others its detached output, by [`soft_target_loss`] alone.
+    FirstPath,
+    /// The labels, plus `weight` times [`soft_target_loss`] against a teacher's logits (OFA).
+    Teacher { logits: &'a Tensor, weight: f64 },
+}
+
+/// The soft-target distillation loss (OFA's `cross_entropy_loss_with_soft_target`): the batch mean of
+/// the cross-entropy between the teacher's softmax and the student's log-softmax.
+pub fn soft_target_loss(student: &Tensor, teacher: &Tensor) -> Tensor {
+    let target = teacher.softmax(-1, tch::Kind::Float);
+    (-(target * student.log_softmax(-1, tch::Kind::Float)))
+        .sum_dim_intlist([1i64].as_slice(), false, tch::Kind::Float)
+        .mean(tch::Kind::Float)
+}
+
+/// [`supernet_step`] with the paths learning `targets`: per path a forward and a backward, the
+/// gradients adding up for one update. The reported loss is each path's training loss.
+pub(super) fn paths_step(
     net: &Supernet,
     space: &SearchSpace,
     paths: &[Vec<Vec<usize>>],
     x: &Tensor,
     y: &Tensor,
     smoothing: f64,
-    distill: bool,
+    targets: &Targets,
 ) -> Result<StepOut, ExecError> {
     let mut out = StepOut {
         loss: 0.0,
@@ -341,18 +364,20 @@ fn paths_step(
         n: 0,
         active: Some(Vec::new()),
     };
-    let mut teacher: Option<Tensor> = None;
+    let mut first: Option<Tensor> = None;
     for options in paths {
         let logits = net.forward_mix(x, &Mix::from_options(options), true)?;
         let (mut loss, correct) = loss_and_correct(&logits, y, smoothing);
-        if distill {
-            match &teacher {
-                None => teacher = Some(logits.detach().softmax(-1, tch::Kind::Float)),
-                Some(t) => {
-                    loss = -(t * logits.log_softmax(-1, tch::Kind::Float))
-                        .sum_dim_intlist(-1, false, tch::Kind::Float)
-                        .mean(tch::Kind::Float);
-                }
+        match targets {
+            Targets::Labels => {}
+            Targets::FirstPath => match &first {
+                None => first = Some(logits.detach()),
+                Some(t) => loss = soft_target_loss(&logits, t),
+            },
+            // Not `+=`: out of place, as the label loss's own backward may need its value.
+            #[allow(clippy::assign_op_pattern)]
+            Targets::Teacher { logits: t, weight } => {
+                loss = loss + soft_target_loss(&logits, t) * *weight;
             }
         }
         loss.backward();
