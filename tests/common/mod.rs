@@ -204,16 +204,23 @@ pub fn assert_same_files(a: &Path, b: &Path, files: &[&str]) {
     }
 }
 
-/// The errors of `nasl check` on a pipeline text: code, message and help line of each.
-pub fn check_errors(text: &str) -> Vec<(String, String, String)> {
+/// The error diagnostics of `nasl check` on a pipeline text (as file `p.nas`).
+pub fn check_error_diags(text: &str) -> Vec<nasl::diag::Diagnostic> {
     let mut loader = nasl::source::MemLoader::default();
     loader.files.insert("p.nas".into(), text.to_string());
     let front = nasl::driver::check_file(Path::new("p.nas"), &loader);
     front
         .checked
         .diags
-        .iter()
+        .into_iter()
         .filter(|d| d.is_error())
+        .collect()
+}
+
+/// The errors of `nasl check` on a pipeline text: code, message and help line of each.
+pub fn check_errors(text: &str) -> Vec<(String, String, String)> {
+    check_error_diags(text)
+        .iter()
         .map(|d| {
             (
                 d.code.as_str().to_string(),

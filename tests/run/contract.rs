@@ -11,7 +11,7 @@ use nasl::sema::hir::StageKind;
 use nasl::sema::tables::{STAGES, settings_for};
 use nasl::source::MemLoader;
 
-use super::common::{read_json, smoke_text};
+use super::common::{check_error_diags, read_json, smoke_text};
 
 /// A value for every stage setting, as a user would write it. A setting missing here fails the test.
 const SAMPLES: &[(&str, &str)] = &[
@@ -202,15 +202,9 @@ fn pipeline(
 
 /// The codes of `nasl check` on a pipeline text, and whether it has errors.
 fn check(text: &str) -> Vec<(Code, String)> {
-    let mut loader = MemLoader::default();
-    loader.files.insert("p.nas".into(), text.to_string());
-    let front = nasl::driver::check_file(Path::new("p.nas"), &loader);
-    front
-        .checked
-        .diags
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| (d.code, d.message.clone()))
+    check_error_diags(text)
+        .into_iter()
+        .map(|d| (d.code, d.message))
         .collect()
 }
 
