@@ -306,15 +306,6 @@ impl Search<'_> {
             .collect()
     }
 
-    fn zero_weight_grads(&self) {
-        for (_, t) in self.net.vs.variables() {
-            let mut g = t.grad();
-            if g.defined() {
-                let _ = g.zero_();
-            }
-        }
-    }
-
     /// One architecture update on an architecture batch (bi-level).
     fn arch_step(
         &self,
@@ -389,7 +380,8 @@ impl Search<'_> {
         {
             rescale_drawn(&self.arch, &before, &drawn);
         }
-        self.zero_weight_grads();
+        // The weights' gradients are still the zeros `train::fit` left before the step: every
+        // branch above takes architecture gradients only (`arch_only`, `run_backward`).
         Ok(())
     }
 
