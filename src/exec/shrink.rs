@@ -68,20 +68,15 @@ fn released_by(space: &SearchSpace, d: usize) -> Option<PhaseKind> {
 /// at least one epoch.
 pub fn schedule(space: &SearchSpace, phases: &[Phase], default_epochs: usize) -> Vec<Step> {
     let phases: Vec<Phase> = if phases.is_empty() {
-        [
-            PhaseKind::Full,
-            PhaseKind::Kernel,
-            PhaseKind::Depth,
-            PhaseKind::Width,
-        ]
-        .into_iter()
-        .map(|kind| Phase {
-            kind,
-            epochs: default_epochs,
-            lr: None,
-            subnets: kind.default_subnets(),
-        })
-        .collect()
+        PhaseKind::ALL
+            .into_iter()
+            .map(|kind| Phase {
+                kind,
+                epochs: default_epochs,
+                lr: None,
+                subnets: kind.default_subnets(),
+            })
+            .collect()
     } else {
         phases.to_vec()
     };

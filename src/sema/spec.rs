@@ -642,6 +642,14 @@ pub enum PhaseKind {
 }
 
 impl PhaseKind {
+    /// Every phase kind, in OFA's order.
+    pub const ALL: [PhaseKind; 4] = [
+        PhaseKind::Full,
+        PhaseKind::Kernel,
+        PhaseKind::Depth,
+        PhaseKind::Width,
+    ];
+
     /// The phase's name in a `phase` line.
     pub fn name(self) -> &'static str {
         match self {
@@ -1340,13 +1348,7 @@ fn phases(v: Option<&Value>) -> Vec<Phase> {
     list.iter()
         .filter_map(as_call)
         .filter_map(|c| {
-            let kind = match c.name.as_str() {
-                "full" => PhaseKind::Full,
-                "kernel" => PhaseKind::Kernel,
-                "depth" => PhaseKind::Depth,
-                "width" => PhaseKind::Width,
-                _ => return None,
-            };
+            let kind = PhaseKind::ALL.into_iter().find(|k| k.name() == c.name)?;
             Some(Phase {
                 kind,
                 epochs: num(c, "epochs", 1.0).max(0.0) as usize,
